@@ -1,0 +1,102 @@
+//! Build script: bindgen over the Samba headers Rust uses (from the prepared
+//! tree of the installed Samba, see tools/prepare-samba-tree), cbindgen for
+//! the C API of the Rust side, and link directives for Debian's Samba
+//! libraries so Rust binaries and tests link the same code smbd runs.
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Debian's private Samba libraries (the soname is what the module links).
+const SAMBA_LIBDIR: &str = "/usr/lib/x86_64-linux-gnu/samba";
+/// Libraries whose symbols the Rust side calls directly.
+const SAMBA_LIBS: &[&str] = &["libsamba-debug-samba4.so.0", "libsmbd-shim-samba4.so.0"];
+
+/// Include paths relative to the prepared tree (shared/notes/samba-build.md;
+/// lib/util is left out on purpose: it shadows <signal.h>).
+pub const SAMBA_INCLUDES: &[&str] = &[
+    "bin/default/include", "include", "source3", "source3/include", "lib",
+    "lib/replace", ".", "bin/default", "bin/default/source3", "librpc",
+    "bin/default/librpc", "source4", "bin/default/source4", "include/public",
+];
+const SAMBA_DEFINES: &[&str] = &[
+    "_SAMBA_BUILD_=4", "HAVE_CONFIG_H=1", "_GNU_SOURCE=1",
+    "_XOPEN_SOURCE_EXTENDED=1", "__STDC_WANT_LIB_EXT1__=1", "_REENTRANT",
+];
+
+fn samba_tree(manifest: &Path) -> PathBuf {
+    println!("cargo:rerun-if-env-changed=SAMBA_DFSR_TREE");
+    println!("cargo:rerun-if-env-changed=SAMBA_DFSR_CACHE");
+    let out = Command::new(manifest.join("tools/samba-tree"))
+        .output()
+        .unwrap_or_else(|e| panic!("running tools/samba-tree: {e}"));
+    if !out.status.success() {
+        panic!(
+            "no prepared Samba tree: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let tree = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    println!("cargo:rerun-if-changed={}", tree.join(".dfsr-prepared").display());
+    tree
+}
+
+fn bindgen_samba(manifest: &Path, tree: &Path, out: &Path) {
+    let wrapper = manifest.join("src/ffi/samba_wrapper.h");
+    println!("cargo:rerun-if-changed={}", wrapper.display());
+    let mut b = bindgen::Builder::default()
+        .header(wrapper.to_string_lossy())
+        .allowlist_function("dbghdrclass|dbgtext|debuglevel_get_class")
+        .allowlist_function("become_root|unbecome_root")
+        .allowlist_type("vfs_fn_pointers|connection_struct|files_struct|NTSTATUS")
+        .allowlist_var("DBGLVL_.*|SMB_VFS_INTERFACE_VERSION")
+        .opaque_type("pthread_.*")
+        .layout_tests(true)
+        .derive_default(false)
+        .generate_comments(false);
+    for d in SAMBA_DEFINES {
+        b = b.clang_arg(format!("-D{d}"));
+    }
+    for i in SAMBA_INCLUDES {
+        b = b.clang_arg(format!("-I{}", tree.join(i).display()));
+    }
+    b.generate()
+        .unwrap_or_else(|e| panic!("bindgen over the Samba headers in {}: {e}", tree.display()))
+        .write_to_file(out.join("samba_bindings.rs"))
+        .expect("writing samba_bindings.rs");
+}
+
+fn cbindgen_header(manifest: &Path, out: &Path) {
+    let exports = manifest.join("src/ffi/exports.rs");
+    println!("cargo:rerun-if-changed={}", exports.display());
+    println!("cargo:rerun-if-changed={}", manifest.join("cbindgen.toml").display());
+    println!("cargo:rerun-if-env-changed=DFSR_WRITE_HEADER");
+    let config = cbindgen::Config::from_file(manifest.join("cbindgen.toml"))
+        .expect("reading cbindgen.toml");
+    let generated = out.join("dfsr.h");
+    cbindgen::Builder::new()
+        .with_config(config)
+        .with_src(&exports)
+        .generate()
+        .expect("cbindgen over src/ffi/exports.rs")
+        .write_to_file(&generated);
+    // The committed include/dfsr.h is what the C side compiles against; a
+    // unit test compares it with this fresh one. `make header` refreshes it.
+    println!("cargo:rustc-env=DFSR_GENERATED_HEADER={}", generated.display());
+    if env::var_os("DFSR_WRITE_HEADER").is_some() {
+        std::fs::copy(&generated, manifest.join("include/dfsr.h")).expect("writing include/dfsr.h");
+    }
+}
+
+fn main() {
+    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
+    let out = PathBuf::from(env::var("OUT_DIR").unwrap());
+    let tree = samba_tree(&manifest);
+    bindgen_samba(&manifest, &tree, &out);
+    cbindgen_header(&manifest, &out);
+
+    println!("cargo:rustc-link-search=native={SAMBA_LIBDIR}");
+    for lib in SAMBA_LIBS {
+        println!("cargo:rustc-link-lib=dylib:+verbatim={lib}");
+    }
+    println!("cargo:rustc-link-arg=-Wl,-rpath,{SAMBA_LIBDIR}");
+}

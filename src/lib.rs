@@ -1,0 +1,18 @@
+//! samba-dfsr: DFS namespaces and DFS Replication for Samba.
+//!
+//! The map (one line per module):
+//! - [`ffi`]: all `unsafe` and all FFI — bindgen's view of Samba, the C API
+//!   the shim in `src/c/` calls (`include/dfsr.h`, made by cbindgen).
+//! - [`samba`]: safe wrappers at the Samba edge — its debug log, the bridge
+//!   that routes `tracing` into it, and reading smb.conf through `testparm`.
+//! - [`config`]: the `dfsr:*` parametric options, global and per share (pure).
+//! - [`vfs_module`]: what the `dfsr` VFS module does when smbd connects a
+//!   share to it and disconnects it.
+//!
+//! Data flows one way: C shim → `ffi::exports` → safe Rust; nothing outside
+//! `ffi` touches a raw pointer.
+
+pub mod config;
+pub mod ffi;
+pub mod samba;
+pub mod vfs_module;

@@ -1,0 +1,129 @@
+//! smb.conf as Samba itself reads it, for programs outside smbd: we run
+//! Samba's `testparm -s` (includes, `config backend = registry` and
+//! defaults handled by Samba) and parse its canonical output.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Debian's default configuration file.
+pub const DEFAULT_CONFIG: &str = "/etc/samba/smb.conf";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SmbConfError {
+    #[error("{path}: cannot run testparm: {source}")]
+    Spawn { path: PathBuf, source: std::io::Error },
+    #[error("{path}: testparm refused the configuration: {stderr}")]
+    Rejected { path: PathBuf, stderr: String },
+    #[error("{path}: line {line} of testparm's output is not a section or `key = value`: {text:?}")]
+    Syntax { path: PathBuf, line: usize, text: String },
+}
+
+/// One section: `[global]` or a share.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Section {
+    pub name: String,
+    pub params: Vec<(String, String)>,
+}
+
+impl Section {
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// Value of a plain parameter, compared like Samba (case and spaces
+    /// ignored).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        let norm = |s: &str| -> String {
+            s.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect()
+        };
+        let want = norm(key);
+        self.params.iter().find(|(k, _)| norm(k) == want).map(|(_, v)| v.as_str())
+    }
+}
+
+/// A parsed configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SmbConf {
+    pub path: PathBuf,
+    pub global: Section,
+    pub shares: Vec<Section>,
+}
+
+impl SmbConf {
+    /// Loads `path` through `testparm -s`.
+    pub fn load(path: &Path) -> Result<SmbConf, SmbConfError> {
+        let out = Command::new("testparm")
+            .arg("-s")
+            .arg(path)
+            .env("LC_ALL", "C")
+            .output()
+            .map_err(|source| SmbConfError::Spawn { path: path.into(), source })?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            let why = stderr
+                .lines()
+                .filter(|l| !l.starts_with("Load smb config files from"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(SmbConfError::Rejected { path: path.into(), stderr: why });
+        }
+        Self::parse(path, &String::from_utf8_lossy(&out.stdout))
+    }
+
+    /// Parses testparm's canonical output (`[section]`, `\tkey = value`).
+    pub fn parse(path: &Path, text: &str) -> Result<SmbConf, SmbConfError> {
+        let mut conf = SmbConf { path: path.into(), ..Default::default() };
+        let mut current: Option<Section> = None;
+        let finish = |sec: Option<Section>, conf: &mut SmbConf| {
+            if let Some(sec) = sec {
+                if sec.name.eq_ignore_ascii_case("global") {
+                    conf.global = sec;
+                } else {
+                    conf.shares.push(sec);
+                }
+            }
+        };
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                finish(current.take(), &mut conf);
+                current = Some(Section { name: name.to_string(), params: Vec::new() });
+                continue;
+            }
+            let syntax = || SmbConfError::Syntax { path: path.into(), line: i + 1, text: raw.into() };
+            let (k, v) = line.split_once('=').ok_or_else(syntax)?;
+            let sec = current.as_mut().ok_or_else(syntax)?;
+            sec.params.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        finish(current.take(), &mut conf);
+        Ok(conf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sections_and_parametric_options() {
+        let text = "# Global parameters\n[global]\n\tdfsr:rpc port = 5722\n\tlog level = 3\n\n\
+                    [data]\n\tpath = /srv/data\n\tdfsr:mode = on\n\tvfs objects = dfsr acl_xattr\n";
+        let c = SmbConf::parse(Path::new("x.conf"), text).unwrap();
+        assert_eq!(c.global.get("Log Level"), Some("3"));
+        assert_eq!(c.shares.len(), 1);
+        assert_eq!(c.shares[0].name, "data");
+        assert_eq!(c.shares[0].get("vfs objects"), Some("dfsr acl_xattr"));
+        assert_eq!(c.shares[0].get("dfsr:mode"), Some("on"));
+    }
+
+    #[test]
+    fn garbage_is_an_error_with_the_line() {
+        let e = SmbConf::parse(Path::new("x.conf"), "[global]\nnot a parameter\n").unwrap_err();
+        assert!(matches!(e, SmbConfError::Syntax { line: 2, .. }), "{e}");
+        let e = SmbConf::parse(Path::new("x.conf"), "key = before any section\n").unwrap_err();
+        assert!(matches!(e, SmbConfError::Syntax { line: 1, .. }), "{e}");
+    }
+}

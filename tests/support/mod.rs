@@ -1,0 +1,354 @@
+//! Test support: a private smbd on 127.0.0.1 at a free high port, with its
+//! own lock/state/cache/pid/private directories, a tdbsam user, and the
+//! `dfsr.so` just built (bind-mounted over Samba's VFS module directory in
+//! a private mount namespace, since `vfs objects` takes no paths). The smbd
+//! is always stopped by pid (its process group), also when a test panics.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Unix account the tests log in as; `./setup` creates it.
+pub const USER: &str = "dfsrtest";
+pub const PASSWORD: &str = "Dfsr-test-1";
+pub const SAMBA_VFS_DIR: &str = "/usr/lib/x86_64-linux-gnu/samba/vfs";
+
+/// Path of the module under test: `DFSR_MODULE_SO` (set by `make test`),
+/// else `build/dfsr.so` of this checkout.
+pub fn module_so() -> PathBuf {
+    std::env::var_os("DFSR_MODULE_SO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("build/dfsr.so"))
+}
+
+/// Path of our smbtorture suite module.
+pub fn torture_so() -> PathBuf {
+    std::env::var_os("DFSR_TORTURE_SO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("build/smbtorture-dfsr.so"))
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("binding a free port on 127.0.0.1");
+    l.local_addr().unwrap().port()
+}
+
+/// A fresh directory under the system temp dir, removed on drop unless
+/// `DFSR_KEEP_TEST_DIRS` is set (then its path is printed).
+pub struct TestDir(pub PathBuf);
+
+impl TestDir {
+    pub fn new(tag: &str) -> TestDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "samba-dfsr-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&p);
+        fs::create_dir_all(&p).unwrap_or_else(|e| panic!("creating {}: {e}", p.display()));
+        TestDir(p)
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if std::env::var_os("DFSR_KEEP_TEST_DIRS").is_some() {
+            eprintln!("kept test directory {}", self.0.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// What to put into the private smb.conf.
+#[derive(Clone)]
+pub struct SmbdConfig {
+    /// `log level` value, e.g. "3" or "1 dfsr:3".
+    pub log_level: String,
+    /// Extra lines for `[global]`.
+    pub global_extra: Vec<String>,
+    /// Extra lines for `[data]`.
+    pub data_extra: Vec<String>,
+}
+
+impl Default for SmbdConfig {
+    fn default() -> Self {
+        SmbdConfig { log_level: "3".into(), global_extra: Vec::new(), data_extra: Vec::new() }
+    }
+}
+
+pub struct Smbd {
+    pub dir: TestDir,
+    pub port: u16,
+    pub conf: PathBuf,
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl Smbd {
+    /// Starts smbd with `[global] vfs objects = dfsr`, `[data]` (dfsr
+    /// acl_xattr streams_xattr) and `[plain]` (acl_xattr streams_xattr).
+    pub fn start(cfg: SmbdConfig) -> Smbd {
+        check_user();
+        let dir = TestDir::new("smbd");
+        let d = dir.0.clone();
+        for sub in ["lock", "state", "cache", "pid", "private", "ncalrpc", "vfs", "shares/data", "shares/plain"] {
+            fs::create_dir_all(d.join(sub)).unwrap();
+        }
+        for share in ["data", "plain"] {
+            set_mode(&d.join("shares").join(share), 0o777);
+        }
+        // Other tests' TestDirs sit beside ours: the parent must be searchable.
+        set_mode(&d, 0o755);
+        let vfs = d.join("vfs");
+        populate_vfs_dir(&vfs);
+        let port = free_port();
+        let conf = d.join("smb.conf");
+        let log = d.join("log.smbd");
+        let text = smb_conf(&d, port, &cfg);
+        fs::write(&conf, text).unwrap();
+        add_samba_user(&conf);
+
+        // A private mount namespace so smbd's VFS directory is ours, then
+        // exec smbd: the pid we hold is smbd's, and the new process group
+        // holds smbd and every child it forks.
+        let script = format!(
+            "mount --bind {vfs} {sys} && exec smbd --foreground --no-process-group -s {conf}",
+            vfs = vfs.display(),
+            sys = SAMBA_VFS_DIR,
+            conf = conf.display()
+        );
+        let child = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "--", "sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(fs::File::create(d.join("smbd.stdout")).unwrap()))
+            .stderr(Stdio::from(fs::File::create(d.join("smbd.stderr")).unwrap()))
+            .process_group(0)
+            .spawn()
+            .expect("starting unshare/smbd");
+        let mut s = Smbd { dir, port, conf, log, child };
+        s.wait_ready();
+        s
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "smbd exited during start ({status}); stderr: {}; log: {}",
+                    fs::read_to_string(self.dir.0.join("smbd.stderr")).unwrap_or_default(),
+                    self.log_text()
+                );
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("smbd did not listen on port {} within 30 s; log: {}", self.port, self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn share_path(&self, share: &str) -> PathBuf {
+        self.dir.0.join("shares").join(share)
+    }
+
+    /// smbd's log (also its children's: one log file for all).
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn unc(&self, share: &str) -> String {
+        format!("//127.0.0.1/{share}")
+    }
+
+    pub fn credentials(&self) -> String {
+        format!("{USER}%{PASSWORD}")
+    }
+
+    /// Runs `smbclient //127.0.0.1/SHARE -c COMMANDS` as the test user.
+    pub fn smbclient(&self, share: &str, commands: &str) -> Output {
+        Command::new("smbclient")
+            .arg(self.unc(share))
+            .args(["-p", &self.port.to_string(), "-U", &self.credentials(), "-c", commands])
+            .output()
+            .expect("running smbclient")
+    }
+
+    /// Runs smbtorture against SHARE with subunit output.
+    pub fn smbtorture(&self, share: &str, extra: &[&str], tests: &[&str]) -> Output {
+        Command::new("smbtorture")
+            .arg(self.unc(share))
+            .args(["-p", &self.port.to_string(), "-U", &self.credentials()])
+            .arg("--format=subunit")
+            .args(extra)
+            .args(tests)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running smbtorture")
+    }
+
+    /// Stops smbd: SIGTERM to its process group, then SIGKILL after 10 s.
+    pub fn stop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        let pgid = self.child.id() as libc::pid_t;
+        // SAFETY: kill(2) with our own child's process group id.
+        unsafe { libc::kill(-pgid, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // SAFETY: as above; children that ignored SIGTERM go too.
+        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Smbd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn check_user() {
+    let ok = Command::new("id").arg(USER).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    assert!(
+        matches!(ok, Ok(s) if s.success()),
+        "unix user {USER} is missing: run ./setup"
+    );
+}
+
+/// Samba's VFS modules plus ours, copied (symlinks would loop under the
+/// bind mount).
+fn populate_vfs_dir(vfs: &Path) {
+    for e in fs::read_dir(SAMBA_VFS_DIR).expect("reading Samba's VFS module directory") {
+        let e = e.unwrap();
+        if e.file_name() != "dfsr.so" {
+            fs::copy(e.path(), vfs.join(e.file_name())).unwrap();
+        }
+    }
+    let so = module_so();
+    fs::copy(&so, vfs.join("dfsr.so"))
+        .unwrap_or_else(|e| panic!("copying {} (run `make`): {e}", so.display()));
+}
+
+fn smb_conf(d: &Path, port: u16, cfg: &SmbdConfig) -> String {
+    let d = d.display();
+    let mut s = format!(
+        "[global]
+\tnetbios name = DFSRTEST
+\tworkgroup = DFSRTEST
+\tserver role = standalone server
+\tsmb ports = {port}
+\tinterfaces = lo
+\tbind interfaces only = yes
+\tlock directory = {d}/lock
+\tstate directory = {d}/state
+\tcache directory = {d}/cache
+\tpid directory = {d}/pid
+\tprivate dir = {d}/private
+\tncalrpc dir = {d}/ncalrpc
+\tlog file = {d}/log.smbd
+\tmax log size = 0
+\tlog level = {level}
+\tpassdb backend = tdbsam
+\tserver min protocol = NT1
+\tload printers = no
+\tprinting = bsd
+\tprintcap name = /dev/null
+\tdisable spoolss = yes
+\tdisable netbios = yes
+\tvfs objects = dfsr
+\tdfsr:test origin = global
+",
+        level = cfg.log_level
+    );
+    for l in &cfg.global_extra {
+        s += &format!("\t{l}\n");
+    }
+    s += &format!(
+        "
+[data]
+\tpath = {d}/shares/data
+\tread only = no
+\tvfs objects = dfsr acl_xattr streams_xattr
+\tdfsr:test share = data
+"
+    );
+    for l in &cfg.data_extra {
+        s += &format!("\t{l}\n");
+    }
+    s += &format!(
+        "
+[plain]
+\tpath = {d}/shares/plain
+\tread only = no
+\tvfs objects = acl_xattr streams_xattr
+"
+    );
+    s
+}
+
+fn add_samba_user(conf: &Path) {
+    let mut child = Command::new("smbpasswd")
+        .arg("-c")
+        .arg(conf)
+        .args(["-a", "-s", USER])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running smbpasswd");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{PASSWORD}\n{PASSWORD}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "smbpasswd -a {USER}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Outcome of each test in a subunit stream (`success:`, `failure:`,
+/// `error:`, `skip:`, `xfail:`, …), in the order they ended.
+pub fn subunit_outcomes(stream: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for line in stream.lines() {
+        let Some((kind, rest)) = line.split_once(": ") else { continue };
+        let outcome = match kind {
+            "success" | "successful" => "success",
+            "failure" | "fail" => "failure",
+            "error" => "error",
+            "skip" => "skip",
+            "xfail" => "xfail",
+            "uxsuccess" => "uxsuccess",
+            _ => continue,
+        };
+        let name = rest.trim_end_matches(" [").trim_end_matches('[').trim().to_string();
+        out.push((name, outcome.to_string()));
+    }
+    out
+}
