@@ -125,8 +125,11 @@ impl Smbd {
             sys = SAMBA_VFS_DIR,
             conf = conf.display()
         );
-        let child = Command::new("unshare")
-            .args(["-m", "--propagation", "private", "--", "sh", "-c", &script])
+        // setpriv --pdeathsig: if the test process itself is killed, smbd
+        // gets SIGTERM instead of living on.
+        let child = Command::new("setpriv")
+            .args(["--pdeathsig", "TERM", "--", "unshare", "-m", "--propagation", "private"])
+            .args(["--", "sh", "-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::from(fs::File::create(d.join("smbd.stdout")).unwrap()))
             .stderr(Stdio::from(fs::File::create(d.join("smbd.stderr")).unwrap()))
@@ -206,9 +209,11 @@ impl Smbd {
         if let Ok(Some(_)) = self.child.try_wait() {
             return;
         }
-        let pgid = self.child.id() as libc::pid_t;
-        // SAFETY: kill(2) with our own child's process group id.
-        unsafe { libc::kill(-pgid, libc::SIGTERM) };
+        let group = format!("-{}", self.child.id());
+        let signal = |sig: &str| {
+            let _ = Command::new("kill").args([sig, "--", &group]).stderr(Stdio::null()).status();
+        };
+        signal("-TERM");
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -216,8 +221,8 @@ impl Smbd {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        // SAFETY: as above; children that ignored SIGTERM go too.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        // Children that outlived SIGTERM go too.
+        signal("-KILL");
         let _ = self.child.wait();
     }
 }
