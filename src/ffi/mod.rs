@@ -5,9 +5,11 @@
 //! - [`exports`]: the `extern "C"` functions the C shim calls; cbindgen
 //!   turns them into `include/dfsr.h`.
 //! - [`debug`]: safe calls into Samba's debug system.
+//! - [`signals`]: waiting for SIGINT/SIGTERM (demo, daemons).
 
 pub mod debug;
 pub mod exports;
+pub mod signals;
 
 /// Bindgen output; the lint allowances live here and nowhere else.
 #[allow(

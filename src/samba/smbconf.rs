@@ -10,6 +10,8 @@ pub const DEFAULT_CONFIG: &str = "/etc/samba/smb.conf";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SmbConfError {
+    #[error("{path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: cannot run testparm: {source}")]
     Spawn { path: PathBuf, source: std::io::Error },
     #[error("{path}: testparm refused the configuration: {stderr}")]
@@ -52,6 +54,8 @@ pub struct SmbConf {
 impl SmbConf {
     /// Loads `path` through `testparm -s`.
     pub fn load(path: &Path) -> Result<SmbConf, SmbConfError> {
+        // testparm only says "Error loading services" for a missing file.
+        std::fs::File::open(path).map_err(|source| SmbConfError::Read { path: path.into(), source })?;
         let out = Command::new("testparm")
             .arg("-s")
             .arg(path)
