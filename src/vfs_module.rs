@@ -44,8 +44,3 @@ pub fn connect(service: String, path: String, user: String, options: Options) ->
 pub fn disconnect(conn: Connection) {
     tracing::info!(share = conn.service.as_str(), connection = conn.number, "disconnect");
 }
-
-/// Connections made so far in this process.
-pub fn connect_count() -> u64 {
-    CONNECTS.load(Ordering::Relaxed)
-}
