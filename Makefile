@@ -22,11 +22,27 @@ MODULE_LIBS := -l:libsmbd-base-samba4.so.0 -l:libsmbconf.so.0 \
 	-l:libsamba-util.so.0 -l:libsamba-debug-samba4.so.0 \
 	-l:libsmbd-shim-samba4.so.0 -ltalloc
 RUST_NATIVE := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+# The Rust staticlib bundles the meet's IRPC client (build.rs).
+RUST_SAMBA_LIBS := -l:libMESSAGING-samba4.so.0 -l:libsamba-hostconfig.so.0 \
+	-l:libndr.so.3 -l:libdcerpc-binding.so.0 -l:libsamba-errors.so.1 \
+	-l:libtevent.so.0 -l:libtevent-util.so.0 -l:libtalloc.so.2 -l:libbsd.so.0
+# dfsrd: Samba-linked daemon (shared/notes/meet-host.md, link line).
+DFSRD_LIBS := -l:libsmbd-base-samba4.so.0 -l:libsmbd-shim-samba4.so.0 \
+	-l:libauth-samba4.so.0 -l:libsamba3-util-samba4.so.0 \
+	-l:libsecrets3-samba4.so.0 -l:libsamba-passdb.so.0 \
+	-l:libsamba-security-samba4.so.0 -l:libsamba-debug-samba4.so.0 \
+	-l:libMESSAGING-samba4.so.0 -l:libMESSAGING-SEND-samba4.so.0 \
+	-l:libsmbconf.so.0 -l:libsamba-util.so.0 -l:libndr.so.3 \
+	-l:libsamba-errors.so.1 -l:libsamba-hostconfig.so.0 \
+	-l:libdcerpc-binding.so.0 -l:libtevent-util.so.0 -l:libtevent.so.0 \
+	-l:libtalloc.so.2 -l:libRPC-WORKER-samba4.so.0 \
+	-l:libcmdline-samba4.so.0 -lpopt -l:libbsd.so.0
+GEN := $(BUILD)/gen
 
 .PHONY: all check-tree rust header install test unit-test integration-test \
 	bench demo intree clean
 
-all: $(BUILD)/dfsr.so $(BUILD)/smbtorture-dfsr.so rust
+all: $(BUILD)/dfsr.so $(BUILD)/dfsrd $(BUILD)/smbtorture-dfsr.so rust
 
 check-tree:
 	@test -n "$(TREE)" || { tools/samba-tree; exit 1; }
@@ -51,7 +67,22 @@ $(BUILD)/torture_dfsr.o: src/c/torture_dfsr.c | check-tree
 $(BUILD)/dfsr.so: $(BUILD)/vfs_dfsr.o $(RUSTLIB) src/c/samba_module.map
 	$(CC) -shared -o $@ $(BUILD)/vfs_dfsr.o $(RUSTLIB) \
 		-Wl,--version-script=src/c/samba_module.map -Wl,--gc-sections \
-		-Wl,--no-undefined $(SAMBA_LINK) $(MODULE_LIBS) $(RUST_NATIVE)
+		-Wl,--no-undefined $(SAMBA_LINK) $(MODULE_LIBS) $(RUST_SAMBA_LIBS) \
+		$(RUST_NATIVE)
+
+# Headers pidl makes of our IRPC interface (build.rs makes the NDR code that
+# goes into the Rust staticlib from the same IDL).
+$(GEN)/dfsr_meet.h: include/dfsr_meet.idl | check-tree
+	@mkdir -p $(GEN)
+	cd $(TREE) && perl pidl/pidl --quiet --includedir librpc/idl --header \
+		--ndr-parser --client --outputdir $(CURDIR)/$(GEN) -- $(CURDIR)/$<
+
+$(BUILD)/dfsrd.o: src/c/dfsrd.c include/dfsr.h $(GEN)/dfsr_meet.h | check-tree
+	$(CC) -I$(GEN) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/dfsrd: $(BUILD)/dfsrd.o $(RUSTLIB)
+	$(CC) -o $@ $(BUILD)/dfsrd.o $(RUSTLIB) -Wl,--gc-sections \
+		-Wl,--no-undefined $(SAMBA_LINK) $(DFSRD_LIBS) $(RUST_NATIVE)
 
 # The torture suite uses helpers that live in the smbtorture executable
 # itself (it exports them), so undefined symbols are allowed here.
@@ -68,13 +99,14 @@ header: check-tree
 install: all
 	install -D -m 0644 $(BUILD)/dfsr.so $(DESTDIR)$(VFSDIR)/dfsr.so
 	install -D -m 0755 target/release/dfsrctl $(DESTDIR)$(PREFIX)/bin/dfsrctl
+	install -D -m 0755 $(BUILD)/dfsrd $(DESTDIR)$(PREFIX)/sbin/dfsrd
 	install -D -m 0644 $(BUILD)/smbtorture-dfsr.so \
 		$(DESTDIR)$(PREFIX)/lib/samba-dfsr/smbtorture-dfsr.so
 
 # The test command: unit tests, then integration tests against a private
 # smbd that loads the dfsr.so just built (tests/support).
 test: all
-	DFSR_MODULE_SO=$(CURDIR)/$(BUILD)/dfsr.so \
+	DFSR_MODULE_SO=$(CURDIR)/$(BUILD)/dfsr.so DFSRD=$(CURDIR)/$(BUILD)/dfsrd \
 	DFSR_TORTURE_SO=$(CURDIR)/$(BUILD)/smbtorture-dfsr.so \
 	$(CARGO) test --release -- --test-threads=2
 

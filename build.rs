@@ -8,8 +8,14 @@ use std::process::Command;
 
 /// Debian's private Samba libraries (the soname is what the module links).
 const SAMBA_LIBDIR: &str = "/usr/lib/x86_64-linux-gnu/samba";
-/// Libraries whose symbols the Rust side calls directly.
-const SAMBA_LIBS: &[&str] = &["libsamba-debug-samba4.so.0", "libsmbd-shim-samba4.so.0"];
+/// Libraries whose symbols the Rust side (and the IRPC client it bundles)
+/// calls directly.
+const SAMBA_LIBS: &[&str] = &[
+    "libsamba-debug-samba4.so.0", "libsmbd-shim-samba4.so.0", "libMESSAGING-samba4.so.0",
+    "libsamba-hostconfig.so.0", "libndr.so.3", "libdcerpc-binding.so.0",
+    "libsamba-util.so.0", "libsamba-errors.so.1", "libtevent.so.0", "libtalloc.so.2",
+    "libtevent-util.so.0", "libbsd.so.0",
+];
 
 /// Include paths relative to the prepared tree (shared/notes/samba-build.md;
 /// lib/util is left out on purpose: it shadows <signal.h>).
@@ -87,12 +93,64 @@ fn cbindgen_header(manifest: &Path, out: &Path) {
     }
 }
 
+/// Runs the prepared tree's pidl over an IDL of ours into `outdir`.
+pub fn pidl(tree: &Path, idl: &Path, outdir: &Path) {
+    std::fs::create_dir_all(outdir).expect("creating the pidl output directory");
+    let st = Command::new("perl")
+        .current_dir(tree)
+        .args(["pidl/pidl", "--quiet", "--includedir", "librpc/idl", "--header", "--ndr-parser", "--client"])
+        .arg("--outputdir")
+        .arg(outdir)
+        .arg("--")
+        .arg(idl)
+        .status()
+        .unwrap_or_else(|e| panic!("running pidl: {e}"));
+    assert!(st.success(), "pidl failed on {}", idl.display());
+}
+
+/// The IRPC client of the meet (src/c/meet_client.c) with the NDR code pidl
+/// makes of include/dfsr_meet.idl, as a static library linked into the
+/// Rust side (and bundled into the staticlib, so dfsrd gets the table).
+fn meet_client(manifest: &Path, tree: &Path, out: &Path) {
+    let idl = manifest.join("include/dfsr_meet.idl");
+    let client = manifest.join("src/c/meet_client.c");
+    for f in [&idl, &client, &manifest.join("src/c/meet_client.h")] {
+        println!("cargo:rerun-if-changed={}", f.display());
+    }
+    let gen = out.join("gen");
+    pidl(tree, &idl, &gen);
+    let mut objs = Vec::new();
+    for src in [client, gen.join("ndr_dfsr_meet.c"), gen.join("ndr_dfsr_meet_c.c")] {
+        let obj = out.join(src.file_name().unwrap()).with_extension("o");
+        let mut cc = Command::new("gcc");
+        cc.args(["-c", "-O2", "-g", "-fPIC", "-Wall"]);
+        for d in SAMBA_DEFINES {
+            cc.arg(format!("-D{d}"));
+        }
+        cc.arg(format!("-I{}", gen.display()));
+        cc.arg(format!("-I{}", manifest.join("src/c").display()));
+        for i in SAMBA_INCLUDES {
+            cc.arg(format!("-I{}", tree.join(i).display()));
+        }
+        let st = cc.arg(&src).arg("-o").arg(&obj).status().expect("running gcc");
+        assert!(st.success(), "gcc failed on {}", src.display());
+        objs.push(obj);
+    }
+    let lib = out.join("libdfsr_meet_client.a");
+    let _ = std::fs::remove_file(&lib);
+    let st = Command::new("ar").arg("crs").arg(&lib).args(&objs).status().expect("running ar");
+    assert!(st.success(), "ar failed");
+    println!("cargo:rustc-link-search=native={}", out.display());
+    println!("cargo:rustc-link-lib=static=dfsr_meet_client");
+}
+
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     let tree = samba_tree(&manifest);
     bindgen_samba(&manifest, &tree, &out);
     cbindgen_header(&manifest, &out);
+    meet_client(&manifest, &tree, &out);
 
     println!("cargo:rustc-link-search=native={SAMBA_LIBDIR}");
     for lib in SAMBA_LIBS {

@@ -42,6 +42,13 @@ impl Rng {
 /// Text, random bytes, runs and near-copies of earlier data, in segments;
 /// runs stay short enough for decoders that only know 16-bit lengths.
 fn mixed(size: usize) -> Vec<u8> {
+    generate(size, None)
+}
+
+const KINDS: [&str; 4] = ["text", "random", "runs", "near-copies"];
+
+/// Segments of one kind only, or (None) of all kinds in turn at random.
+fn generate(size: usize, only: Option<usize>) -> Vec<u8> {
     const WORDS: &[&str] = &[
         "the", "replication", "of", "staged", "file", "partner", "member", "version", "vector",
         "update", "and", "to", "a", "in", "Samba", "DFS", "namespace", "server", "client", "is",
@@ -50,7 +57,10 @@ fn mixed(size: usize) -> Vec<u8> {
     let mut v = Vec::with_capacity(size + 70_000);
     while v.len() < size {
         let seg = 4096 + r.below(60_000);
-        match r.below(4) {
+        let kind = r.below(4);
+        // Near-copies need something to copy: start with text.
+        let kind = if v.is_empty() { 0 } else { only.unwrap_or(kind) };
+        match kind {
             0 => {
                 let end = v.len() + seg;
                 while v.len() < end {
@@ -65,7 +75,7 @@ fn mixed(size: usize) -> Vec<u8> {
             }
             2 => {
                 let b = r.below(256) as u8;
-                v.extend(std::iter::repeat_n(b, seg.min(4096)));
+                v.resize(v.len() + seg.min(4096), b);
             }
             _ => {
                 let seg = seg.min(v.len() / 2);
@@ -127,12 +137,20 @@ fn main() {
         corpus.len(),
         t_theirs.as_secs_f64() / t_ours.as_secs_f64()
     );
-    // XPRESS_BENCH_EFFORT=chain,nice,far3,lazy,insert tries other matcher settings.
+    // XPRESS_BENCH_EFFORT=chain,nice,far3,lazy,insert,good,skip tries other matcher settings.
     let mut effort = Effort::default();
     if let Ok(s) = std::env::var("XPRESS_BENCH_EFFORT") {
         let v: Vec<usize> = s.split(',').filter_map(|x| x.parse().ok()).collect();
-        if let [c, n, f, l, i] = v[..] {
-            effort = Effort { max_chain: c as u32, nice_len: n, far_3: f, max_lazy: l, max_insert: i };
+        if let [c, n, f, l, i, g, k] = v[..] {
+            effort = Effort {
+                max_chain: c as u32,
+                nice_len: n,
+                far_3: f,
+                max_lazy: l,
+                max_insert: i,
+                good_len: g,
+                skip_after: k as u32,
+            };
         }
     }
     println!("  encoder effort: {effort:?}");
@@ -157,6 +175,14 @@ fn main() {
         ours_sz as f64 / win_sz as f64
     );
 
+    for (k, name) in KINDS.iter().enumerate() {
+        let data = generate(16 << 20, Some(k));
+        let mut comp = Vec::with_capacity(data.len());
+        let t0 = Instant::now();
+        enc.compress_into(&data, &mut comp);
+        let t = t0.elapsed();
+        println!("  encode {name:12}: {:8.1} MB/s, ratio {:.3}", mbps(data.len(), t), comp.len() as f64 / data.len() as f64);
+    }
     let mb: usize = std::env::var("XPRESS_BENCH_MB").ok().and_then(|s| s.parse().ok()).unwrap_or(256);
     let data = mixed(mb << 20);
     println!("mixed input: {} MiB generated", mb);

@@ -24,6 +24,18 @@ struct DfsrParam {
 };
 
 /**
+ * Counters of the meet, for the IRPC `Status` call.
+ */
+struct DfsrMeetCounters {
+  uint64_t started_nttime;
+  uint32_t installs_ok;
+  uint32_t installs_failed;
+  uint32_t installs_retry;
+  uint32_t removes_ok;
+  uint32_t in_progress;
+};
+
+/**
  * Called once per process when smbd loads the module; `debug_class` is
  * the class the shim registered for "dfsr" (or 0).
  */
@@ -53,5 +65,43 @@ struct DfsrConnection *dfsr_connect(const char *service,
  * `conn` is NULL or a pointer from `dfsr_connect` not yet passed here.
  */
 void dfsr_disconnect(struct DfsrConnection *conn);
+
+/**
+ * Called once by dfsrd after smb.conf and messaging are set up.
+ */
+void dfsr_daemon_init(int debug_class);
+
+/**
+ * The package version, NUL-terminated, static.
+ */
+const char *dfsr_version(void);
+
+struct DfsrMeetCounters dfsr_meet_counters(void);
+
+/**
+ * IRPC `Install`: returns an NTSTATUS; on failure `reason` (a buffer of
+ * `reason_len` bytes) says why.
+ *
+ * # Safety
+ * Strings are NULL or NUL-terminated; `reason` as for `copy_out`.
+ */
+uint32_t dfsr_meet_install(const char *share,
+                           const char *path,
+                           const char *staged_file,
+                           uint32_t flags,
+                           char *reason,
+                           size_t reason_len);
+
+/**
+ * IRPC `Remove`, like `dfsr_meet_install`.
+ *
+ * # Safety
+ * As for `dfsr_meet_install`.
+ */
+uint32_t dfsr_meet_remove(const char *share,
+                          const char *path,
+                          uint32_t flags,
+                          char *reason,
+                          size_t reason_len);
 
 #endif  /* SAMBA_DFSR_H */

@@ -6,6 +6,8 @@
 //! - [`samba`]: safe wrappers at the Samba edge — its debug log, the bridge
 //!   that routes `tracing` into it, and reading smb.conf through `testparm`.
 //! - [`config`]: the `dfsr:*` parametric options, global and per share (pure).
+//! - [`meet`]: the installer in dfsrd that writes staged updates through a
+//!   share's VFS stack, called over IRPC (`dfsr_meet`).
 //! - [`staging`]: staged files — LZ77+Huffman, FRSX/XBLO framing, the
 //!   marshaled MS-BKUP format (sans-IO).
 //! - [`vfs_module`]: what the `dfsr` VFS module does when smbd connects a
@@ -16,6 +18,7 @@
 
 pub mod config;
 pub mod ffi;
+pub mod meet;
 pub mod samba;
 pub mod staging;
 pub mod vfs_module;

@@ -90,3 +90,111 @@ pub unsafe extern "C" fn dfsr_disconnect(conn: *mut DfsrConnection) {
     let conn = unsafe { Box::from_raw(conn) };
     vfs_module::disconnect(conn.0);
 }
+
+// ---- dfsrd: the daemon and its meet (src/c/dfsrd.c) ----
+
+/// Counters of the meet, for the IRPC `Status` call.
+#[repr(C)]
+pub struct DfsrMeetCounters {
+    pub started_nttime: u64,
+    pub installs_ok: u32,
+    pub installs_failed: u32,
+    pub installs_retry: u32,
+    pub removes_ok: u32,
+    pub in_progress: u32,
+}
+
+/// Called once by dfsrd after smb.conf and messaging are set up.
+#[no_mangle]
+pub extern "C" fn dfsr_daemon_init(debug_class: c_int) {
+    crate::meet::daemon_init(debug_class);
+}
+
+/// The package version, NUL-terminated, static.
+#[no_mangle]
+pub extern "C" fn dfsr_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}
+
+#[no_mangle]
+pub extern "C" fn dfsr_meet_counters() -> DfsrMeetCounters {
+    let c = crate::meet::counters();
+    DfsrMeetCounters {
+        started_nttime: c.started_nttime,
+        installs_ok: c.installs_ok,
+        installs_failed: c.installs_failed,
+        installs_retry: c.installs_retry,
+        removes_ok: c.removes_ok,
+        in_progress: c.in_progress,
+    }
+}
+
+/// Copies `text` into the C buffer `buf` of `len` bytes, truncated at a
+/// character boundary, always NUL-terminated (when `len` > 0).
+///
+/// # Safety
+/// `buf` is NULL or valid for writes of `len` bytes.
+unsafe fn copy_out(text: &str, buf: *mut c_char, len: usize) {
+    if buf.is_null() || len == 0 {
+        return;
+    }
+    let mut n = text.len().min(len - 1);
+    while !text.is_char_boundary(n) {
+        n -= 1;
+    }
+    // SAFETY: n < len, and buf is valid for len bytes per the contract.
+    unsafe {
+        std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), n);
+        *buf.add(n) = 0;
+    }
+}
+
+/// IRPC `Install`: returns an NTSTATUS; on failure `reason` (a buffer of
+/// `reason_len` bytes) says why.
+///
+/// # Safety
+/// Strings are NULL or NUL-terminated; `reason` as for `copy_out`.
+#[no_mangle]
+pub unsafe extern "C" fn dfsr_meet_install(
+    share: *const c_char,
+    path: *const c_char,
+    staged_file: *const c_char,
+    flags: u32,
+    reason: *mut c_char,
+    reason_len: usize,
+) -> u32 {
+    // SAFETY: forwarded caller contract.
+    let (share, path, staged) = unsafe { (string(share), string(path), string(staged_file)) };
+    match crate::meet::install(&share, &path, &staged, flags) {
+        Ok(()) => 0,
+        Err(e) => {
+            // SAFETY: forwarded caller contract.
+            unsafe { copy_out(&e.reason, reason, reason_len) };
+            e.status.0
+        }
+    }
+}
+
+/// IRPC `Remove`, like `dfsr_meet_install`.
+///
+/// # Safety
+/// As for `dfsr_meet_install`.
+#[no_mangle]
+pub unsafe extern "C" fn dfsr_meet_remove(
+    share: *const c_char,
+    path: *const c_char,
+    flags: u32,
+    reason: *mut c_char,
+    reason_len: usize,
+) -> u32 {
+    // SAFETY: forwarded caller contract.
+    let (share, path) = unsafe { (string(share), string(path)) };
+    match crate::meet::remove(&share, &path, flags) {
+        Ok(()) => 0,
+        Err(e) => {
+            // SAFETY: forwarded caller contract.
+            unsafe { copy_out(&e.reason, reason, reason_len) };
+            e.status.0
+        }
+    }
+}

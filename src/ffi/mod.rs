@@ -5,10 +5,12 @@
 //! - [`exports`]: the `extern "C"` functions the C shim calls; cbindgen
 //!   turns them into `include/dfsr.h`.
 //! - [`debug`]: safe calls into Samba's debug system.
+//! - [`meet_client`]: the IRPC client of the meet in dfsrd (for dfsrctl).
 //! - [`signals`]: waiting for SIGINT/SIGTERM (demo, daemons).
 
 pub mod debug;
 pub mod exports;
+pub mod meet_client;
 pub mod signals;
 
 /// Bindgen output; the lint allowances live here and nowhere else.

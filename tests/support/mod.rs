@@ -224,12 +224,29 @@ impl Smbd {
         // Children that outlived SIGTERM go too.
         signal("-KILL");
         let _ = self.child.wait();
+        // samba-dcerpcd and its rpcd_* workers, started on demand by smbd,
+        // leave the process group: find them by our config path.
+        kill_processes_using(&self.conf);
     }
 }
 
 impl Drop for Smbd {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// SIGKILL to every process whose command line names `conf`.
+pub fn kill_processes_using(conf: &Path) {
+    let needle = conf.to_string_lossy().into_owned();
+    let Ok(dir) = fs::read_dir("/proc") else { return };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().filter(|n| n.bytes().all(|b| b.is_ascii_digit())) else { continue };
+        let Ok(cmdline) = fs::read(e.path().join("cmdline")) else { continue };
+        if String::from_utf8_lossy(&cmdline).contains(&needle) {
+            let _ = Command::new("kill").args(["-KILL", pid]).stderr(Stdio::null()).status();
+        }
     }
 }
 
@@ -356,4 +373,75 @@ pub fn subunit_outcomes(stream: &str) -> Vec<(String, String)> {
         out.push((name, outcome.to_string()));
     }
     out
+}
+
+/// Path of the dfsrd under test: `DFSRD` (set by `make test`), else
+/// `build/dfsrd` of this checkout.
+pub fn dfsrd_bin() -> PathBuf {
+    std::env::var_os("DFSRD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("build/dfsrd"))
+}
+
+/// A dfsrd in the foreground on the private smb.conf of a test smbd (or
+/// any conf); stopped with SIGTERM on drop.
+pub struct Dfsrd {
+    pub conf: PathBuf,
+    child: Child,
+}
+
+impl Dfsrd {
+    pub fn start(conf: &Path) -> Dfsrd {
+        let child = Command::new("setpriv")
+            .args(["--pdeathsig", "TERM", "--"])
+            .arg(dfsrd_bin())
+            .args(["--foreground", "--no-process-group", "-s"])
+            .arg(conf)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("starting dfsrd");
+        let mut d = Dfsrd { conf: conf.into(), child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while dfsrctl(conf, &["meet", "ping"]).status.code() != Some(0) {
+            if let Ok(Some(st)) = d.child.try_wait() {
+                panic!("dfsrd exited during start: {st}");
+            }
+            assert!(Instant::now() < deadline, "dfsrd did not answer ping within 20 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        d
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM and wait; returns the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        if let Ok(Some(st)) = self.child.try_wait() {
+            return st;
+        }
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Dfsrd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Runs this checkout's dfsrctl with `-s conf`.
+pub fn dfsrctl(conf: &Path, args: &[&str]) -> Output {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/dfsrctl");
+    Command::new(bin).arg("-s").arg(conf).args(args).output().expect("running dfsrctl")
 }

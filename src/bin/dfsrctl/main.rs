@@ -5,6 +5,10 @@ use clap::{Parser, Subcommand};
 use samba_dfsr::config::Options;
 use samba_dfsr::samba::smbconf::{SmbConf, DEFAULT_CONFIG};
 use std::path::PathBuf;
+
+mod meet;
+mod staged;
+mod xpress;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -28,12 +32,31 @@ enum Command {
         /// Only this share.
         share: Option<String>,
     },
+    /// Staged files (MS-FRS2 §3.2.4.1.14): inspect, extract, create.
+    Staged {
+        #[command(subcommand)]
+        cmd: staged::StagedCommand,
+    },
+    /// LZ77+Huffman (MS-XCA) streams.
+    Xpress {
+        #[command(subcommand)]
+        cmd: xpress::XpressCommand,
+    },
+    /// Talk to the meet in the running dfsrd (IRPC name dfsr_meet).
+    Meet {
+        #[command(subcommand)]
+        cmd: meet::MeetCommand,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
-enum CliError {
+pub(crate) enum CliError {
+    #[error(transparent)]
+    Meet(#[from] samba_dfsr::ffi::meet_client::CallError),
     #[error(transparent)]
     SmbConf(#[from] samba_dfsr::samba::smbconf::SmbConfError),
+    #[error("{0}")]
+    Other(Box<dyn std::error::Error>),
     #[error("{path}: no share named [{share}]")]
     NoShare { path: PathBuf, share: String },
 }
@@ -87,6 +110,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Config { share } => config(&cli, share.as_deref()),
+        Command::Staged { cmd } => staged::run(cmd, cli.json).map_err(CliError::Other),
+        Command::Xpress { cmd } => xpress::run(cmd).map_err(CliError::Other),
+        Command::Meet { cmd } => meet::run(cmd, &cli.configfile, cli.json),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,76 @@
+//! `dfsrctl meet …`: calls the meet in the running dfsrd over IRPC.
+
+use crate::CliError;
+use clap::Subcommand;
+use samba_dfsr::ffi::meet_client;
+use samba_dfsr::meet::FLAG_LOST_TO_CONFLICT;
+use std::path::{Path, PathBuf};
+
+#[derive(Subcommand)]
+pub enum MeetCommand {
+    /// Check that dfsrd answers; prints its pid.
+    Ping,
+    /// Counters of the meet.
+    Status,
+    /// Install a staged file at PATH in SHARE.
+    Install {
+        #[arg(long)]
+        share: String,
+        /// Relative to the share, '/'-separated.
+        #[arg(long)]
+        path: String,
+        /// Move the replaced version to DfsrPrivate/ConflictAndDeleted.
+        #[arg(long)]
+        lost_to_conflict: bool,
+        staged: PathBuf,
+    },
+    /// Remove PATH from SHARE (a tombstone).
+    Remove {
+        #[arg(long)]
+        share: String,
+        #[arg(long)]
+        path: String,
+    },
+}
+
+pub fn run(cmd: &MeetCommand, conf: &Path, json: bool) -> Result<(), CliError> {
+    match cmd {
+        MeetCommand::Ping => {
+            let pid = meet_client::ping(conf, std::process::id())?;
+            if json {
+                println!("{}", serde_json::json!({"pid": pid}));
+            } else {
+                println!("dfsrd (pid {pid}) answers as dfsr_meet");
+            }
+        }
+        MeetCommand::Status => {
+            let s = meet_client::status(conf)?;
+            let doc = serde_json::json!({
+                "pid": s.pid, "version": s.version, "started_nttime": s.started_nttime,
+                "installs_ok": s.installs_ok, "installs_failed": s.installs_failed,
+                "installs_retry": s.installs_retry, "removes_ok": s.removes_ok,
+                "in_progress": s.in_progress,
+            });
+            if json {
+                println!("{doc}");
+            } else {
+                println!("dfsrd {} (pid {})", s.version, s.pid);
+                println!("  installs: {} ok, {} failed, {} to retry", s.installs_ok, s.installs_failed, s.installs_retry);
+                println!("  removes:  {} ok", s.removes_ok);
+                println!("  in progress: {}", s.in_progress);
+            }
+        }
+        MeetCommand::Install { share, path, lost_to_conflict, staged } => {
+            // dfsrd opens the file itself: hand it an absolute path.
+            let staged = std::path::absolute(staged).unwrap_or_else(|_| staged.clone());
+            let flags = if *lost_to_conflict { FLAG_LOST_TO_CONFLICT } else { 0 };
+            meet_client::install(conf, share, path, &staged.to_string_lossy(), flags)?;
+            println!("installed [{share}] {path}");
+        }
+        MeetCommand::Remove { share, path } => {
+            meet_client::remove(conf, share, path, 0)?;
+            println!("removed [{share}] {path}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,236 @@
+/*
+ * dfsrd: the samba-dfsr daemon, C side. Samba-linked: it loads smb.conf,
+ * sets up messaging like Samba's daemons (init sequence measured in
+ * shared/notes/meet-host.md) and registers the IRPC name "dfsr_meet".
+ * Requests are marshalled to the Rust side (include/dfsr.h); no logic here.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "includes.h"
+#include "smbd/smbd.h"
+#include "smbd/globals.h"
+#include "lib/cmdline/cmdline.h"
+#include "lib/util/become_daemon.h"
+#include "lib/util/pidfile.h"
+#include "lib/smbd_shim.h"
+#include "lib/global_contexts.h"
+#include "lib/param/param.h"
+#include "lib/util/memcache.h"
+#include "source4/lib/messaging/irpc.h"
+#include "source4/lib/messaging/messaging.h"
+#include "messages.h"
+#include "secrets.h"
+#include "passdb.h"
+#include "auth.h"
+#include "locking/proto.h"
+#include "dfsr_meet.h"
+#include "ndr_dfsr_meet.h"
+#include "dfsr.h"
+
+static bool dfsrd_stop;
+
+static NTSTATUS dfsrd_ping(struct irpc_message *msg, struct dfsr_meet_Ping *r)
+{
+	*r->out.cookie_out = r->in.cookie;
+	*r->out.pid = (uint32_t)getpid();
+	r->out.result = NT_STATUS_OK;
+	return NT_STATUS_OK;
+}
+
+static NTSTATUS dfsrd_status(struct irpc_message *msg,
+			     struct dfsr_meet_Status *r)
+{
+	struct DfsrMeetCounters c = dfsr_meet_counters();
+
+	r->out.status->pid = (uint32_t)getpid();
+	r->out.status->started = c.started_nttime;
+	r->out.status->installs_ok = c.installs_ok;
+	r->out.status->installs_failed = c.installs_failed;
+	r->out.status->installs_retry = c.installs_retry;
+	r->out.status->removes_ok = c.removes_ok;
+	r->out.status->in_progress = c.in_progress;
+	r->out.status->version = talloc_strdup(r, dfsr_version());
+	r->out.result = NT_STATUS_OK;
+	return NT_STATUS_OK;
+}
+
+static NTSTATUS dfsrd_install(struct irpc_message *msg,
+			      struct dfsr_meet_Install *r)
+{
+	char reason[1024] = "";
+
+	r->out.result = NT_STATUS(dfsr_meet_install(
+		(const char *)r->in.share, (const char *)r->in.path,
+		(const char *)r->in.staged_file, r->in.flags,
+		reason, sizeof(reason)));
+	*r->out.reason = talloc_strdup(r, reason);
+	return NT_STATUS_OK;
+}
+
+static NTSTATUS dfsrd_remove(struct irpc_message *msg,
+			     struct dfsr_meet_Remove *r)
+{
+	char reason[1024] = "";
+
+	r->out.result = NT_STATUS(dfsr_meet_remove(
+		(const char *)r->in.share, (const char *)r->in.path,
+		r->in.flags, reason, sizeof(reason)));
+	*r->out.reason = talloc_strdup(r, reason);
+	return NT_STATUS_OK;
+}
+
+static void dfsrd_sigterm(struct tevent_context *ev,
+			  struct tevent_signal *se,
+			  int signum, int count, void *siginfo,
+			  void *private_data)
+{
+	dfsrd_stop = true;
+}
+
+int main(int argc, const char *argv[])
+{
+	const struct loadparm_substitution *lp_sub =
+		loadparm_s3_global_substitution();
+	static const struct smbd_shim shim = {
+		.become_root = smbd_become_root,
+		.unbecome_root = smbd_unbecome_root,
+	};
+	struct poptOption long_options[] = {
+		POPT_AUTOHELP
+		POPT_COMMON_SAMBA
+		POPT_COMMON_DAEMON
+		POPT_COMMON_VERSION
+		POPT_TABLEEND
+	};
+	struct samba_cmdline_daemon_cfg *cmdline_daemon_cfg = NULL;
+	struct imessaging_context *imsg = NULL;
+	struct loadparm_context *lp_ctx = NULL;
+	struct messaging_context *msg = NULL;
+	struct tevent_context *ev = NULL;
+	TALLOC_CTX *frame = NULL;
+	poptContext pc;
+	NTSTATUS status;
+	int opt;
+
+	talloc_enable_null_tracking();
+	frame = talloc_stackframe();
+	umask(0);
+	smb_init_locale();
+
+	if (!samba_cmdline_init(frame, SAMBA_CMDLINE_CONFIG_SERVER,
+				true /* require_smbconf */)) {
+		fprintf(stderr, "dfsrd: failed to init the command line parser\n");
+		return 1;
+	}
+	cmdline_daemon_cfg = samba_cmdline_get_daemon_cfg();
+	pc = samba_popt_get_context("dfsrd", argc, argv, long_options, 0);
+	if (pc == NULL) {
+		fprintf(stderr, "dfsrd: failed to set up popt\n");
+		return 1;
+	}
+	while ((opt = poptGetNextOpt(pc)) != -1) {
+		fprintf(stderr, "dfsrd: invalid option %s: %s\n",
+			poptBadOption(pc, 0), poptStrerror(opt));
+		poptPrintUsage(pc, stderr, 0);
+		return 1;
+	}
+	poptFreeContext(pc);
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "dfsrd: must run as root\n");
+		return 1;
+	}
+	if (cmdline_daemon_cfg->interactive) {
+		setup_logging("dfsrd", DEBUG_DEFAULT_STDOUT);
+	} else {
+		setup_logging("dfsrd", DEBUG_FILE);
+	}
+	set_smbd_shim(&shim);
+	sec_init();
+	/* samba_cmdline_init loaded the globals only; shares too. */
+	if (!lp_load_with_shares(get_dyn_CONFIGFILE())) {
+		fprintf(stderr, "dfsrd: cannot load %s\n", get_dyn_CONFIGFILE());
+		return 1;
+	}
+	reopen_logs();
+	/* Like smbd: a daemon unless -i; -F stays in the foreground. */
+	if (!cmdline_daemon_cfg->interactive) {
+		become_daemon(cmdline_daemon_cfg->fork,
+			      cmdline_daemon_cfg->no_process_group, false);
+	}
+	init_sec_ctx();
+	mangle_reset_cache();
+	memcache_set_global(smbd_memcache());
+
+	msg = global_messaging_context();
+	ev = global_event_context();
+	if (msg == NULL || ev == NULL) {
+		DBG_ERR("dfsrd: cannot initialise messaging\n");
+		return 1;
+	}
+	if (!secrets_init()) {
+		DBG_ERR("dfsrd: cannot open secrets.tdb\n");
+		return 1;
+	}
+	if (!locking_init()) {
+		DBG_ERR("dfsrd: cannot open the locking databases\n");
+		return 1;
+	}
+
+	dfsr_daemon_init(DBGC_ALL);
+
+	lp_ctx = loadparm_init_s3(frame, loadparm_s3_helpers());
+	imsg = imessaging_init(frame, lp_ctx, messaging_server_id(msg), ev);
+	if (imsg == NULL) {
+		DBG_ERR("dfsrd: imessaging_init failed\n");
+		return 1;
+	}
+	status = IRPC_REGISTER(imsg, dfsr_meet, DFSR_MEET_PING, dfsrd_ping, NULL);
+	if (NT_STATUS_IS_OK(status)) {
+		status = IRPC_REGISTER(imsg, dfsr_meet, DFSR_MEET_STATUS,
+				       dfsrd_status, NULL);
+	}
+	if (NT_STATUS_IS_OK(status)) {
+		status = IRPC_REGISTER(imsg, dfsr_meet, DFSR_MEET_INSTALL,
+				       dfsrd_install, NULL);
+	}
+	if (NT_STATUS_IS_OK(status)) {
+		status = IRPC_REGISTER(imsg, dfsr_meet, DFSR_MEET_REMOVE,
+				       dfsrd_remove, NULL);
+	}
+	if (NT_STATUS_IS_OK(status)) {
+		status = irpc_add_name(imsg, "dfsr_meet");
+	}
+	if (!NT_STATUS_IS_OK(status)) {
+		DBG_ERR("dfsrd: registering IRPC dfsr_meet: %s\n",
+			nt_errstr(status));
+		return 1;
+	}
+	if (tevent_add_signal(ev, frame, SIGTERM, 0, dfsrd_sigterm, NULL) == NULL ||
+	    tevent_add_signal(ev, frame, SIGINT, 0, dfsrd_sigterm, NULL) == NULL) {
+		DBG_ERR("dfsrd: cannot handle SIGTERM\n");
+		return 1;
+	}
+	pidfile_create(lp_pid_directory(), "dfsrd");
+	DBG_NOTICE("dfsrd %s started, IRPC name dfsr_meet, pid %d\n",
+		   dfsr_version(), (int)getpid());
+
+	while (!dfsrd_stop) {
+		TALLOC_CTX *loop = talloc_stackframe();
+		int ret = tevent_loop_once(ev);
+		TALLOC_FREE(loop);
+		if (ret != 0) {
+			DBG_ERR("dfsrd: tevent_loop_once: %s\n", strerror(errno));
+			break;
+		}
+	}
+
+	DBG_NOTICE("dfsrd: stopping\n");
+	irpc_remove_name(imsg, "dfsr_meet");
+	TALLOC_FREE(imsg);
+	pidfile_unlink(lp_pid_directory(), "dfsrd");
+	(void)lp_sub;
+	TALLOC_FREE(frame);
+	return 0;
+}

@@ -1,0 +1,195 @@
+/*
+ * IRPC client of the meet (dfsr_meet in dfsrd), for dfsrctl: one function
+ * per call, each loads smb.conf, finds the name, calls and waits. Thin:
+ * marshalling and Samba calls only. Compiled by build.rs.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "includes.h"
+#include "lib/param/param.h"
+#include "source4/lib/messaging/irpc.h"
+#include "source4/lib/messaging/messaging.h"
+#include "librpc/rpc/dcerpc.h"
+#include "dfsr_meet.h"
+#include "ndr_dfsr_meet.h"
+#include "ndr_dfsr_meet_c.h"
+#include "meet_client.h"
+
+struct meet_conn {
+	struct tevent_context *ev;
+	struct dcerpc_binding_handle *h;
+};
+
+static void set_err(char *err, size_t len, const char *msg)
+{
+	if (err != NULL && len > 0) {
+		strlcpy(err, msg, len);
+	}
+}
+
+/* NT_STATUS_OBJECT_NAME_NOT_FOUND when no dfsrd holds the name. */
+static NTSTATUS meet_connect(TALLOC_CTX *mem, const char *configfile,
+			     struct meet_conn *c, char *err, size_t errlen)
+{
+	struct loadparm_context *lp = loadparm_init_global(false);
+	struct imessaging_context *imsg = NULL;
+
+	if (lp == NULL || !lpcfg_load(lp, configfile)) {
+		set_err(err, errlen, "cannot load the configuration file");
+		return NT_STATUS_INVALID_PARAMETER;
+	}
+	c->ev = samba_tevent_context_init(mem);
+	if (c->ev == NULL) {
+		return NT_STATUS_NO_MEMORY;
+	}
+	imsg = imessaging_client_init(mem, lp, c->ev);
+	if (imsg == NULL) {
+		set_err(err, errlen, "cannot set up messaging (is the lock directory readable?)");
+		return NT_STATUS_UNSUCCESSFUL;
+	}
+	c->h = irpc_binding_handle_by_name(mem, imsg, "dfsr_meet",
+					   &ndr_table_dfsr_meet);
+	if (c->h == NULL) {
+		set_err(err, errlen, "no dfsrd holds the IRPC name dfsr_meet (is dfsrd running with this smb.conf?)");
+		return NT_STATUS_OBJECT_NAME_NOT_FOUND;
+	}
+	dcerpc_binding_handle_set_timeout(c->h, 0);
+	return NT_STATUS_OK;
+}
+
+/* One call through the generic binding-handle API (waits on our event
+ * context: the sync variant times out, see shared/notes/samba-build.md). */
+static NTSTATUS meet_call(TALLOC_CTX *mem, struct meet_conn *c,
+			  uint32_t opnum, void *r)
+{
+	struct tevent_req *req = dcerpc_binding_handle_call_send(
+		mem, c->ev, c->h, NULL, &ndr_table_dfsr_meet, opnum, mem, r);
+
+	if (req == NULL || !tevent_req_poll(req, c->ev)) {
+		return NT_STATUS_NO_MEMORY;
+	}
+	return dcerpc_binding_handle_call_recv(req);
+}
+
+uint32_t dfsr_meet_client_ping(const char *configfile, uint32_t cookie,
+			       uint32_t *pid, char *err, size_t errlen)
+{
+	TALLOC_CTX *mem = talloc_new(NULL);
+	struct meet_conn c;
+	struct dfsr_meet_Ping r = { .in.cookie = cookie };
+	uint32_t cookie_out = 0;
+	NTSTATUS status;
+
+	status = meet_connect(mem, configfile, &c, err, errlen);
+	if (NT_STATUS_IS_OK(status)) {
+		r.out.cookie_out = &cookie_out;
+		r.out.pid = pid;
+		status = meet_call(mem, &c, NDR_DFSR_MEET_PING, &r);
+	}
+	if (NT_STATUS_IS_OK(status)) {
+		status = r.out.result;
+	}
+	/* IRPC handles allocate [out,ref] pointers afresh (ref_alloc): read
+	 * the answers through r, not through the locals given. */
+	if (NT_STATUS_IS_OK(status)) {
+		cookie_out = *r.out.cookie_out;
+		*pid = *r.out.pid;
+	}
+	if (NT_STATUS_IS_OK(status) && cookie_out != cookie) {
+		set_err(err, errlen, "dfsrd answered with a different cookie");
+		status = NT_STATUS_UNSUCCESSFUL;
+	}
+	TALLOC_FREE(mem);
+	return NT_STATUS_V(status);
+}
+
+uint32_t dfsr_meet_client_status(const char *configfile,
+				 struct DfsrMeetStatus *out,
+				 char *err, size_t errlen)
+{
+	TALLOC_CTX *mem = talloc_new(NULL);
+	struct meet_conn c;
+	struct dfsr_meet_status st = { 0 };
+	struct dfsr_meet_Status r = { .out.status = &st };
+	NTSTATUS status;
+
+	status = meet_connect(mem, configfile, &c, err, errlen);
+	if (NT_STATUS_IS_OK(status)) {
+		status = meet_call(mem, &c, NDR_DFSR_MEET_STATUS, &r);
+	}
+	if (NT_STATUS_IS_OK(status)) {
+		status = r.out.result;
+	}
+	if (NT_STATUS_IS_OK(status)) {
+		st = *r.out.status;	/* allocated afresh, see Ping */
+		out->pid = st.pid;
+		out->started_nttime = st.started;
+		out->installs_ok = st.installs_ok;
+		out->installs_failed = st.installs_failed;
+		out->installs_retry = st.installs_retry;
+		out->removes_ok = st.removes_ok;
+		out->in_progress = st.in_progress;
+		strlcpy(out->version, st.version ? st.version : "",
+			sizeof(out->version));
+	}
+	TALLOC_FREE(mem);
+	return NT_STATUS_V(status);
+}
+
+uint32_t dfsr_meet_client_install(const char *configfile, const char *share,
+				  const char *path, const char *staged_file,
+				  uint32_t flags, char *err, size_t errlen)
+{
+	TALLOC_CTX *mem = talloc_new(NULL);
+	struct meet_conn c;
+	const char *reason = NULL;
+	struct dfsr_meet_Install r = {
+		.in.share = share,
+		.in.path = path,
+		.in.staged_file = staged_file,
+		.in.flags = flags,
+		.out.reason = &reason,
+	};
+	NTSTATUS status;
+
+	status = meet_connect(mem, configfile, &c, err, errlen);
+	if (NT_STATUS_IS_OK(status)) {
+		status = meet_call(mem, &c, NDR_DFSR_MEET_INSTALL, &r);
+		if (NT_STATUS_IS_OK(status)) {
+			status = r.out.result;
+			reason = *r.out.reason;	/* allocated afresh, see Ping */
+			set_err(err, errlen, reason ? reason : "");
+		}
+	}
+	TALLOC_FREE(mem);
+	return NT_STATUS_V(status);
+}
+
+uint32_t dfsr_meet_client_remove(const char *configfile, const char *share,
+				 const char *path, uint32_t flags,
+				 char *err, size_t errlen)
+{
+	TALLOC_CTX *mem = talloc_new(NULL);
+	struct meet_conn c;
+	const char *reason = NULL;
+	struct dfsr_meet_Remove r = {
+		.in.share = share,
+		.in.path = path,
+		.in.flags = flags,
+		.out.reason = &reason,
+	};
+	NTSTATUS status;
+
+	status = meet_connect(mem, configfile, &c, err, errlen);
+	if (NT_STATUS_IS_OK(status)) {
+		status = meet_call(mem, &c, NDR_DFSR_MEET_REMOVE, &r);
+		if (NT_STATUS_IS_OK(status)) {
+			status = r.out.result;
+			reason = *r.out.reason;	/* allocated afresh, see Ping */
+			set_err(err, errlen, reason ? reason : "");
+		}
+	}
+	TALLOC_FREE(mem);
+	return NT_STATUS_V(status);
+}

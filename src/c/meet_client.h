@@ -1,0 +1,30 @@
+/* IRPC client of the meet, called from Rust (src/ffi/meet_client.rs). */
+#ifndef DFSR_MEET_CLIENT_H
+#define DFSR_MEET_CLIENT_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+struct DfsrMeetStatus {
+	uint32_t pid;
+	uint64_t started_nttime;
+	uint32_t installs_ok;
+	uint32_t installs_failed;
+	uint32_t installs_retry;
+	uint32_t removes_ok;
+	uint32_t in_progress;
+	char version[64];
+};
+
+uint32_t dfsr_meet_client_ping(const char *configfile, uint32_t cookie,
+			       uint32_t *pid, char *err, size_t errlen);
+uint32_t dfsr_meet_client_status(const char *configfile,
+				 struct DfsrMeetStatus *out,
+				 char *err, size_t errlen);
+uint32_t dfsr_meet_client_install(const char *configfile, const char *share,
+				  const char *path, const char *staged_file,
+				  uint32_t flags, char *err, size_t errlen);
+uint32_t dfsr_meet_client_remove(const char *configfile, const char *share,
+				 const char *path, uint32_t flags,
+				 char *err, size_t errlen);
+#endif

@@ -1,0 +1,135 @@
+//! The IRPC client of the meet (src/c/meet_client.c), for dfsrctl: safe
+//! wrappers that return the NTSTATUS and the reason text.
+
+use crate::samba::ntstatus::NtStatus;
+use std::ffi::{c_char, CStr, CString};
+use std::path::Path;
+
+#[repr(C)]
+struct DfsrMeetStatus {
+    pid: u32,
+    started_nttime: u64,
+    installs_ok: u32,
+    installs_failed: u32,
+    installs_retry: u32,
+    removes_ok: u32,
+    in_progress: u32,
+    version: [c_char; 64],
+}
+
+extern "C" {
+    fn dfsr_meet_client_ping(conf: *const c_char, cookie: u32, pid: *mut u32, err: *mut c_char, len: usize) -> u32;
+    fn dfsr_meet_client_status(conf: *const c_char, out: *mut DfsrMeetStatus, err: *mut c_char, len: usize) -> u32;
+    fn dfsr_meet_client_install(
+        conf: *const c_char,
+        share: *const c_char,
+        path: *const c_char,
+        staged: *const c_char,
+        flags: u32,
+        err: *mut c_char,
+        len: usize,
+    ) -> u32;
+    fn dfsr_meet_client_remove(
+        conf: *const c_char,
+        share: *const c_char,
+        path: *const c_char,
+        flags: u32,
+        err: *mut c_char,
+        len: usize,
+    ) -> u32;
+}
+
+/// A failed call: the NTSTATUS and what the daemon or the client said.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{status}{}", if reason.is_empty() { String::new() } else { format!(": {reason}") })]
+pub struct CallError {
+    pub status: NtStatus,
+    pub reason: String,
+}
+
+/// What `Status` returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeetStatus {
+    pub pid: u32,
+    pub started_nttime: u64,
+    pub installs_ok: u32,
+    pub installs_failed: u32,
+    pub installs_retry: u32,
+    pub removes_ok: u32,
+    pub in_progress: u32,
+    pub version: String,
+}
+
+fn cstring(s: &str) -> Result<CString, CallError> {
+    CString::new(s).map_err(|_| CallError { status: NtStatus::INVALID_PARAMETER, reason: format!("{s:?} contains NUL") })
+}
+
+fn conf_cstring(conf: &Path) -> Result<CString, CallError> {
+    cstring(&conf.to_string_lossy())
+}
+
+fn result(status: u32, err: &[c_char; 1024]) -> (NtStatus, String) {
+    // SAFETY: the client always NUL-terminates within the buffer (strlcpy),
+    // and the buffer starts zeroed.
+    let reason = unsafe { CStr::from_ptr(err.as_ptr()) }.to_string_lossy().into_owned();
+    (NtStatus(status), reason)
+}
+
+fn check(status: u32, err: &[c_char; 1024]) -> Result<String, CallError> {
+    let (status, reason) = result(status, err);
+    if status.is_ok() {
+        Ok(reason)
+    } else {
+        Err(CallError { status, reason })
+    }
+}
+
+/// Pings dfsrd; returns its pid.
+pub fn ping(conf: &Path, cookie: u32) -> Result<u32, CallError> {
+    let c = conf_cstring(conf)?;
+    let mut pid = 0u32;
+    let mut err = [0 as c_char; 1024];
+    // SAFETY: valid C string, out-pointers to locals, err buffer length.
+    let st = unsafe { dfsr_meet_client_ping(c.as_ptr(), cookie, &mut pid, err.as_mut_ptr(), err.len()) };
+    check(st, &err).map(|_| pid)
+}
+
+pub fn status(conf: &Path) -> Result<MeetStatus, CallError> {
+    let c = conf_cstring(conf)?;
+    // SAFETY: DfsrMeetStatus is plain old data; all-zero is valid.
+    let mut out: DfsrMeetStatus = unsafe { std::mem::zeroed() };
+    let mut err = [0 as c_char; 1024];
+    // SAFETY: valid C string, out-pointer to a local, err buffer length.
+    let st = unsafe { dfsr_meet_client_status(c.as_ptr(), &mut out, err.as_mut_ptr(), err.len()) };
+    check(st, &err)?;
+    // SAFETY: the client strlcpy's into version, so it is NUL-terminated.
+    let version = unsafe { CStr::from_ptr(out.version.as_ptr()) }.to_string_lossy().into_owned();
+    Ok(MeetStatus {
+        pid: out.pid,
+        started_nttime: out.started_nttime,
+        installs_ok: out.installs_ok,
+        installs_failed: out.installs_failed,
+        installs_retry: out.installs_retry,
+        removes_ok: out.removes_ok,
+        in_progress: out.in_progress,
+        version,
+    })
+}
+
+pub fn install(conf: &Path, share: &str, path: &str, staged: &str, flags: u32) -> Result<(), CallError> {
+    let (c, s, p, f) = (conf_cstring(conf)?, cstring(share)?, cstring(path)?, cstring(staged)?);
+    let mut err = [0 as c_char; 1024];
+    // SAFETY: valid C strings and err buffer length.
+    let st = unsafe {
+        dfsr_meet_client_install(c.as_ptr(), s.as_ptr(), p.as_ptr(), f.as_ptr(), flags, err.as_mut_ptr(), err.len())
+    };
+    check(st, &err).map(|_| ())
+}
+
+pub fn remove(conf: &Path, share: &str, path: &str, flags: u32) -> Result<(), CallError> {
+    let (c, s, p) = (conf_cstring(conf)?, cstring(share)?, cstring(path)?);
+    let mut err = [0 as c_char; 1024];
+    // SAFETY: valid C strings and err buffer length.
+    let st = unsafe { dfsr_meet_client_remove(c.as_ptr(), s.as_ptr(), p.as_ptr(), flags, err.as_mut_ptr(), err.len()) };
+    check(st, &err).map(|_| ())
+}

@@ -1,0 +1,145 @@
+//! The meet: installs staged DFS-R updates through a share's Samba VFS
+//! stack, inside dfsrd, called over IRPC (`include/dfsr_meet.idl`).
+//!
+//! - [`path`]: target paths, checked before anything is written.
+//!
+//! This module is the daemon's entry point for each request; it keeps the
+//! counters `Status` reports.
+
+pub mod path;
+
+use crate::ffi::debug;
+use crate::samba::ntstatus::NtStatus;
+use crate::samba::tracing_bridge;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Request flags (dfsr_meet_flags in the IDL).
+pub const FLAG_LOST_TO_CONFLICT: u32 = 0x1;
+pub const FLAG_ALLOW_REPARSE: u32 = 0x2;
+
+static STARTED: AtomicU64 = AtomicU64::new(0);
+static INSTALLS_OK: AtomicU32 = AtomicU32::new(0);
+static INSTALLS_FAILED: AtomicU32 = AtomicU32::new(0);
+static INSTALLS_RETRY: AtomicU32 = AtomicU32::new(0);
+static REMOVES_OK: AtomicU32 = AtomicU32::new(0);
+static IN_PROGRESS: AtomicU32 = AtomicU32::new(0);
+
+/// NTTIME (100 ns since 1601) of a SystemTime.
+pub fn nttime(t: SystemTime) -> u64 {
+    const EPOCH_DIFF_SECS: u64 = 11_644_473_600;
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    (d.as_secs() + EPOCH_DIFF_SECS) * 10_000_000 + u64::from(d.subsec_nanos()) / 100
+}
+
+/// Called once when dfsrd has loaded smb.conf and set up messaging.
+pub fn daemon_init(debug_class: i32) {
+    debug::set_class(debug_class);
+    tracing_bridge::install();
+    STARTED.store(nttime(SystemTime::now()), Ordering::Relaxed);
+}
+
+/// What `Status` reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub started_nttime: u64,
+    pub installs_ok: u32,
+    pub installs_failed: u32,
+    pub installs_retry: u32,
+    pub removes_ok: u32,
+    pub in_progress: u32,
+}
+
+pub fn counters() -> Counters {
+    Counters {
+        started_nttime: STARTED.load(Ordering::Relaxed),
+        installs_ok: INSTALLS_OK.load(Ordering::Relaxed),
+        installs_failed: INSTALLS_FAILED.load(Ordering::Relaxed),
+        installs_retry: INSTALLS_RETRY.load(Ordering::Relaxed),
+        removes_ok: REMOVES_OK.load(Ordering::Relaxed),
+        in_progress: IN_PROGRESS.load(Ordering::Relaxed),
+    }
+}
+
+/// A refused or failed request: the status for the caller and the reason,
+/// which also goes to the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeetError {
+    pub status: NtStatus,
+    pub reason: String,
+}
+
+impl MeetError {
+    fn new(status: NtStatus, reason: impl Into<String>) -> Self {
+        MeetError { status, reason: reason.into() }
+    }
+}
+
+fn check_share(share: &str) -> Result<(), MeetError> {
+    if share.is_empty() || share.contains(['/', '\\', '\0']) {
+        return Err(MeetError::new(NtStatus::BAD_NETWORK_NAME, format!("invalid share name {share:?}")));
+    }
+    Ok(())
+}
+
+/// `Install`: checks the request; the VFS install itself is not built yet
+/// (issue 4 is open), so a valid request is answered NOT_IMPLEMENTED.
+pub fn install(share: &str, path: &str, staged_file: &str, flags: u32) -> Result<(), MeetError> {
+    let result = (|| {
+        check_share(share)?;
+        let rel = path::RelPath::parse(path).map_err(|e| {
+            MeetError::new(NtStatus::OBJECT_NAME_INVALID, format!("[{share}] {path:?}: {e}"))
+        })?;
+        if staged_file.is_empty() {
+            return Err(MeetError::new(NtStatus::INVALID_PARAMETER, "no staged file given"));
+        }
+        Err(MeetError::new(
+            NtStatus::NOT_IMPLEMENTED,
+            format!("[{share}] {rel}: installing through the VFS is not implemented yet (flags 0x{flags:x})"),
+        ))
+    })();
+    match &result {
+        Ok(()) => {
+            INSTALLS_OK.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => {
+            INSTALLS_FAILED.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(share, path, status = %e.status, "install refused: {}", e.reason);
+        }
+    }
+    result
+}
+
+/// `Remove`: checks the request; not built yet, like `install`.
+pub fn remove(share: &str, path: &str, _flags: u32) -> Result<(), MeetError> {
+    check_share(share)?;
+    let rel = path::RelPath::parse(path)
+        .map_err(|e| MeetError::new(NtStatus::OBJECT_NAME_INVALID, format!("[{share}] {path:?}: {e}")))?;
+    let e = MeetError::new(
+        NtStatus::NOT_IMPLEMENTED,
+        format!("[{share}] {rel}: removing through the VFS is not implemented yet"),
+    );
+    tracing::warn!(share, path, status = %e.status, "remove refused: {}", e.reason);
+    Err(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_paths_are_refused_before_anything_else() {
+        let e = install("data", "a/../b", "/tmp/x", 0).unwrap_err();
+        assert_eq!(e.status, NtStatus::OBJECT_NAME_INVALID);
+        assert!(e.reason.contains("\"a/../b\""), "{}", e.reason);
+        let e = install("da/ta", "a", "/tmp/x", 0).unwrap_err();
+        assert_eq!(e.status, NtStatus::BAD_NETWORK_NAME);
+        let e = remove("data", "x:y", 0).unwrap_err();
+        assert_eq!(e.status, NtStatus::OBJECT_NAME_INVALID);
+    }
+
+    #[test]
+    fn nttime_of_unix_epoch() {
+        assert_eq!(nttime(UNIX_EPOCH), 116_444_736_000_000_000);
+    }
+}
