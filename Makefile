@@ -22,7 +22,8 @@ MODULE_LIBS := -l:libsmbd-base-samba4.so.0 -l:libsmbconf.so.0 \
 	-l:libsamba-util.so.0 -l:libsamba-debug-samba4.so.0 \
 	-l:libsmbd-shim-samba4.so.0 -ltalloc
 RUST_NATIVE := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
-# The Rust staticlib bundles the meet's IRPC client (build.rs).
+# The Rust staticlib bundles the meet's IRPC client and VFS primitives
+# (build.rs).
 RUST_SAMBA_LIBS := -l:libMESSAGING-samba4.so.0 -l:libsamba-hostconfig.so.0 \
 	-l:libndr.so.3 -l:libdcerpc-binding.so.0 -l:libsamba-errors.so.1 \
 	-l:libtevent.so.0 -l:libtevent-util.so.0 -l:libtalloc.so.2 -l:libbsd.so.0
@@ -39,7 +40,7 @@ DFSRD_LIBS := -l:libsmbd-base-samba4.so.0 -l:libsmbd-shim-samba4.so.0 \
 	-l:libcmdline-samba4.so.0 -lpopt -l:libbsd.so.0
 GEN := $(BUILD)/gen
 
-.PHONY: all check-tree rust header install test unit-test integration-test \
+.PHONY: all check-tree rust FORCE header install test unit-test integration-test \
 	bench demo intree clean
 
 all: $(BUILD)/dfsr.so $(BUILD)/dfsrd $(BUILD)/smbtorture-dfsr.so rust
@@ -47,11 +48,14 @@ all: $(BUILD)/dfsr.so $(BUILD)/dfsrd $(BUILD)/smbtorture-dfsr.so rust
 check-tree:
 	@test -n "$(TREE)" || { tools/samba-tree; exit 1; }
 
-# Cargo decides what is stale; the .a and the binaries come from one build.
-rust: check-tree
+# Cargo decides what is stale (FORCE: always ask it); the .a and the
+# binaries come from one build.
+rust: $(RUSTLIB)
+
+$(RUSTLIB): FORCE | check-tree
 	$(CARGO) build --release --lib --bins
 
-$(RUSTLIB): rust
+FORCE:
 
 $(BUILD)/vfs_dfsr.o: src/c/vfs_dfsr.c include/dfsr.h | check-tree
 	@mkdir -p $(BUILD)

@@ -14,7 +14,8 @@ const SAMBA_LIBS: &[&str] = &[
     "libsamba-debug-samba4.so.0", "libsmbd-shim-samba4.so.0", "libMESSAGING-samba4.so.0",
     "libsamba-hostconfig.so.0", "libndr.so.3", "libdcerpc-binding.so.0",
     "libsamba-util.so.0", "libsamba-errors.so.1", "libtevent.so.0", "libtalloc.so.2",
-    "libtevent-util.so.0", "libbsd.so.0",
+    "libtevent-util.so.0", "libbsd.so.0", "libsmbd-base-samba4.so.0", "libsmbconf.so.0",
+    "libsamba-security-samba4.so.0", "libauth-samba4.so.0", "libsamba3-util-samba4.so.0",
 ];
 
 /// Include paths relative to the prepared tree (shared/notes/samba-build.md;
@@ -108,19 +109,22 @@ pub fn pidl(tree: &Path, idl: &Path, outdir: &Path) {
     assert!(st.success(), "pidl failed on {}", idl.display());
 }
 
-/// The IRPC client of the meet (src/c/meet_client.c) with the NDR code pidl
-/// makes of include/dfsr_meet.idl, as a static library linked into the
-/// Rust side (and bundled into the staticlib, so dfsrd gets the table).
-fn meet_client(manifest: &Path, tree: &Path, out: &Path) {
+/// The C the Rust side calls: the meet's IRPC client (src/c/meet_client.c)
+/// with the NDR code pidl makes of include/dfsr_meet.idl, and the meet's
+/// VFS primitives (src/c/meet_vfs.c), as one static library linked into
+/// the Rust side and bundled into the staticlib (dfsrd gets the NDR table
+/// and the primitives from there).
+fn c_parts(manifest: &Path, tree: &Path, out: &Path) {
     let idl = manifest.join("include/dfsr_meet.idl");
     let client = manifest.join("src/c/meet_client.c");
-    for f in [&idl, &client, &manifest.join("src/c/meet_client.h")] {
+    let vfs = manifest.join("src/c/meet_vfs.c");
+    for f in [&idl, &client, &vfs, &manifest.join("src/c/meet_client.h")] {
         println!("cargo:rerun-if-changed={}", f.display());
     }
     let gen = out.join("gen");
     pidl(tree, &idl, &gen);
     let mut objs = Vec::new();
-    for src in [client, gen.join("ndr_dfsr_meet.c"), gen.join("ndr_dfsr_meet_c.c")] {
+    for src in [client, vfs, gen.join("ndr_dfsr_meet.c"), gen.join("ndr_dfsr_meet_c.c")] {
         let obj = out.join(src.file_name().unwrap()).with_extension("o");
         let mut cc = Command::new("gcc");
         cc.args(["-c", "-O2", "-g", "-fPIC", "-Wall"]);
@@ -129,6 +133,7 @@ fn meet_client(manifest: &Path, tree: &Path, out: &Path) {
         }
         cc.arg(format!("-I{}", gen.display()));
         cc.arg(format!("-I{}", manifest.join("src/c").display()));
+        cc.arg(format!("-I{}", manifest.join("include").display()));
         for i in SAMBA_INCLUDES {
             cc.arg(format!("-I{}", tree.join(i).display()));
         }
@@ -136,12 +141,12 @@ fn meet_client(manifest: &Path, tree: &Path, out: &Path) {
         assert!(st.success(), "gcc failed on {}", src.display());
         objs.push(obj);
     }
-    let lib = out.join("libdfsr_meet_client.a");
+    let lib = out.join("libdfsr_c.a");
     let _ = std::fs::remove_file(&lib);
     let st = Command::new("ar").arg("crs").arg(&lib).args(&objs).status().expect("running ar");
     assert!(st.success(), "ar failed");
     println!("cargo:rustc-link-search=native={}", out.display());
-    println!("cargo:rustc-link-lib=static=dfsr_meet_client");
+    println!("cargo:rustc-link-lib=static=dfsr_c");
 }
 
 fn main() {
@@ -150,7 +155,7 @@ fn main() {
     let tree = samba_tree(&manifest);
     bindgen_samba(&manifest, &tree, &out);
     cbindgen_header(&manifest, &out);
-    meet_client(&manifest, &tree, &out);
+    c_parts(&manifest, &tree, &out);
 
     println!("cargo:rustc-link-search=native={SAMBA_LIBDIR}");
     for lib in SAMBA_LIBS {

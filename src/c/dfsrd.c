@@ -173,8 +173,18 @@ int main(int argc, const char *argv[])
 		DBG_ERR("dfsrd: cannot open secrets.tdb\n");
 		return 1;
 	}
+	if (!initialize_password_db(false, ev)) {
+		DBG_ERR("dfsrd: cannot open the passdb backend\n");
+		return 1;
+	}
 	if (!locking_init()) {
 		DBG_ERR("dfsrd: cannot open the locking databases\n");
+		return 1;
+	}
+	/* The meet acts as SYSTEM (uid 0): shared/notes/meet-host.md. */
+	status = init_system_session_info(NULL);
+	if (!NT_STATUS_IS_OK(status)) {
+		DBG_ERR("dfsrd: init_system_session_info: %s\n", nt_errstr(status));
 		return 1;
 	}
 

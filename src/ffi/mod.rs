@@ -6,11 +6,13 @@
 //!   turns them into `include/dfsr.h`.
 //! - [`debug`]: safe calls into Samba's debug system.
 //! - [`meet_client`]: the IRPC client of the meet in dfsrd (for dfsrctl).
+//! - [`meet_vfs`]: the meet's VFS primitives (share, open file); meaningful in dfsrd.
 //! - [`signals`]: waiting for SIGINT/SIGTERM (demo, daemons).
 
 pub mod debug;
 pub mod exports;
 pub mod meet_client;
+pub mod meet_vfs;
 pub mod signals;
 
 /// Bindgen output; the lint allowances live here and nowhere else.

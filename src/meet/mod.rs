@@ -2,10 +2,12 @@
 //! stack, inside dfsrd, called over IRPC (`include/dfsr_meet.idl`).
 //!
 //! - [`path`]: target paths, checked before anything is written.
+//! - [`install`]: one install or remove through the share's VFS stack.
 //!
 //! This module is the daemon's entry point for each request; it keeps the
 //! counters `Status` reports.
 
+pub mod install;
 pub mod path;
 
 use crate::ffi::debug;
@@ -82,45 +84,52 @@ fn check_share(share: &str) -> Result<(), MeetError> {
     Ok(())
 }
 
-/// `Install`: checks the request; the VFS install itself is not built yet
-/// (issue 4 is open), so a valid request is answered NOT_IMPLEMENTED.
+fn bad_path(share: &str, path: &str, e: path::PathError) -> MeetError {
+    MeetError::new(NtStatus::OBJECT_NAME_INVALID, format!("[{share}] {path:?}: {e}"))
+}
+
+/// `Install`: checks the request, then installs through the VFS.
 pub fn install(share: &str, path: &str, staged_file: &str, flags: u32) -> Result<(), MeetError> {
+    IN_PROGRESS.fetch_add(1, Ordering::Relaxed);
     let result = (|| {
         check_share(share)?;
-        let rel = path::RelPath::parse(path).map_err(|e| {
-            MeetError::new(NtStatus::OBJECT_NAME_INVALID, format!("[{share}] {path:?}: {e}"))
-        })?;
+        let rel = path::RelPath::parse(path).map_err(|e| bad_path(share, path, e))?;
         if staged_file.is_empty() {
             return Err(MeetError::new(NtStatus::INVALID_PARAMETER, "no staged file given"));
         }
-        Err(MeetError::new(
-            NtStatus::NOT_IMPLEMENTED,
-            format!("[{share}] {rel}: installing through the VFS is not implemented yet (flags 0x{flags:x})"),
-        ))
+        install::install(share, &rel, staged_file, flags)
     })();
+    IN_PROGRESS.fetch_sub(1, Ordering::Relaxed);
     match &result {
         Ok(()) => {
             INSTALLS_OK.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(share, path, staged_file, "installed");
+        }
+        Err(e) if e.status == NtStatus::SHARING_VIOLATION => {
+            INSTALLS_RETRY.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(share, path, "install deferred: {}", e.reason);
         }
         Err(e) => {
             INSTALLS_FAILED.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(share, path, status = %e.status, "install refused: {}", e.reason);
+            tracing::warn!(share, path, status = %e.status, "install failed: {}", e.reason);
         }
     }
     result
 }
 
-/// `Remove`: checks the request; not built yet, like `install`.
+/// `Remove`: deletes the file at `path` (a tombstone).
 pub fn remove(share: &str, path: &str, _flags: u32) -> Result<(), MeetError> {
     check_share(share)?;
-    let rel = path::RelPath::parse(path)
-        .map_err(|e| MeetError::new(NtStatus::OBJECT_NAME_INVALID, format!("[{share}] {path:?}: {e}")))?;
-    let e = MeetError::new(
-        NtStatus::NOT_IMPLEMENTED,
-        format!("[{share}] {rel}: removing through the VFS is not implemented yet"),
-    );
-    tracing::warn!(share, path, status = %e.status, "remove refused: {}", e.reason);
-    Err(e)
+    let rel = path::RelPath::parse(path).map_err(|e| bad_path(share, path, e))?;
+    let result = install::remove(share, &rel);
+    match &result {
+        Ok(()) => {
+            REMOVES_OK.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(share, path, "removed");
+        }
+        Err(e) => tracing::warn!(share, path, status = %e.status, "remove failed: {}", e.reason),
+    }
+    result
 }
 
 #[cfg(test)]

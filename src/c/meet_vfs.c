@@ -1,0 +1,209 @@
+/*
+ * The meet's calls into Samba's VFS (used by dfsrd after its init): open a share as a
+ * connection_struct running that share's own `vfs objects`, and per-file
+ * primitives. The install order and every decision live in Rust
+ * (src/meet/install.rs); this file only marshals and calls Samba, in the
+ * sequence measured in shared/notes/meet-host.md.
+ *
+ * SPDX-License-Identifier: GPL-3.0-or-later
+ */
+
+#include "includes.h"
+#include "smbd/smbd.h"
+#include "smbd/globals.h"
+#include "lib/global_contexts.h"
+#include "auth.h"
+#include "locking/proto.h"
+#include "libcli/security/secdesc.h"
+#include "dfsr.h"
+
+struct DfsrShare {
+	TALLOC_CTX *mem;
+	struct conn_struct_tos *c;
+	bool became_user;
+};
+
+static int dfsr_share_destructor(struct DfsrShare *s)
+{
+	if (s->became_user) {
+		unbecome_user_without_service();
+	}
+	return 0;
+}
+
+/* Opens SHARE for the meet; NULL with *status set on failure. */
+struct DfsrShare *dfsr_vfs_open_share(const char *share, uint32_t *status)
+{
+	const struct loadparm_substitution *lp_sub =
+		loadparm_s3_global_substitution();
+	const struct auth_session_info *session = get_session_info_system();
+	struct DfsrShare *s = NULL;
+	char *path = NULL;
+	NTSTATUS st;
+	int snum;
+
+	snum = lp_servicenumber(share);
+	if (snum < 0) {
+		*status = NT_STATUS_V(NT_STATUS_BAD_NETWORK_NAME);
+		return NULL;
+	}
+	/* A stackframe: Samba's *_tos calls allocate on talloc_tos(). */
+	s = talloc_zero(talloc_stackframe(), struct DfsrShare);
+	if (s == NULL) {
+		*status = NT_STATUS_V(NT_STATUS_NO_MEMORY);
+		return NULL;
+	}
+	s->mem = talloc_parent(s);
+	path = lp_path(s, lp_sub, snum);
+	st = create_conn_struct_tos_cwd(global_messaging_context(), snum, path,
+					session, &s->c);
+	if (!NT_STATUS_IS_OK(st)) {
+		*status = NT_STATUS_V(st);
+		TALLOC_FREE(s->mem);
+		return NULL;
+	}
+	/* The meet writes where clients may only read. */
+	s->c->conn->read_only = false;
+	file_init(s->c->conn->sconn);
+	s->c->conn->sconn->notify_ctx = notify_init(
+		s->c->conn->sconn, global_messaging_context(),
+		s->c->conn->sconn, NULL);
+	if (!become_user_without_service_by_session(s->c->conn, session)) {
+		*status = NT_STATUS_V(NT_STATUS_ACCESS_DENIED);
+		TALLOC_FREE(s->mem);
+		return NULL;
+	}
+	s->became_user = true;
+	talloc_set_destructor(s, dfsr_share_destructor);
+	*status = 0;
+	return s;
+}
+
+void dfsr_vfs_close_share(struct DfsrShare *s)
+{
+	if (s != NULL) {
+		TALLOC_FREE(s->mem);
+	}
+}
+
+/* SMB_VFS_CREATE_FILE as an internal open (create_file_default). */
+uint32_t dfsr_vfs_open(struct DfsrShare *s, const char *relpath,
+		       uint32_t access_mask, uint32_t share_access,
+		       uint32_t disposition, uint32_t create_options,
+		       uint32_t attributes, struct files_struct **pfsp)
+{
+	connection_struct *conn = s->c->conn;
+	TALLOC_CTX *frame = talloc_stackframe();
+	struct files_struct *dirfsp = NULL;
+	struct smb_filename *fname = NULL;
+	NTSTATUS st;
+
+	*pfsp = NULL;
+	st = filename_convert_dirfsp(frame, conn, relpath,
+				     filename_create_ucf_flags(NULL, disposition),
+				     0, &dirfsp, &fname);
+	if (NT_STATUS_IS_OK(st)) {
+		st = SMB_VFS_CREATE_FILE(conn, NULL, dirfsp, fname,
+					 access_mask, share_access, disposition,
+					 create_options, attributes,
+					 INTERNAL_OPEN_ONLY, NULL, 0, 0, NULL,
+					 NULL, pfsp, NULL, NULL, NULL);
+	}
+	TALLOC_FREE(frame);
+	return NT_STATUS_V(st);
+}
+
+uint32_t dfsr_vfs_write(struct files_struct *fsp, uint64_t offset,
+			const uint8_t *data, size_t len)
+{
+	ssize_t n = vfs_pwrite_data(NULL, fsp, (const char *)data, len,
+				    (off_t)offset);
+	if (n < 0 || (size_t)n != len) {
+		int err = (n < 0) ? errno : ENOSPC;
+		DBG_ERR("writing %s at %" PRIu64 ": wrote %zd of %zu: %s\n",
+			fsp_str_dbg(fsp), offset, n, len, strerror(err));
+		return NT_STATUS_V(map_nt_error_from_unix(err));
+	}
+	return 0;
+}
+
+/* A self-relative SD, as set_sd_blob does for an SMB client. */
+uint32_t dfsr_vfs_set_sd(struct files_struct *fsp, const uint8_t *sd,
+			 size_t len, uint32_t security_info)
+{
+	return NT_STATUS_V(set_sd_blob(metadata_fsp(fsp),
+				       discard_const_p(uint8_t, sd),
+				       (uint32_t)len, security_info));
+}
+
+uint32_t dfsr_vfs_set_attributes(struct files_struct *fsp,
+				 uint32_t attributes, uint64_t create_nttime)
+{
+	struct files_struct *mfsp = metadata_fsp(fsp);
+
+	/* user.DOSATTRIB carries the create time from st_ex_btime. */
+	mfsp->fsp_name->st.st_ex_btime = nt_time_to_full_timespec(create_nttime);
+	return NT_STATUS_V(SMB_VFS_FSET_DOS_ATTRIBUTES(fsp->conn, mfsp,
+						       attributes));
+}
+
+uint32_t dfsr_vfs_get_attributes(struct files_struct *fsp)
+{
+	return fdos_mode(metadata_fsp(fsp));
+}
+
+uint32_t dfsr_vfs_set_times(struct files_struct *fsp, uint64_t create,
+			    uint64_t access, uint64_t write, uint64_t change)
+{
+	struct smb_file_time ft;
+	int ret;
+
+	init_smb_file_time(&ft);
+	ft.create_time = nt_time_to_full_timespec(create);
+	ft.atime = nt_time_to_full_timespec(access);
+	ft.mtime = nt_time_to_full_timespec(write);
+	ft.ctime = nt_time_to_full_timespec(change);
+	ret = SMB_VFS_FNTIMES(metadata_fsp(fsp), &ft);
+	return ret == 0 ? 0 : NT_STATUS_V(map_nt_error_from_unix(errno));
+}
+
+/* Renames the open FSP (opened with DELETE access) to RELPATH. */
+uint32_t dfsr_vfs_rename(struct files_struct *fsp, const char *relpath,
+			 bool replace)
+{
+	connection_struct *conn = fsp->conn;
+	TALLOC_CTX *frame = talloc_stackframe();
+	struct files_struct *dirfsp = NULL;
+	struct smb_filename *dst = NULL;
+	const char *lcomp = NULL;
+	NTSTATUS st;
+
+	st = filename_convert_dirfsp(frame, conn, relpath,
+				     filename_create_ucf_flags(NULL, FILE_OVERWRITE_IF),
+				     0, &dirfsp, &dst);
+	if (NT_STATUS_IS_OK(st)) {
+		lcomp = strrchr_m(relpath, '/');
+		lcomp = (lcomp != NULL) ? lcomp + 1 : relpath;
+		st = rename_internals_fsp(conn, fsp, dirfsp, dst, lcomp,
+					  FILE_ATTRIBUTE_NORMAL, replace);
+	}
+	TALLOC_FREE(frame);
+	return NT_STATUS_V(st);
+}
+
+/* Marks FSP to be deleted when it is closed. */
+uint32_t dfsr_vfs_delete_on_close(struct files_struct *fsp)
+{
+	const struct auth_session_info *si = fsp->conn->session_info;
+
+	if (!set_delete_on_close(fsp, true, si->security_token,
+				 si->unix_token)) {
+		return NT_STATUS_V(NT_STATUS_ACCESS_DENIED);
+	}
+	return 0;
+}
+
+uint32_t dfsr_vfs_close(struct files_struct *fsp)
+{
+	return NT_STATUS_V(close_file_free(NULL, &fsp, NORMAL_CLOSE));
+}

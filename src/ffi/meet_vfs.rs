@@ -1,0 +1,148 @@
+//! The meet's VFS primitives (src/c/meet_vfs.c; they need dfsrd's init):
+//! a share opened as a connection_struct, and open files on it, with RAII
+//! so a failed install never leaks an fsp or a share-mode entry.
+
+use crate::samba::ntstatus::NtStatus;
+use std::ffi::{c_char, CString};
+
+#[repr(C)]
+struct DfsrShare {
+    _private: [u8; 0],
+}
+#[repr(C)]
+struct FilesStruct {
+    _private: [u8; 0],
+}
+
+extern "C" {
+    fn dfsr_vfs_open_share(share: *const c_char, status: *mut u32) -> *mut DfsrShare;
+    fn dfsr_vfs_close_share(s: *mut DfsrShare);
+    fn dfsr_vfs_open(
+        s: *mut DfsrShare,
+        relpath: *const c_char,
+        access_mask: u32,
+        share_access: u32,
+        disposition: u32,
+        create_options: u32,
+        attributes: u32,
+        fsp: *mut *mut FilesStruct,
+    ) -> u32;
+    fn dfsr_vfs_write(fsp: *mut FilesStruct, offset: u64, data: *const u8, len: usize) -> u32;
+    fn dfsr_vfs_set_sd(fsp: *mut FilesStruct, sd: *const u8, len: usize, security_info: u32) -> u32;
+    fn dfsr_vfs_set_attributes(fsp: *mut FilesStruct, attributes: u32, create_nttime: u64) -> u32;
+    fn dfsr_vfs_get_attributes(fsp: *mut FilesStruct) -> u32;
+    fn dfsr_vfs_set_times(fsp: *mut FilesStruct, create: u64, access: u64, write: u64, change: u64) -> u32;
+    fn dfsr_vfs_rename(fsp: *mut FilesStruct, relpath: *const c_char, replace: bool) -> u32;
+    fn dfsr_vfs_delete_on_close(fsp: *mut FilesStruct) -> u32;
+    fn dfsr_vfs_close(fsp: *mut FilesStruct) -> u32;
+}
+
+fn st(v: u32) -> Result<(), NtStatus> {
+    if v == 0 {
+        Ok(())
+    } else {
+        Err(NtStatus(v))
+    }
+}
+
+fn cpath(p: &str) -> Result<CString, NtStatus> {
+    CString::new(p).map_err(|_| NtStatus::OBJECT_NAME_INVALID)
+}
+
+/// A share opened through its own VFS stack, as SYSTEM. Closing it (drop)
+/// disconnects the VFS modules and changes back to the old directory.
+pub struct Share(*mut DfsrShare);
+
+impl Share {
+    pub fn open(name: &str) -> Result<Share, NtStatus> {
+        let c = CString::new(name).map_err(|_| NtStatus::BAD_NETWORK_NAME)?;
+        let mut status = 0u32;
+        // SAFETY: valid C string; status is a local out-parameter.
+        let p = unsafe { dfsr_vfs_open_share(c.as_ptr(), &mut status) };
+        if p.is_null() {
+            Err(NtStatus(status))
+        } else {
+            Ok(Share(p))
+        }
+    }
+
+    /// SMB_VFS_CREATE_FILE on a share-relative path (`a/b`, `a/b:stream`).
+    pub fn open_file(
+        &self,
+        relpath: &str,
+        access_mask: u32,
+        share_access: u32,
+        disposition: u32,
+        create_options: u32,
+        attributes: u32,
+    ) -> Result<OpenFile<'_>, NtStatus> {
+        let c = cpath(relpath)?;
+        let mut fsp = std::ptr::null_mut();
+        // SAFETY: self.0 is a live share; c is valid; fsp is a local out-param.
+        st(unsafe {
+            dfsr_vfs_open(self.0, c.as_ptr(), access_mask, share_access, disposition, create_options, attributes, &mut fsp)
+        })?;
+        Ok(OpenFile { fsp, _share: std::marker::PhantomData })
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        // SAFETY: made by dfsr_vfs_open_share; every OpenFile borrowed self
+        // and is gone by now.
+        unsafe { dfsr_vfs_close_share(self.0) }
+    }
+}
+
+/// An open file or stream on a [`Share`]; closed on drop.
+pub struct OpenFile<'a> {
+    fsp: *mut FilesStruct,
+    _share: std::marker::PhantomData<&'a Share>,
+}
+
+impl OpenFile<'_> {
+    pub fn write(&self, offset: u64, data: &[u8]) -> Result<(), NtStatus> {
+        // SAFETY: fsp is open; data is a valid slice for the call.
+        st(unsafe { dfsr_vfs_write(self.fsp, offset, data.as_ptr(), data.len()) })
+    }
+    pub fn set_security(&self, sd: &[u8], security_info: u32) -> Result<(), NtStatus> {
+        // SAFETY: fsp is open; sd is a valid slice for the call.
+        st(unsafe { dfsr_vfs_set_sd(self.fsp, sd.as_ptr(), sd.len(), security_info) })
+    }
+    pub fn set_attributes(&self, attributes: u32, create_nttime: u64) -> Result<(), NtStatus> {
+        // SAFETY: fsp is open.
+        st(unsafe { dfsr_vfs_set_attributes(self.fsp, attributes, create_nttime) })
+    }
+    pub fn attributes(&self) -> u32 {
+        // SAFETY: fsp is open.
+        unsafe { dfsr_vfs_get_attributes(self.fsp) }
+    }
+    pub fn set_times(&self, create: u64, access: u64, write: u64, change: u64) -> Result<(), NtStatus> {
+        // SAFETY: fsp is open.
+        st(unsafe { dfsr_vfs_set_times(self.fsp, create, access, write, change) })
+    }
+    pub fn rename(&self, relpath: &str, replace: bool) -> Result<(), NtStatus> {
+        let c = cpath(relpath)?;
+        // SAFETY: fsp is open; c is valid.
+        st(unsafe { dfsr_vfs_rename(self.fsp, c.as_ptr(), replace) })
+    }
+    pub fn delete_on_close(&self) -> Result<(), NtStatus> {
+        // SAFETY: fsp is open.
+        st(unsafe { dfsr_vfs_delete_on_close(self.fsp) })
+    }
+    /// Closes now and reports the status (drop closes silently).
+    pub fn close(mut self) -> Result<(), NtStatus> {
+        let fsp = std::mem::replace(&mut self.fsp, std::ptr::null_mut());
+        // SAFETY: fsp was open and is closed exactly once.
+        st(unsafe { dfsr_vfs_close(fsp) })
+    }
+}
+
+impl Drop for OpenFile<'_> {
+    fn drop(&mut self) {
+        if !self.fsp.is_null() {
+            // SAFETY: fsp is open and is closed exactly once.
+            unsafe { dfsr_vfs_close(self.fsp) };
+        }
+    }
+}

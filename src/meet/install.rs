@@ -1,0 +1,270 @@
+//! Installing one staged file through a share's VFS stack (issue 4):
+//! assembled under `DfsrPrivate/Installing`, then renamed into place, so a
+//! client never sees a half-written file; an existing file held open by a
+//! client is left alone and the caller is told to retry.
+
+use super::path::RelPath;
+use super::{MeetError, FLAG_ALLOW_REPARSE};
+use crate::ffi::meet_vfs::{OpenFile, Share};
+use crate::samba::ntstatus::NtStatus;
+use crate::staging::frsx::FrsxReader;
+use crate::staging::marshal::{Event, MarshalReader, Metadata, StreamKind};
+use std::fs::File;
+use std::io::BufReader;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+// Access masks, share modes, dispositions, options, attributes (MS-SMB2,
+// MS-FSCC) as SMB_VFS_CREATE_FILE takes them.
+const GENERIC_READ: u32 = 0x8000_0000;
+const GENERIC_WRITE: u32 = 0x4000_0000;
+const DELETE: u32 = 0x0001_0000;
+const WRITE_DAC: u32 = 0x0004_0000;
+const WRITE_OWNER: u32 = 0x0008_0000;
+const ACCESS_SYSTEM_SECURITY: u32 = 0x0100_0000;
+const FILE_READ_ATTRIBUTES: u32 = 0x80;
+const FILE_WRITE_ATTRIBUTES: u32 = 0x100;
+const SHARE_ALL: u32 = 0x7;
+const SHARE_NONE: u32 = 0;
+const FILE_OPEN: u32 = 1;
+const FILE_CREATE: u32 = 2;
+const FILE_OPEN_IF: u32 = 3;
+const FILE_DIRECTORY_FILE: u32 = 0x1;
+const FILE_NON_DIRECTORY_FILE: u32 = 0x40;
+const ATTR_READONLY: u32 = 0x1;
+const ATTR_HIDDEN: u32 = 0x2;
+const ATTR_SYSTEM: u32 = 0x4;
+const ATTR_DIRECTORY: u32 = 0x10;
+const ATTR_ARCHIVE: u32 = 0x20;
+// SECINFO_* and the SD control bit that says a SACL is present.
+const SECINFO_OWNER_GROUP_DACL: u32 = 0x1 | 0x2 | 0x4;
+const SECINFO_SACL: u32 = 0x8;
+const SE_SACL_PRESENT: u16 = 0x0010;
+
+/// The folder's private area; later issues hide it from clients.
+pub const PRIVATE_DIR: &str = "DfsrPrivate";
+pub const INSTALLING_DIR: &str = "DfsrPrivate/Installing";
+
+fn err(status: NtStatus, reason: impl Into<String>) -> MeetError {
+    MeetError { status, reason: reason.into() }
+}
+
+/// Creates each directory of `dirs` that does not exist yet.
+fn ensure_dirs(share: &Share, name: &str, dirs: &[String]) -> Result<(), MeetError> {
+    let mut path = String::new();
+    for d in dirs {
+        if !path.is_empty() {
+            path.push('/');
+        }
+        path.push_str(d);
+        share
+            .open_file(&path, FILE_READ_ATTRIBUTES, SHARE_ALL, FILE_OPEN_IF, FILE_DIRECTORY_FILE, 0)
+            .map_err(|s| err(s, format!("[{name}] creating directory {path}: {s}")))?;
+    }
+    Ok(())
+}
+
+/// A unique name in the Installing area (pid, counter, time).
+fn temp_name() -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    format!("{INSTALLING_DIR}/{}-{}-{t}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+fn nt(t: i64) -> u64 {
+    t.max(0) as u64
+}
+
+/// What the staged file says beyond the stream data.
+#[derive(Default)]
+struct Header {
+    metadata: Option<Metadata>,
+    sd: Option<Vec<u8>>,
+}
+
+/// Installs `staged` at `rel` in `share_name`.
+pub fn install(share_name: &str, rel: &RelPath, staged: &str, flags: u32) -> Result<(), MeetError> {
+    let bad = |e: &dyn std::fmt::Display| err(NtStatus::FILE_CORRUPT_ERROR, format!("{staged}: {e}"));
+    let file = File::open(staged).map_err(|e| err(NtStatus::OBJECT_NAME_NOT_FOUND, format!("{staged}: {e}")))?;
+    let mut reader = MarshalReader::new(FrsxReader::new(BufReader::with_capacity(1 << 16, file)));
+
+    let share = Share::open(share_name)
+        .map_err(|s| err(s, format!("[{share_name}]: cannot open the share through its VFS stack: {s}")))?;
+    ensure_dirs(&share, share_name, &[PRIVATE_DIR.into(), "Installing".into()])?;
+    if let Some(parent) = rel.parent() {
+        ensure_dirs(&share, share_name, parent.components())?;
+    }
+
+    let tmp = temp_name();
+    let main = share
+        .open_file(
+            &tmp,
+            GENERIC_READ | GENERIC_WRITE | DELETE | WRITE_DAC | WRITE_OWNER | ACCESS_SYSTEM_SECURITY,
+            SHARE_ALL,
+            FILE_CREATE,
+            FILE_NON_DIRECTORY_FILE,
+            ATTR_ARCHIVE,
+        )
+        .map_err(|s| err(s, format!("[{share_name}] creating {tmp}: {s}")))?;
+
+    let result = (|| {
+        let header = write_streams(&share, share_name, &main, &tmp, &mut reader, flags, &bad)?;
+        let meta = header.metadata.ok_or_else(|| bad(&"no metadata record"))?;
+        if meta.attributes & ATTR_DIRECTORY != 0 {
+            return Err(err(NtStatus::NOT_IMPLEMENTED, format!("{staged}: directories are not installed yet")));
+        }
+        if let Some(sd) = &header.sd {
+            let sacl = sd.get(2..4).map(|c| u16::from_le_bytes([c[0], c[1]]) & SE_SACL_PRESENT != 0).unwrap_or(false);
+            let info = SECINFO_OWNER_GROUP_DACL | if sacl { SECINFO_SACL } else { 0 };
+            main.set_security(sd, info).map_err(|s| err(s, format!("[{share_name}] {rel}: setting the security descriptor: {s}")))?;
+        }
+        make_room(&share, share_name, rel)?;
+        main.rename(&rel.to_string(), true)
+            .map_err(|s| err(s, format!("[{share_name}] renaming {tmp} to {rel}: {s}")))?;
+        // Attributes and times last: writes and the rename change them.
+        main.set_attributes(meta.attributes & !ATTR_DIRECTORY, nt(meta.creation_time))
+            .map_err(|s| err(s, format!("[{share_name}] {rel}: setting attributes: {s}")))?;
+        main.set_times(nt(meta.creation_time), nt(meta.last_access_time), nt(meta.last_write_time), nt(meta.change_time))
+            .map_err(|s| err(s, format!("[{share_name}] {rel}: setting times: {s}")))?;
+        Ok(())
+    })();
+    match result {
+        Ok(()) => main.close().map_err(|s| err(s, format!("[{share_name}] {rel}: close: {s}"))),
+        Err(e) => {
+            // Nothing half-written stays behind: the temporary goes.
+            let _ = main.delete_on_close();
+            let _ = main.close();
+            Err(e)
+        }
+    }
+}
+
+/// Writes every stream of the staged file into the temporary file.
+fn write_streams<R: std::io::Read>(
+    share: &Share,
+    share_name: &str,
+    main: &OpenFile<'_>,
+    tmp: &str,
+    reader: &mut MarshalReader<R>,
+    flags: u32,
+    bad: &dyn Fn(&dyn std::fmt::Display) -> MeetError,
+) -> Result<Header, MeetError> {
+    let mut header = Header::default();
+    // The open alternate stream, if the current stream is one, and the
+    // name of what is being written (for errors).
+    let mut ads: Option<OpenFile<'_>> = None;
+    let mut current = tmp.to_string();
+    let mut offset = 0u64;
+    while let Some(ev) = reader.next().map_err(|e| bad(&e))? {
+        match ev {
+            Event::Metadata(m) => header.metadata = Some(m),
+            Event::Compression(_) => {}
+            Event::Security { bytes, .. } => header.sd = Some(bytes),
+            Event::Reparse(_) if flags & FLAG_ALLOW_REPARSE == 0 => {
+                return Err(err(
+                    NtStatus::NOT_IMPLEMENTED,
+                    format!("{tmp}: the staged file carries a reparse point, refused (dfsr:install reparse = no)"),
+                ));
+            }
+            Event::Reparse(_) => {
+                return Err(err(NtStatus::NOT_IMPLEMENTED, "installing reparse points is not implemented"));
+            }
+            Event::StreamStart(h) => {
+                ads = None;
+                current = tmp.to_string();
+                match h.kind() {
+                    StreamKind::Data => offset = 0,
+                    StreamKind::Sparse => offset = h.sparse_offset.unwrap_or(0),
+                    StreamKind::AlternateData => {
+                        let name = h.name().to_string();
+                        super::path::check_name(0, &name).map_err(|e| bad(&format!("stream name {name:?}: {e}")))?;
+                        let path = format!("{tmp}:{name}");
+                        current = path.clone();
+                        ads = Some(
+                            share
+                                .open_file(&path, GENERIC_WRITE, SHARE_ALL, FILE_CREATE, FILE_NON_DIRECTORY_FILE, 0)
+                                .map_err(|s| err(s, format!("[{share_name}] creating stream {path}: {s}")))?,
+                        );
+                        offset = 0;
+                    }
+                    StreamKind::Reparse | StreamKind::Other(_) => {
+                        return Err(bad(&format!("unsupported stream kind {} at offset {}", h.kind().as_str(), h.offset)));
+                    }
+                }
+            }
+            Event::Data(chunk) => {
+                let target = ads.as_ref().unwrap_or(main);
+                target
+                    .write(offset, chunk)
+                    .map_err(|s| {
+                        let hint = if s == NtStatus::DISK_FULL && ads.is_some() {
+                            " (streams_xattr keeps a stream in one xattr; the file system limits its size)"
+                        } else {
+                            ""
+                        };
+                        err(s, format!("[{share_name}] writing {current} at {offset}: {s}{hint}"))
+                    })?;
+                offset += chunk.len() as u64;
+            }
+            Event::StreamEnd => {
+                if let Some(f) = ads.take() {
+                    f.close().map_err(|s| err(s, format!("[{share_name}] closing a stream of {tmp}: {s}")))?;
+                }
+            }
+        }
+    }
+    Ok(header)
+}
+
+/// Before the rename: an existing file must not be open by anyone
+/// (SHARING_VIOLATION, retry later), and read-only/hidden/system bits must
+/// not block replacing it.
+fn make_room(share: &Share, share_name: &str, rel: &RelPath) -> Result<(), MeetError> {
+    let probe = share.open_file(
+        &rel.to_string(),
+        DELETE | FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES,
+        SHARE_NONE,
+        FILE_OPEN,
+        0,
+        0,
+    );
+    match probe {
+        Ok(f) => {
+            let attrs = f.attributes();
+            if attrs & ATTR_DIRECTORY != 0 {
+                return Err(err(
+                    NtStatus::OBJECT_NAME_COLLISION,
+                    format!("[{share_name}] {rel} is a directory; a file cannot replace it"),
+                ));
+            }
+            if attrs & (ATTR_READONLY | ATTR_HIDDEN | ATTR_SYSTEM) != 0 {
+                f.set_attributes(attrs & !(ATTR_READONLY | ATTR_HIDDEN | ATTR_SYSTEM), 0)
+                    .map_err(|s| err(s, format!("[{share_name}] {rel}: clearing read-only/hidden/system: {s}")))?;
+            }
+            f.close().map_err(|s| err(s, format!("[{share_name}] {rel}: {s}")))
+        }
+        Err(s) if s == NtStatus::OBJECT_NAME_NOT_FOUND || s == NtStatus::NO_SUCH_FILE => Ok(()),
+        Err(s) if s == NtStatus::SHARING_VIOLATION => Err(err(
+            s,
+            format!("[{share_name}] {rel} is open by a client with conflicting share modes; retry later"),
+        )),
+        Err(s) => Err(err(s, format!("[{share_name}] {rel}: {s}"))),
+    }
+}
+
+/// Removes `rel` (a tombstone): refused with SHARING_VIOLATION while open.
+pub fn remove(share_name: &str, rel: &RelPath) -> Result<(), MeetError> {
+    let share = Share::open(share_name)
+        .map_err(|s| err(s, format!("[{share_name}]: cannot open the share through its VFS stack: {s}")))?;
+    let f = share
+        .open_file(&rel.to_string(), DELETE | FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES, SHARE_NONE, FILE_OPEN, 0, 0)
+        .map_err(|s| {
+            let why = if s == NtStatus::SHARING_VIOLATION { "open by a client; retry later".to_string() } else { s.to_string() };
+            err(s, format!("[{share_name}] {rel}: {why}"))
+        })?;
+    let attrs = f.attributes();
+    if attrs & ATTR_READONLY != 0 {
+        f.set_attributes(attrs & !ATTR_READONLY, 0).map_err(|s| err(s, format!("[{share_name}] {rel}: {s}")))?;
+    }
+    f.delete_on_close().map_err(|s| err(s, format!("[{share_name}] {rel}: delete: {s}")))?;
+    f.close().map_err(|s| err(s, format!("[{share_name}] {rel}: delete: {s}")))
+}
