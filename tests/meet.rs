@@ -1,0 +1,199 @@
+//! The meet end to end: staged files made with `dfsrctl staged create`,
+//! installed by dfsrd through the share's VFS stack (dfsr acl_xattr
+//! streams_xattr) over IRPC, and checked over SMB with smbclient against
+//! the real smbd serving the same share.
+
+mod support;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use support::{dfsrctl, Dfsrd, Smbd, SmbdConfig, TestDir};
+
+fn staged(dir: &Path, name: &str, data: &[u8], streams: &[(&str, &[u8])], sddl: &str, attrs: &str) -> PathBuf {
+    let main = dir.join(format!("{name}.data"));
+    fs::write(&main, data).unwrap();
+    let out = dir.join(format!("{name}.staged"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dfsrctl"));
+    cmd.args(["staged", "create", "--data"]).arg(&main);
+    for (sname, sdata) in streams {
+        let f = dir.join(format!("{name}.{sname}"));
+        fs::write(&f, sdata).unwrap();
+        cmd.arg("--stream").arg(format!("{sname}={}", f.display()));
+    }
+    cmd.args(["--sddl", sddl, "--attributes", attrs]);
+    cmd.args(["--creation-time", "2024-01-02T03:04:05Z", "--last-write-time", "2024-02-03T04:05:06Z"]);
+    let o = cmd.arg(&out).output().unwrap();
+    assert!(o.status.success(), "staged create: {}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+fn install(smbd: &Smbd, path: &str, staged: &Path) -> std::process::Output {
+    dfsrctl(&smbd.conf, &["meet", "install", "--share", "data", "--path", path, staged.to_str().unwrap()])
+}
+
+fn smbclient_ok(smbd: &Smbd, cmds: &str) -> String {
+    let o = smbd.smbclient("data", cmds);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "smbclient {cmds}: {text}{}", String::from_utf8_lossy(&o.stderr));
+    text
+}
+
+/// (type, flags, mask, SID) of each ACE in smbclient's `showacls` output.
+fn aces(text: &str) -> Vec<(String, String, String, String)> {
+    let mut out = Vec::new();
+    let mut cur: Vec<String> = Vec::new();
+    for line in text.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("type: ") {
+            let (ty, flags) = rest.split_once(" (").unwrap_or((rest, ""));
+            let flags = flags.split("flags: ").nth(1).unwrap_or("").split(' ').next().unwrap_or("");
+            cur = vec![ty.to_string(), flags.to_string()];
+        } else if let Some(rest) = line.strip_prefix("Permissions: ") {
+            cur.push(rest.split(':').next().unwrap_or("").to_string());
+        } else if let Some(sid) = line.strip_prefix("SID: ") {
+            if cur.len() == 3 {
+                out.push((cur[0].clone(), cur[1].clone(), cur[2].clone(), sid.to_string()));
+            }
+            cur.clear();
+        }
+    }
+    out
+}
+
+fn installing_is_empty(smbd: &Smbd) {
+    let d = smbd.share_path("data").join("DfsrPrivate/Installing");
+    assert_eq!(fs::read_dir(&d).unwrap().count(), 0, "{} is not empty", d.display());
+}
+
+// Everyone may read and write, SYSTEM and Administrators own it; a deny
+// ACE and inheritance flags must survive exactly.
+const SDDL: &str = "O:BAG:SYD:PAI(A;OICI;FA;;;SY)(D;;WD;;;AN)(A;;FA;;;WD)(A;OICI;FA;;;BA)";
+
+#[test]
+fn install_new_file_replace_read_only_and_remove() {
+    let smbd = Smbd::start(SmbdConfig::default());
+    let _dfsrd = Dfsrd::start(&smbd.conf);
+    let work = TestDir::new("meet");
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let s1 = staged(&work.0, "v1", &data, &[("one", b"stream one\n"), ("Zone.Identifier", &[7u8; 3000])], SDDL, "0x21");
+
+    let o = install(&smbd, "dir/sub/file.bin", &s1);
+    assert!(o.status.success(), "install: {}", String::from_utf8_lossy(&o.stderr));
+    installing_is_empty(&smbd);
+
+    // Content over SMB.
+    let back = work.0.join("back.bin");
+    smbclient_ok(&smbd, &format!("get dir/sub/file.bin {}", back.display()));
+    assert!(fs::read(&back).unwrap() == data, "content differs");
+    // Streams, attributes and times over SMB.
+    let info = smbclient_ok(&smbd, "allinfo dir/sub/file.bin");
+    assert!(info.contains("create_time:    Tue Jan  2 03:04:05 2024 UTC"), "{info}");
+    assert!(info.contains("write_time:     Sat Feb  3 04:05:06 2024 UTC"), "{info}");
+    assert!(info.contains("attributes: RA (21)"), "{info}");
+    assert!(info.contains("stream: [:one:$DATA], 11 bytes"), "{info}");
+    assert!(info.contains("stream: [:Zone.Identifier:$DATA], 3000 bytes"), "{info}");
+    let sback = work.0.join("one");
+    smbclient_ok(&smbd, &format!("get dir/sub/file.bin:one {}", sback.display()));
+    assert_eq!(fs::read(&sback).unwrap(), b"stream one\n");
+    // The SD as a client reads it: owner, group, control, and each ACE
+    // in order with its type, flags, mask and SID.
+    let acl = smbclient_ok(&smbd, "showacls; ls dir/sub/file.bin");
+    assert_eq!(
+        aces(&acl),
+        vec![
+            ("ACCESS ALLOWED".to_string(), "0x03".to_string(), "0x1f01ff".to_string(), "S-1-5-18".to_string()),
+            ("ACCESS DENIED".into(), "0x00".into(), "0x40000".into(), "S-1-5-7".into()),
+            ("ACCESS ALLOWED".into(), "0x00".into(), "0x1f01ff".into(), "S-1-1-0".into()),
+            ("ACCESS ALLOWED".into(), "0x03".into(), "0x1f01ff".into(), "S-1-5-32-544".into()),
+        ],
+        "{acl}"
+    );
+    assert!(acl.contains("Owner SID:\tS-1-5-32-544") && acl.contains("Group SID:\tS-1-5-18"), "{acl}");
+    assert!(acl.contains("SEC_DESC_DACL_PROTECTED"), "{acl}");
+
+    // Replace the read-only file with a new version.
+    let s2 = staged(&work.0, "v2", b"second version\n", &[], SDDL, "0x20");
+    let o = install(&smbd, "dir/sub/file.bin", &s2);
+    assert!(o.status.success(), "replace: {}", String::from_utf8_lossy(&o.stderr));
+    smbclient_ok(&smbd, &format!("get dir/sub/file.bin {}", back.display()));
+    assert_eq!(fs::read(&back).unwrap(), b"second version\n");
+    assert!(smbclient_ok(&smbd, "allinfo dir/sub/file.bin").contains("attributes: A (20)"));
+    installing_is_empty(&smbd);
+
+    // Remove.
+    let o = dfsrctl(&smbd.conf, &["meet", "remove", "--share", "data", "--path", "dir/sub/file.bin"]);
+    assert!(o.status.success(), "remove: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(!smbd.share_path("data").join("dir/sub/file.bin").exists());
+
+    let st = dfsrctl(&smbd.conf, &["--json", "meet", "status"]);
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!((v["installs_ok"].as_u64(), v["removes_ok"].as_u64()), (Some(2), Some(1)));
+}
+
+#[test]
+fn open_file_is_not_touched_and_install_is_retryable() {
+    let smbd = Smbd::start(SmbdConfig::default());
+    let _dfsrd = Dfsrd::start(&smbd.conf);
+    let work = TestDir::new("meet");
+    let v1 = staged(&work.0, "v1", b"old content\n", &[], SDDL, "0x20");
+    let v2 = staged(&work.0, "v2", b"new content\n", &[], SDDL, "0x20");
+    assert!(install(&smbd, "held.txt", &v1).status.success());
+
+    // A client holds the file open (smbclient's `open`: read/write, share
+    // read/write, no delete sharing) while the install comes.
+    let mut client = Command::new("smbclient")
+        .arg(smbd.unc("data"))
+        .args(["-p", &smbd.port.to_string(), "-U", &smbd.credentials()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = client.stdin.as_mut().unwrap();
+    stdin.write_all(b"open held.txt\n").unwrap();
+    stdin.flush().unwrap();
+    // Wait until smbd has the open in its share-mode table.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let o = loop {
+        let o = install(&smbd, "held.txt", &v2);
+        if !o.status.success() || std::time::Instant::now() > deadline {
+            break o;
+        }
+        // Installed before the client's open arrived: put v1 back, retry.
+        assert!(install(&smbd, "held.txt", &v1).status.success());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(err.contains("NT_STATUS_SHARING_VIOLATION"), "{err}");
+    assert!(err.contains("retry later"), "{err}");
+    assert_eq!(fs::read(smbd.share_path("data").join("held.txt")).unwrap(), b"old content\n");
+    installing_is_empty(&smbd);
+    let st = dfsrctl(&smbd.conf, &["--json", "meet", "status"]);
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert!(v["installs_retry"].as_u64().unwrap() >= 1, "{v}");
+
+    // The client goes; the retry succeeds.
+    client.stdin.as_mut().unwrap().write_all(b"quit\n").unwrap();
+    let _ = client.wait_with_output();
+    let o = install(&smbd, "held.txt", &v2);
+    assert!(o.status.success(), "retry: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(fs::read(smbd.share_path("data").join("held.txt")).unwrap(), b"new content\n");
+}
+
+#[test]
+fn bad_staged_file_is_refused_and_leaves_nothing() {
+    let smbd = Smbd::start(SmbdConfig::default());
+    let _dfsrd = Dfsrd::start(&smbd.conf);
+    let work = TestDir::new("meet");
+    let junk = work.0.join("junk.staged");
+    fs::write(&junk, b"FRSXnot really a staged file").unwrap();
+    let o = install(&smbd, "junk.txt", &junk);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err.contains("NT_STATUS_FILE_CORRUPT_ERROR") && err.contains(junk.to_str().unwrap()), "{err}");
+    assert!(!smbd.share_path("data").join("junk.txt").exists());
+    installing_is_empty(&smbd);
+    let o = install(&smbd, "missing.txt", &work.0.join("nonexistent.staged"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("NT_STATUS_OBJECT_NAME_NOT_FOUND"));
+}
