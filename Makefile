@@ -24,7 +24,7 @@ MODULE_LIBS := -l:libsmbd-base-samba4.so.0 -l:libsmbconf.so.0 \
 RUST_NATIVE := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 # The Rust staticlib bundles the meet's IRPC client and VFS primitives
 # (build.rs).
-RUST_SAMBA_LIBS := -l:libMESSAGING-samba4.so.0 -l:libsamba-hostconfig.so.0 \
+RUST_SAMBA_LIBS := -l:libMESSAGING-samba4.so.0 -l:libMESSAGING-SEND-samba4.so.0 -l:libsamba-hostconfig.so.0 \
 	-l:libndr.so.3 -l:libdcerpc-binding.so.0 -l:libsamba-errors.so.1 \
 	-l:libtevent.so.0 -l:libtevent-util.so.0 -l:libtalloc.so.2 -l:libbsd.so.0
 # dfsrd: Samba-linked daemon (shared/notes/meet-host.md, link line).

@@ -12,6 +12,7 @@ const SAMBA_LIBDIR: &str = "/usr/lib/x86_64-linux-gnu/samba";
 /// calls directly.
 const SAMBA_LIBS: &[&str] = &[
     "libsamba-debug-samba4.so.0", "libsmbd-shim-samba4.so.0", "libMESSAGING-samba4.so.0",
+    "libMESSAGING-SEND-samba4.so.0",
     "libsamba-hostconfig.so.0", "libndr.so.3", "libdcerpc-binding.so.0",
     "libsamba-util.so.0", "libsamba-errors.so.1", "libtevent.so.0", "libtalloc.so.2",
     "libtevent-util.so.0", "libbsd.so.0", "libsmbd-base-samba4.so.0", "libsmbconf.so.0",

@@ -1,11 +1,18 @@
 //! `make demo`: a private smbd on loopback with the dfsr module and a
-//! sample share, until Ctrl-C. Uses the same harness as the tests.
+//! sample share, plus dfsrd with the meet, until Ctrl-C. Uses the same
+//! harness as the tests.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::fs;
-use support::{Smbd, SmbdConfig, PASSWORD, USER};
+use std::path::Path;
+use std::process::Command;
+use support::{dfsrctl, Dfsrd, Smbd, SmbdConfig, PASSWORD, USER};
+
+fn dfsrctl_bin() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/dfsrctl").display().to_string()
+}
 
 fn main() {
     let smbd = Smbd::start(SmbdConfig::default());
@@ -21,26 +28,60 @@ fn main() {
         .map(str::trim)
         .unwrap_or("(no connect line yet: is the module loaded?)")
         .to_string();
+
+    // A staged file, installed by the meet through the share's VFS stack.
+    let dfsrd = Dfsrd::start(&smbd.conf);
+    let src = smbd.dir.0.join("welcome.txt");
+    let staged = smbd.dir.0.join("welcome.staged");
+    fs::write(&src, "Installed by the meet from a staged file.\n").unwrap();
+    let made = Command::new(dfsrctl_bin())
+        .args(["staged", "create", "--data"])
+        .arg(&src)
+        .args(["--stream", &format!("note={}", src.display())])
+        .args(["--sddl", "O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)(A;;0x1301bf;;;WD)"])
+        .args(["--creation-time", "2001-09-09T01:46:40Z", "--last-write-time", "2001-09-09T01:46:40Z"])
+        .arg(&staged)
+        .output()
+        .unwrap();
+    let installed = made.status.success()
+        && dfsrctl(
+            &smbd.conf,
+            &["meet", "install", "--share", "data", "--path", "welcome/welcome.txt", staged.to_str().unwrap()],
+        )
+        .status
+        .success();
+
     let port = smbd.port;
     let conf = smbd.conf.display();
     let log = smbd.log.display();
+    let ctl = dfsrctl_bin();
     println!(
-        "samba-dfsr demo: Debian's smbd (pid {pid}) with the dfsr VFS module on 127.0.0.1:{port}
+        "samba-dfsr demo: Debian's smbd (pid {pid}) with the dfsr VFS module on 127.0.0.1:{port},
+dfsrd (pid {dpid}) with the meet on the same smb.conf
 
   shares   [data]  vfs objects = dfsr acl_xattr streams_xattr   ({share})
            [plain] vfs objects = acl_xattr streams_xattr
   connect  smbclient //127.0.0.1/data -p {port} -U {USER}%{PASSWORD}
-  options  dfsrctl -s {conf} config
+  options  {ctl} -s {conf} config
+  meet     {ctl} -s {conf} meet status
+           {ctl} -s {conf} meet install --share data --path some/dir/file.txt {staged}
+  staged   {ctl} staged inspect {staged}
   log      {log}   (module lines: grep 'dfsr:' {log})
 
 smbclient ls on [data] just now: {ok}; the module logged:
   {connect}
+the meet installed welcome/welcome.txt (with a stream 'note', an ACL and
+2001-09-09 times) from {staged}: {inst}
+  see it: smbclient //127.0.0.1/data -p {port} -U {USER}%{PASSWORD} -c 'allinfo welcome/welcome.txt'
 
 Ctrl-C to stop.",
         pid = smbd.pid(),
+        dpid = dfsrd.pid(),
         share = share.display(),
+        staged = staged.display(),
         ok = if ls.status.success() { "ok" } else { "FAILED" },
+        inst = if installed { "ok" } else { "FAILED" },
     );
     let sig = samba_dfsr::ffi::signals::wait_for_interrupt();
-    println!("\nsignal {sig}: stopping smbd and removing {}", smbd.dir.0.display());
+    println!("\nsignal {sig}: stopping dfsrd and smbd, removing {}", smbd.dir.0.display());
 }

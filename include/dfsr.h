@@ -104,4 +104,13 @@ uint32_t dfsr_meet_remove(const char *share,
                           char *reason,
                           size_t reason_len);
 
+/**
+ * At dfsrd start, for each share: removes what a crash left in
+ * `DfsrPrivate/Installing` under `path`.
+ *
+ * # Safety
+ * Strings are NULL or NUL-terminated, valid for the call.
+ */
+void dfsr_meet_clean_installing(const char *share, const char *path);
+
 #endif  /* SAMBA_DFSR_H */

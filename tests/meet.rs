@@ -197,3 +197,66 @@ fn bad_staged_file_is_refused_and_leaves_nothing() {
     let o = install(&smbd, "missing.txt", &work.0.join("nonexistent.staged"));
     assert!(String::from_utf8_lossy(&o.stderr).contains("NT_STATUS_OBJECT_NAME_NOT_FOUND"));
 }
+
+fn sha256_of(path: &Path) -> Option<Vec<u8>> {
+    let o = Command::new("sha256sum").arg(path).output().ok()?;
+    Some(o.stdout.split(|b| *b == b' ').next()?.to_vec())
+}
+
+#[test]
+fn kill_9_during_a_200_mb_install_never_leaves_a_partial_file() {
+    let smbd = Smbd::start(SmbdConfig::default());
+    let work = TestDir::new("meet");
+    let old = staged(&work.0, "old", b"old version\n", &[], SDDL, "0x20");
+    // 200 MB, half incompressible, half repetitive: both block kinds.
+    let mut big = Vec::with_capacity(200 << 20);
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    while big.len() < 200 << 20 {
+        for _ in 0..(1 << 16) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            big.push(x as u8);
+        }
+        big.extend(std::iter::repeat_n(b"dfsr ".as_slice(), 1 << 13).flatten());
+    }
+    let new = staged(&work.0, "new", &big, &[], SDDL, "0x20");
+    let new_sha = sha256_of(&work.0.join("new.data")).unwrap();
+    let old_sha = sha256_of(&work.0.join("old.data")).unwrap();
+    drop(big);
+    let target = smbd.share_path("data").join("big.bin");
+
+    let mut dfsrd = Dfsrd::start(&smbd.conf);
+    assert!(install(&smbd, "big.bin", &old).status.success());
+    let (mut saw_old, mut saw_new) = (0, 0);
+    for round in 0..20u64 {
+        let client = Command::new(env!("CARGO_BIN_EXE_dfsrctl"))
+            .arg("-s")
+            .arg(&smbd.conf)
+            .args(["meet", "install", "--share", "data", "--path", "big.bin"])
+            .arg(&new)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Spread the kills over the install (and a little past it).
+        std::thread::sleep(std::time::Duration::from_millis(50 + round * 150));
+        dfsrd.kill9();
+        let _ = client.wait_with_output();
+        let sha = sha256_of(&target).expect("the target file must exist");
+        if sha == old_sha {
+            saw_old += 1;
+        } else {
+            assert_eq!(sha, new_sha, "round {round}: big.bin is neither the old nor the new version");
+            saw_new += 1;
+        }
+        // Restart: the interrupted temporary is cleared.
+        dfsrd = Dfsrd::start(&smbd.conf);
+        installing_is_empty(&smbd);
+        if sha == new_sha {
+            assert!(install(&smbd, "big.bin", &old).status.success());
+        }
+    }
+    println!("kill -9 rounds: {saw_old} left the old version, {saw_new} the new one");
+    assert!(saw_old > 0, "no kill landed during an install");
+}

@@ -190,6 +190,20 @@ int main(int argc, const char *argv[])
 
 	dfsr_daemon_init(DBGC_ALL);
 
+	/* A crash mid-install leaves only temporaries: clear them. */
+	{
+		int snum, n = lp_numservices();
+		for (snum = 0; snum < n; snum++) {
+			char *path = NULL;
+			if (!lp_snum_ok(snum) || lp_printable(snum)) {
+				continue;
+			}
+			path = lp_path(frame, lp_sub, snum);
+			dfsr_meet_clean_installing(lp_servicename(frame, lp_sub, snum), path);
+			TALLOC_FREE(path);
+		}
+	}
+
 	lp_ctx = loadparm_init_s3(frame, loadparm_s3_helpers());
 	imsg = imessaging_init(frame, lp_ctx, messaging_server_id(msg), ev);
 	if (imsg == NULL) {
@@ -240,7 +254,6 @@ int main(int argc, const char *argv[])
 	irpc_remove_name(imsg, "dfsr_meet");
 	TALLOC_FREE(imsg);
 	pidfile_unlink(lp_pid_directory(), "dfsrd");
-	(void)lp_sub;
 	TALLOC_FREE(frame);
 	return 0;
 }

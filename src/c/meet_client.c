@@ -19,6 +19,7 @@
 struct meet_conn {
 	struct tevent_context *ev;
 	struct dcerpc_binding_handle *h;
+	struct server_id server;
 };
 
 static void set_err(char *err, size_t len, const char *msg)
@@ -34,6 +35,9 @@ static NTSTATUS meet_connect(TALLOC_CTX *mem, const char *configfile,
 {
 	struct loadparm_context *lp = loadparm_init_global(false);
 	struct imessaging_context *imsg = NULL;
+	struct server_id *ids = NULL;
+	unsigned num = 0, i;
+	NTSTATUS status;
 
 	if (lp == NULL || !lpcfg_load(lp, configfile)) {
 		set_err(err, errlen, "cannot load the configuration file");
@@ -48,26 +52,60 @@ static NTSTATUS meet_connect(TALLOC_CTX *mem, const char *configfile,
 		set_err(err, errlen, "cannot set up messaging (is the lock directory readable?)");
 		return NT_STATUS_UNSUCCESSFUL;
 	}
-	c->h = irpc_binding_handle_by_name(mem, imsg, "dfsr_meet",
-					   &ndr_table_dfsr_meet);
-	if (c->h == NULL) {
+	status = irpc_servers_byname(imsg, mem, "dfsr_meet", &num, &ids);
+	/* names.tdb can keep the name of a dfsrd that was killed. */
+	for (i = 0; NT_STATUS_IS_OK(status) && i < num; i++) {
+		if (process_exists_by_pid(ids[i].pid)) {
+			break;
+		}
+	}
+	if (!NT_STATUS_IS_OK(status) || i == num) {
 		set_err(err, errlen, "no dfsrd holds the IRPC name dfsr_meet (is dfsrd running with this smb.conf?)");
 		return NT_STATUS_OBJECT_NAME_NOT_FOUND;
 	}
+	c->server = ids[i];
+	c->h = irpc_binding_handle(mem, imsg, c->server, &ndr_table_dfsr_meet);
+	if (c->h == NULL) {
+		return NT_STATUS_NO_MEMORY;
+	}
+	/* No time limit (installs of big files take long); meet_call
+	 * watches the daemon instead. */
 	dcerpc_binding_handle_set_timeout(c->h, 0);
 	return NT_STATUS_OK;
 }
 
-/* One call through the generic binding-handle API (waits on our event
- * context: the sync variant times out, see shared/notes/samba-build.md). */
+/* Wakes the wait loop every second so it can see a dead dfsrd. */
+static void meet_tick(struct tevent_context *ev, struct tevent_timer *te,
+		      struct timeval now, void *private_data)
+{
+	TALLOC_CTX *mem = private_data;
+
+	tevent_add_timer(ev, mem, timeval_current_ofs(1, 0), meet_tick, mem);
+}
+
+/* One call through the generic binding-handle API, waiting on our event
+ * context (the sync variant times out, see shared/notes/samba-build.md)
+ * for as long as the daemon lives. */
 static NTSTATUS meet_call(TALLOC_CTX *mem, struct meet_conn *c,
-			  uint32_t opnum, void *r)
+			  uint32_t opnum, void *r, char *err, size_t errlen)
 {
 	struct tevent_req *req = dcerpc_binding_handle_call_send(
 		mem, c->ev, c->h, NULL, &ndr_table_dfsr_meet, opnum, mem, r);
 
-	if (req == NULL || !tevent_req_poll(req, c->ev)) {
+	if (req == NULL ||
+	    tevent_add_timer(c->ev, mem, timeval_current_ofs(1, 0), meet_tick,
+			     mem) == NULL) {
 		return NT_STATUS_NO_MEMORY;
+	}
+	while (tevent_req_is_in_progress(req)) {
+		if (tevent_loop_once(c->ev) != 0) {
+			return map_nt_error_from_unix(errno);
+		}
+		if (tevent_req_is_in_progress(req) &&
+		    !process_exists_by_pid(c->server.pid)) {
+			set_err(err, errlen, "dfsrd exited before it answered");
+			return NT_STATUS_CONNECTION_DISCONNECTED;
+		}
 	}
 	return dcerpc_binding_handle_call_recv(req);
 }
@@ -85,7 +123,7 @@ uint32_t dfsr_meet_client_ping(const char *configfile, uint32_t cookie,
 	if (NT_STATUS_IS_OK(status)) {
 		r.out.cookie_out = &cookie_out;
 		r.out.pid = pid;
-		status = meet_call(mem, &c, NDR_DFSR_MEET_PING, &r);
+		status = meet_call(mem, &c, NDR_DFSR_MEET_PING, &r, err, errlen);
 	}
 	if (NT_STATUS_IS_OK(status)) {
 		status = r.out.result;
@@ -116,7 +154,7 @@ uint32_t dfsr_meet_client_status(const char *configfile,
 
 	status = meet_connect(mem, configfile, &c, err, errlen);
 	if (NT_STATUS_IS_OK(status)) {
-		status = meet_call(mem, &c, NDR_DFSR_MEET_STATUS, &r);
+		status = meet_call(mem, &c, NDR_DFSR_MEET_STATUS, &r, err, errlen);
 	}
 	if (NT_STATUS_IS_OK(status)) {
 		status = r.out.result;
@@ -155,7 +193,7 @@ uint32_t dfsr_meet_client_install(const char *configfile, const char *share,
 
 	status = meet_connect(mem, configfile, &c, err, errlen);
 	if (NT_STATUS_IS_OK(status)) {
-		status = meet_call(mem, &c, NDR_DFSR_MEET_INSTALL, &r);
+		status = meet_call(mem, &c, NDR_DFSR_MEET_INSTALL, &r, err, errlen);
 		if (NT_STATUS_IS_OK(status)) {
 			status = r.out.result;
 			reason = *r.out.reason;	/* allocated afresh, see Ping */
@@ -183,7 +221,7 @@ uint32_t dfsr_meet_client_remove(const char *configfile, const char *share,
 
 	status = meet_connect(mem, configfile, &c, err, errlen);
 	if (NT_STATUS_IS_OK(status)) {
-		status = meet_call(mem, &c, NDR_DFSR_MEET_REMOVE, &r);
+		status = meet_call(mem, &c, NDR_DFSR_MEET_REMOVE, &r, err, errlen);
 		if (NT_STATUS_IS_OK(status)) {
 			status = r.out.result;
 			reason = *r.out.reason;	/* allocated afresh, see Ping */

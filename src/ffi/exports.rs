@@ -198,3 +198,15 @@ pub unsafe extern "C" fn dfsr_meet_remove(
         }
     }
 }
+
+/// At dfsrd start, for each share: removes what a crash left in
+/// `DfsrPrivate/Installing` under `path`.
+///
+/// # Safety
+/// Strings are NULL or NUL-terminated, valid for the call.
+#[no_mangle]
+pub unsafe extern "C" fn dfsr_meet_clean_installing(share: *const c_char, path: *const c_char) {
+    // SAFETY: forwarded caller contract.
+    let (share, path) = unsafe { (string(share), string(path)) };
+    crate::meet::install::clean_installing(&share, std::path::Path::new(&path));
+}

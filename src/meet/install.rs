@@ -268,3 +268,22 @@ pub fn remove(share_name: &str, rel: &RelPath) -> Result<(), MeetError> {
     f.delete_on_close().map_err(|s| err(s, format!("[{share_name}] {rel}: delete: {s}")))?;
     f.close().map_err(|s| err(s, format!("[{share_name}] {rel}: delete: {s}")))
 }
+
+/// Removes leftovers of interrupted installs from `<root>/DfsrPrivate/
+/// Installing` (nothing there is referenced once dfsrd restarts).
+pub fn clean_installing(share_name: &str, root: &std::path::Path) {
+    let dir = root.join(INSTALLING_DIR);
+    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    let mut removed = 0usize;
+    for e in entries.flatten() {
+        let p = e.path();
+        let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+        match r {
+            Ok(()) => removed += 1,
+            Err(err) => tracing::error!(share = share_name, "cannot remove {}: {err}", p.display()),
+        }
+    }
+    if removed > 0 {
+        tracing::warn!(share = share_name, removed, "removed interrupted installs from {}", dir.display());
+    }
+}

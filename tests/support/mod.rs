@@ -416,6 +416,12 @@ impl Dfsrd {
         self.child.id()
     }
 
+    /// SIGKILL: a crash, as far as dfsrd can tell.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM and wait; returns the exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         if let Ok(Some(st)) = self.child.try_wait() {
