@@ -8,7 +8,7 @@ use super::{MeetError, FLAG_ALLOW_REPARSE};
 use crate::ffi::meet_vfs::{OpenFile, Share};
 use crate::samba::ntstatus::NtStatus;
 use crate::staging::frsx::FrsxReader;
-use crate::staging::marshal::{Event, MarshalReader, Metadata, StreamKind};
+use crate::staging::marshal::{Event, MarshalReader, Metadata, StreamHeader, StreamKind};
 use std::fs::File;
 use std::io::BufReader;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,11 +74,66 @@ fn nt(t: i64) -> u64 {
     t.max(0) as u64
 }
 
-/// What the staged file says beyond the stream data.
+/// What the staged file says before its stream data.
 #[derive(Default)]
 struct Header {
     metadata: Option<Metadata>,
     sd: Option<Vec<u8>>,
+    /// The first stream's header, already read.
+    first_stream: Option<StreamHeader>,
+}
+
+/// Reads the records before the first stream (MS-FRS2 §3.2.4.1.14.1:
+/// metadata, compression, reparse, security, then the file data).
+fn read_header<R: std::io::Read>(
+    reader: &mut MarshalReader<R>,
+    flags: u32,
+    staged: &str,
+    bad: &dyn Fn(&dyn std::fmt::Display) -> MeetError,
+) -> Result<Header, MeetError> {
+    let mut header = Header::default();
+    while let Some(ev) = reader.next().map_err(|e| bad(&e))? {
+        match ev {
+            Event::Metadata(m) => header.metadata = Some(m),
+            Event::Compression(_) => {}
+            Event::Security { bytes, .. } => header.sd = Some(bytes),
+            Event::Reparse(_) if flags & FLAG_ALLOW_REPARSE == 0 => {
+                return Err(err(
+                    NtStatus::NOT_IMPLEMENTED,
+                    format!("{staged}: the staged file carries a reparse point, refused (dfsr:install reparse = no)"),
+                ));
+            }
+            Event::Reparse(_) => {
+                return Err(err(NtStatus::NOT_IMPLEMENTED, format!("{staged}: installing reparse points is not implemented")));
+            }
+            Event::StreamStart(h) => {
+                header.first_stream = Some(h);
+                break;
+            }
+            Event::Data(_) | Event::StreamEnd => return Err(bad(&"stream data before any stream header")),
+        }
+    }
+    if header.metadata.is_none() {
+        return Err(bad(&"no metadata record"));
+    }
+    Ok(header)
+}
+
+fn security_info(sd: &[u8]) -> u32 {
+    let sacl = sd.get(2..4).map(|c| u16::from_le_bytes([c[0], c[1]]) & SE_SACL_PRESENT != 0).unwrap_or(false);
+    SECINFO_OWNER_GROUP_DACL | if sacl { SECINFO_SACL } else { 0 }
+}
+
+/// SD, then attributes, then the four times (last: everything else
+/// changes them).
+fn apply_metadata(f: &OpenFile<'_>, header: &Header, meta: &Metadata, what: &str, is_dir: bool) -> Result<(), MeetError> {
+    if let Some(sd) = &header.sd {
+        f.set_security(sd, security_info(sd)).map_err(|s| err(s, format!("{what}: setting the security descriptor: {s}")))?;
+    }
+    let attrs = if is_dir { meta.attributes | ATTR_DIRECTORY } else { meta.attributes & !ATTR_DIRECTORY };
+    f.set_attributes(attrs, nt(meta.creation_time)).map_err(|s| err(s, format!("{what}: setting attributes: {s}")))?;
+    f.set_times(nt(meta.creation_time), nt(meta.last_access_time), nt(meta.last_write_time), nt(meta.change_time))
+        .map_err(|s| err(s, format!("{what}: setting times: {s}")))
 }
 
 /// Installs `staged` at `rel` in `share_name`.
@@ -86,12 +141,33 @@ pub fn install(share_name: &str, rel: &RelPath, staged: &str, flags: u32) -> Res
     let bad = |e: &dyn std::fmt::Display| err(NtStatus::FILE_CORRUPT_ERROR, format!("{staged}: {e}"));
     let file = File::open(staged).map_err(|e| err(NtStatus::OBJECT_NAME_NOT_FOUND, format!("{staged}: {e}")))?;
     let mut reader = MarshalReader::new(FrsxReader::new(BufReader::with_capacity(1 << 16, file)));
+    // The header is checked before anything is written.
+    let header = read_header(&mut reader, flags, staged, &bad)?;
+    let meta = header.metadata.expect("read_header checked it");
 
     let share = Share::open(share_name)
         .map_err(|s| err(s, format!("[{share_name}]: cannot open the share through its VFS stack: {s}")))?;
     ensure_dirs(&share, share_name, &[PRIVATE_DIR.into(), "Installing".into()])?;
     if let Some(parent) = rel.parent() {
         ensure_dirs(&share, share_name, parent.components())?;
+    }
+    let what = format!("[{share_name}] {rel}");
+
+    if meta.attributes & ATTR_DIRECTORY != 0 {
+        // A directory is created (or kept) in place: there is no content
+        // to be half-written.
+        let d = share
+            .open_file(
+                &rel.to_string(),
+                FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES | WRITE_DAC | WRITE_OWNER | ACCESS_SYSTEM_SECURITY,
+                SHARE_ALL,
+                FILE_OPEN_IF,
+                FILE_DIRECTORY_FILE,
+                0,
+            )
+            .map_err(|s| err(s, format!("{what}: creating the directory: {s}")))?;
+        apply_metadata(&d, &header, &meta, &what, true)?;
+        return d.close().map_err(|s| err(s, format!("{what}: close: {s}")));
     }
 
     let tmp = temp_name();
@@ -107,28 +183,20 @@ pub fn install(share_name: &str, rel: &RelPath, staged: &str, flags: u32) -> Res
         .map_err(|s| err(s, format!("[{share_name}] creating {tmp}: {s}")))?;
 
     let result = (|| {
-        let header = write_streams(&share, share_name, &main, &tmp, &mut reader, flags, &bad)?;
-        let meta = header.metadata.ok_or_else(|| bad(&"no metadata record"))?;
-        if meta.attributes & ATTR_DIRECTORY != 0 {
-            return Err(err(NtStatus::NOT_IMPLEMENTED, format!("{staged}: directories are not installed yet")));
-        }
+        write_streams(&share, share_name, &main, &tmp, &mut reader, header.first_stream.clone(), &bad)?;
         if let Some(sd) = &header.sd {
-            let sacl = sd.get(2..4).map(|c| u16::from_le_bytes([c[0], c[1]]) & SE_SACL_PRESENT != 0).unwrap_or(false);
-            let info = SECINFO_OWNER_GROUP_DACL | if sacl { SECINFO_SACL } else { 0 };
-            main.set_security(sd, info).map_err(|s| err(s, format!("[{share_name}] {rel}: setting the security descriptor: {s}")))?;
+            main.set_security(sd, security_info(sd))
+                .map_err(|s| err(s, format!("{what}: setting the security descriptor: {s}")))?;
         }
         make_room(&share, share_name, rel)?;
         main.rename(&rel.to_string(), true)
             .map_err(|s| err(s, format!("[{share_name}] renaming {tmp} to {rel}: {s}")))?;
         // Attributes and times last: writes and the rename change them.
-        main.set_attributes(meta.attributes & !ATTR_DIRECTORY, nt(meta.creation_time))
-            .map_err(|s| err(s, format!("[{share_name}] {rel}: setting attributes: {s}")))?;
-        main.set_times(nt(meta.creation_time), nt(meta.last_access_time), nt(meta.last_write_time), nt(meta.change_time))
-            .map_err(|s| err(s, format!("[{share_name}] {rel}: setting times: {s}")))?;
-        Ok(())
+        let no_sd = Header { sd: None, ..Default::default() };
+        apply_metadata(&main, &no_sd, &meta, &what, false)
     })();
     match result {
-        Ok(()) => main.close().map_err(|s| err(s, format!("[{share_name}] {rel}: close: {s}"))),
+        Ok(()) => main.close().map_err(|s| err(s, format!("{what}: close: {s}"))),
         Err(e) => {
             // Nothing half-written stays behind: the temporary goes.
             let _ = main.delete_on_close();
@@ -138,81 +206,85 @@ pub fn install(share_name: &str, rel: &RelPath, staged: &str, flags: u32) -> Res
     }
 }
 
-/// Writes every stream of the staged file into the temporary file.
+/// Begins a stream: returns where its data goes; opens an alternate stream.
+fn start_stream<'s>(
+    share: &'s Share,
+    share_name: &str,
+    tmp: &str,
+    h: &StreamHeader,
+    ads: &mut Option<OpenFile<'s>>,
+    current: &mut String,
+    bad: &dyn Fn(&dyn std::fmt::Display) -> MeetError,
+) -> Result<u64, MeetError> {
+    *ads = None;
+    *current = tmp.to_string();
+    match h.kind() {
+        StreamKind::Data => Ok(0),
+        // A sparse block's data lands at its offset; the gaps stay holes.
+        StreamKind::Sparse => Ok(h.sparse_offset.unwrap_or(0)),
+        StreamKind::AlternateData => {
+            let name = h.name().to_string();
+            super::path::check_name(0, &name).map_err(|e| bad(&format!("stream name {name:?}: {e}")))?;
+            let path = format!("{tmp}:{name}");
+            *ads = Some(
+                share
+                    .open_file(&path, GENERIC_WRITE, SHARE_ALL, FILE_CREATE, FILE_NON_DIRECTORY_FILE, 0)
+                    .map_err(|s| err(s, format!("[{share_name}] creating stream {path}: {s}")))?,
+            );
+            *current = path;
+            Ok(0)
+        }
+        StreamKind::Reparse | StreamKind::Other(_) => {
+            Err(bad(&format!("unsupported stream kind {} at offset {}", h.kind().as_str(), h.offset)))
+        }
+    }
+}
+
+/// Writes every stream of the staged file into the temporary file; the
+/// first stream's header was read already.
 fn write_streams<R: std::io::Read>(
     share: &Share,
     share_name: &str,
     main: &OpenFile<'_>,
     tmp: &str,
     reader: &mut MarshalReader<R>,
-    flags: u32,
+    first: Option<StreamHeader>,
     bad: &dyn Fn(&dyn std::fmt::Display) -> MeetError,
-) -> Result<Header, MeetError> {
-    let mut header = Header::default();
+) -> Result<(), MeetError> {
     // The open alternate stream, if the current stream is one, and the
     // name of what is being written (for errors).
     let mut ads: Option<OpenFile<'_>> = None;
     let mut current = tmp.to_string();
     let mut offset = 0u64;
+    if let Some(h) = &first {
+        offset = start_stream(share, share_name, tmp, h, &mut ads, &mut current, bad)?;
+    }
     while let Some(ev) = reader.next().map_err(|e| bad(&e))? {
         match ev {
-            Event::Metadata(m) => header.metadata = Some(m),
-            Event::Compression(_) => {}
-            Event::Security { bytes, .. } => header.sd = Some(bytes),
-            Event::Reparse(_) if flags & FLAG_ALLOW_REPARSE == 0 => {
-                return Err(err(
-                    NtStatus::NOT_IMPLEMENTED,
-                    format!("{tmp}: the staged file carries a reparse point, refused (dfsr:install reparse = no)"),
-                ));
-            }
-            Event::Reparse(_) => {
-                return Err(err(NtStatus::NOT_IMPLEMENTED, "installing reparse points is not implemented"));
-            }
-            Event::StreamStart(h) => {
-                ads = None;
-                current = tmp.to_string();
-                match h.kind() {
-                    StreamKind::Data => offset = 0,
-                    StreamKind::Sparse => offset = h.sparse_offset.unwrap_or(0),
-                    StreamKind::AlternateData => {
-                        let name = h.name().to_string();
-                        super::path::check_name(0, &name).map_err(|e| bad(&format!("stream name {name:?}: {e}")))?;
-                        let path = format!("{tmp}:{name}");
-                        current = path.clone();
-                        ads = Some(
-                            share
-                                .open_file(&path, GENERIC_WRITE, SHARE_ALL, FILE_CREATE, FILE_NON_DIRECTORY_FILE, 0)
-                                .map_err(|s| err(s, format!("[{share_name}] creating stream {path}: {s}")))?,
-                        );
-                        offset = 0;
-                    }
-                    StreamKind::Reparse | StreamKind::Other(_) => {
-                        return Err(bad(&format!("unsupported stream kind {} at offset {}", h.kind().as_str(), h.offset)));
-                    }
-                }
-            }
+            Event::StreamStart(h) => offset = start_stream(share, share_name, tmp, &h, &mut ads, &mut current, bad)?,
             Event::Data(chunk) => {
                 let target = ads.as_ref().unwrap_or(main);
-                target
-                    .write(offset, chunk)
-                    .map_err(|s| {
-                        let hint = if s == NtStatus::DISK_FULL && ads.is_some() {
-                            " (streams_xattr keeps a stream in one xattr; the file system limits its size)"
-                        } else {
-                            ""
-                        };
-                        err(s, format!("[{share_name}] writing {current} at {offset}: {s}{hint}"))
-                    })?;
+                target.write(offset, chunk).map_err(|s| {
+                    let hint = if s == NtStatus::DISK_FULL && ads.is_some() {
+                        " (streams_xattr keeps a stream in one xattr; the file system limits its size)"
+                    } else {
+                        ""
+                    };
+                    err(s, format!("[{share_name}] writing {current} at {offset}: {s}{hint}"))
+                })?;
                 offset += chunk.len() as u64;
             }
             Event::StreamEnd => {
                 if let Some(f) = ads.take() {
-                    f.close().map_err(|s| err(s, format!("[{share_name}] closing a stream of {tmp}: {s}")))?;
+                    f.close().map_err(|s| err(s, format!("[{share_name}] closing {current}: {s}")))?;
                 }
+            }
+            Event::Metadata(_) | Event::Compression(_) | Event::Security { .. } | Event::Reparse(_) => {
+                return Err(bad(&"a header record after the stream data"));
             }
         }
     }
-    Ok(header)
+    Ok(())
 }
 
 /// Before the rename: an existing file must not be open by anyone
