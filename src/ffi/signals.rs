@@ -18,3 +18,13 @@ pub fn wait_for_interrupt() -> i32 {
         sig
     }
 }
+
+/// Restores the default SIGPIPE action, so a CLI whose output goes to a
+/// closed pipe (`dfsrctl … | head`) ends quietly like Samba's tools
+/// instead of failing on a write.
+pub fn default_sigpipe() {
+    // SAFETY: setting a signal disposition to SIG_DFL has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

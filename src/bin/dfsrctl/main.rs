@@ -107,6 +107,7 @@ fn config(cli: &Cli, only: Option<&str>) -> Result<(), CliError> {
 }
 
 fn main() -> ExitCode {
+    samba_dfsr::ffi::signals::default_sigpipe();
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Config { share } => config(&cli, share.as_deref()),
