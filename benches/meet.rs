@@ -70,7 +70,7 @@ fn main() {
     let t = Instant::now();
     for i in 0..n {
         let st = staged.join(format!("f{i:05}.staged"));
-        meet_client::install(&smbd.conf, "data", &format!("meet/f{i:05}"), &st.to_string_lossy(), 0)
+        meet_client::install(&smbd.conf, "data", &format!("meet/f{i:05}"), &st.to_string_lossy(), ("00000000-0000-0000-0000-000000000000", 0), 0)
             .unwrap_or_else(|e| panic!("install f{i:05}: {e}"));
     }
     let meet = n as f64 / t.elapsed().as_secs_f64();

@@ -80,7 +80,8 @@ struct DfsrMeetCounters dfsr_meet_counters(void);
 
 /**
  * IRPC `Install`: returns an NTSTATUS; on failure `reason` (a buffer of
- * `reason_len` bytes) says why.
+ * `reason_len` bytes) says why. `uid_db`/`uid_version` name the update's
+ * UID (MS-FRS2), for the ConflictAndDeleted manifest.
  *
  * # Safety
  * Strings are NULL or NUL-terminated; `reason` as for `copy_out`.
@@ -88,6 +89,8 @@ struct DfsrMeetCounters dfsr_meet_counters(void);
 uint32_t dfsr_meet_install(const char *share,
                            const char *path,
                            const char *staged_file,
+                           const char *uid_db,
+                           uint64_t uid_version,
                            uint32_t flags,
                            char *reason,
                            size_t reason_len);

@@ -279,3 +279,34 @@ fn directories_are_created_with_their_sd_attributes_and_times() {
     assert!(install(&smbd, "a/new dir/f.txt", &f).status.success());
     assert_eq!(fs::read(smbd.share_path("data").join("a/new dir/f.txt")).unwrap(), b"inside\n");
 }
+
+#[test]
+fn a_replaced_loser_goes_to_conflict_and_deleted_with_a_manifest() {
+    let smbd = Smbd::start(SmbdConfig::default());
+    let _dfsrd = Dfsrd::start(&smbd.conf);
+    let work = TestDir::new("meet");
+    let v1 = staged(&work.0, "v1", b"local version\n", &[], SDDL, "0x20");
+    let v2 = staged(&work.0, "v2", b"winning version\n", &[], SDDL, "0x20");
+    assert!(install(&smbd, "c.txt", &v1).status.success());
+    let uid = "6d2b9f4e-5a1c-4e0b-9b7e-3f1d8c2a7e51:42";
+    let o = dfsrctl(
+        &smbd.conf,
+        &["meet", "install", "--share", "data", "--path", "c.txt", "--lost-to-conflict", "--uid", uid, v2.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(fs::read(smbd.share_path("data").join("c.txt")).unwrap(), b"winning version\n");
+    let cad = smbd.share_path("data").join("DfsrPrivate/ConflictAndDeleted");
+    let mut names: Vec<String> =
+        fs::read_dir(&cad).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names[0].starts_with("c.txt-") && names[1] == format!("{}.manifest.json", names[0]), "{names:?}");
+    assert_eq!(fs::read(cad.join(&names[0])).unwrap(), b"local version\n");
+    let m: serde_json::Value = serde_json::from_slice(&fs::read(cad.join(&names[1])).unwrap()).unwrap();
+    assert_eq!(m["original_path"], "c.txt");
+    assert_eq!(m["uid"], "{6d2b9f4e-5a1c-4e0b-9b7e-3f1d8c2a7e51}-v42");
+    assert!(m["time"].as_str().unwrap().starts_with("20"), "{m}");
+    // A bad UID is refused by the client before anything happens.
+    let o = dfsrctl(&smbd.conf, &["meet", "install", "--share", "data", "--path", "c.txt", "--uid", "nope", v1.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("NT_STATUS_INVALID_PARAMETER"));
+}

@@ -59,11 +59,13 @@ static NTSTATUS dfsrd_install(struct irpc_message *msg,
 			      struct dfsr_meet_Install *r)
 {
 	char reason[1024] = "";
+	struct GUID_txt_buf uid_buf;
 
 	r->out.result = NT_STATUS(dfsr_meet_install(
 		(const char *)r->in.share, (const char *)r->in.path,
-		(const char *)r->in.staged_file, r->in.flags,
-		reason, sizeof(reason)));
+		(const char *)r->in.staged_file,
+		GUID_buf_string(&r->in.uid_db, &uid_buf), r->in.uid_version,
+		r->in.flags, reason, sizeof(reason)));
 	*r->out.reason = talloc_strdup(r, reason);
 	return NT_STATUS_OK;
 }

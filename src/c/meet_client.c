@@ -177,6 +177,7 @@ uint32_t dfsr_meet_client_status(const char *configfile,
 
 uint32_t dfsr_meet_client_install(const char *configfile, const char *share,
 				  const char *path, const char *staged_file,
+				  const char *uid_db, uint64_t uid_version,
 				  uint32_t flags, char *err, size_t errlen)
 {
 	TALLOC_CTX *mem = talloc_new(NULL);
@@ -186,11 +187,18 @@ uint32_t dfsr_meet_client_install(const char *configfile, const char *share,
 		.in.share = share,
 		.in.path = path,
 		.in.staged_file = staged_file,
+		.in.uid_version = uid_version,
 		.in.flags = flags,
 		.out.reason = &reason,
 	};
 	NTSTATUS status;
 
+	status = GUID_from_string(uid_db, &r.in.uid_db);
+	if (!NT_STATUS_IS_OK(status)) {
+		set_err(err, errlen, "the UID's database GUID is not a GUID");
+		TALLOC_FREE(mem);
+		return NT_STATUS_V(NT_STATUS_INVALID_PARAMETER);
+	}
 	status = meet_connect(mem, configfile, &c, err, errlen);
 	if (NT_STATUS_IS_OK(status)) {
 		status = meet_call(mem, &c, NDR_DFSR_MEET_INSTALL, &r, err, errlen);

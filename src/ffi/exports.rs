@@ -150,7 +150,8 @@ unsafe fn copy_out(text: &str, buf: *mut c_char, len: usize) {
 }
 
 /// IRPC `Install`: returns an NTSTATUS; on failure `reason` (a buffer of
-/// `reason_len` bytes) says why.
+/// `reason_len` bytes) says why. `uid_db`/`uid_version` name the update's
+/// UID (MS-FRS2), for the ConflictAndDeleted manifest.
 ///
 /// # Safety
 /// Strings are NULL or NUL-terminated; `reason` as for `copy_out`.
@@ -159,13 +160,17 @@ pub unsafe extern "C" fn dfsr_meet_install(
     share: *const c_char,
     path: *const c_char,
     staged_file: *const c_char,
+    uid_db: *const c_char,
+    uid_version: u64,
     flags: u32,
     reason: *mut c_char,
     reason_len: usize,
 ) -> u32 {
     // SAFETY: forwarded caller contract.
     let (share, path, staged) = unsafe { (string(share), string(path), string(staged_file)) };
-    match crate::meet::install(&share, &path, &staged, flags) {
+    // SAFETY: forwarded caller contract.
+    let uid = format!("{{{}}}-v{uid_version}", unsafe { string(uid_db) });
+    match crate::meet::install(&share, &path, &staged, &uid, flags) {
         Ok(()) => 0,
         Err(e) => {
             // SAFETY: forwarded caller contract.

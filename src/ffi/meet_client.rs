@@ -25,6 +25,8 @@ extern "C" {
         share: *const c_char,
         path: *const c_char,
         staged: *const c_char,
+        uid_db: *const c_char,
+        uid_version: u64,
         flags: u32,
         err: *mut c_char,
         len: usize,
@@ -116,12 +118,32 @@ pub fn status(conf: &Path) -> Result<MeetStatus, CallError> {
     })
 }
 
-pub fn install(conf: &Path, share: &str, path: &str, staged: &str, flags: u32) -> Result<(), CallError> {
+/// The update's UID (MS-FRS2: database GUID and version), e.g.
+/// `("00000000-0000-0000-0000-000000000000", 0)` when there is none.
+pub fn install(
+    conf: &Path,
+    share: &str,
+    path: &str,
+    staged: &str,
+    uid: (&str, u64),
+    flags: u32,
+) -> Result<(), CallError> {
     let (c, s, p, f) = (conf_cstring(conf)?, cstring(share)?, cstring(path)?, cstring(staged)?);
+    let g = cstring(uid.0)?;
     let mut err = [0 as c_char; 1024];
     // SAFETY: valid C strings and err buffer length.
     let st = unsafe {
-        dfsr_meet_client_install(c.as_ptr(), s.as_ptr(), p.as_ptr(), f.as_ptr(), flags, err.as_mut_ptr(), err.len())
+        dfsr_meet_client_install(
+            c.as_ptr(),
+            s.as_ptr(),
+            p.as_ptr(),
+            f.as_ptr(),
+            g.as_ptr(),
+            uid.1,
+            flags,
+            err.as_mut_ptr(),
+            err.len(),
+        )
     };
     check(st, &err).map(|_| ())
 }

@@ -43,6 +43,8 @@ const SE_SACL_PRESENT: u16 = 0x0010;
 /// The folder's private area; later issues hide it from clients.
 pub const PRIVATE_DIR: &str = "DfsrPrivate";
 pub const INSTALLING_DIR: &str = "DfsrPrivate/Installing";
+/// Where a replaced version goes when its update lost (with a manifest).
+pub const CONFLICT_DIR: &str = "DfsrPrivate/ConflictAndDeleted";
 
 fn err(status: NtStatus, reason: impl Into<String>) -> MeetError {
     MeetError { status, reason: reason.into() }
@@ -137,7 +139,7 @@ fn apply_metadata(f: &OpenFile<'_>, header: &Header, meta: &Metadata, what: &str
 }
 
 /// Installs `staged` at `rel` in `share_name`.
-pub fn install(share_name: &str, rel: &RelPath, staged: &str, flags: u32) -> Result<(), MeetError> {
+pub fn install(share_name: &str, rel: &RelPath, staged: &str, uid: &str, flags: u32) -> Result<(), MeetError> {
     let bad = |e: &dyn std::fmt::Display| err(NtStatus::FILE_CORRUPT_ERROR, format!("{staged}: {e}"));
     let file = File::open(staged).map_err(|e| err(NtStatus::OBJECT_NAME_NOT_FOUND, format!("{staged}: {e}")))?;
     let mut reader = MarshalReader::new(FrsxReader::new(BufReader::with_capacity(1 << 16, file)));
@@ -188,7 +190,8 @@ pub fn install(share_name: &str, rel: &RelPath, staged: &str, flags: u32) -> Res
             main.set_security(sd, security_info(sd))
                 .map_err(|s| err(s, format!("{what}: setting the security descriptor: {s}")))?;
         }
-        make_room(&share, share_name, rel)?;
+        let lost = (flags & super::FLAG_LOST_TO_CONFLICT != 0).then_some(uid);
+        make_room(&share, share_name, rel, lost)?;
         main.rename(&rel.to_string(), true)
             .map_err(|s| err(s, format!("[{share_name}] renaming {tmp} to {rel}: {s}")))?;
         // Attributes and times last: writes and the rename change them.
@@ -289,8 +292,9 @@ fn write_streams<R: std::io::Read>(
 
 /// Before the rename: an existing file must not be open by anyone
 /// (SHARING_VIOLATION, retry later), and read-only/hidden/system bits must
-/// not block replacing it.
-fn make_room(share: &Share, share_name: &str, rel: &RelPath) -> Result<(), MeetError> {
+/// not block replacing it. When its update lost (`lost_uid`), the old
+/// version moves to ConflictAndDeleted with a manifest entry.
+fn make_room(share: &Share, share_name: &str, rel: &RelPath, lost_uid: Option<&str>) -> Result<(), MeetError> {
     let probe = share.open_file(
         &rel.to_string(),
         DELETE | FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES,
@@ -312,6 +316,9 @@ fn make_room(share: &Share, share_name: &str, rel: &RelPath) -> Result<(), MeetE
                 f.set_attributes(attrs & !(ATTR_READONLY | ATTR_HIDDEN | ATTR_SYSTEM), 0)
                     .map_err(|s| err(s, format!("[{share_name}] {rel}: clearing read-only/hidden/system: {s}")))?;
             }
+            if let Some(uid) = lost_uid {
+                keep_conflict_loser(share, share_name, rel, &f, uid)?;
+            }
             f.close().map_err(|s| err(s, format!("[{share_name}] {rel}: {s}")))
         }
         Err(s) if s == NtStatus::OBJECT_NAME_NOT_FOUND || s == NtStatus::NO_SUCH_FILE => Ok(()),
@@ -321,6 +328,31 @@ fn make_room(share: &Share, share_name: &str, rel: &RelPath) -> Result<(), MeetE
         )),
         Err(s) => Err(err(s, format!("[{share_name}] {rel}: {s}"))),
     }
+}
+
+/// Moves the open old version `f` of `rel` to ConflictAndDeleted and
+/// writes its manifest entry beside it (`<name>.manifest.json`: original
+/// path, UID, time, reason).
+fn keep_conflict_loser(share: &Share, share_name: &str, rel: &RelPath, f: &OpenFile<'_>, uid: &str) -> Result<(), MeetError> {
+    ensure_dirs(share, share_name, &[PRIVATE_DIR.into(), "ConflictAndDeleted".into()])?;
+    let now = crate::staging::filetime::now();
+    let kept = format!("{CONFLICT_DIR}/{}-{now}", rel.file_name());
+    f.rename(&kept, false).map_err(|s| err(s, format!("[{share_name}] {rel}: moving to {kept}: {s}")))?;
+    let manifest = serde_json::json!({
+        "original_path": rel.to_string(),
+        "uid": uid,
+        "time": crate::staging::filetime::to_iso8601(now),
+        "reason": "replaced by an update that won a conflict",
+        "kept_as": kept,
+    });
+    let text = format!("{manifest}\n");
+    let m = share
+        .open_file(&format!("{kept}.manifest.json"), GENERIC_WRITE, SHARE_ALL, FILE_CREATE, FILE_NON_DIRECTORY_FILE, ATTR_ARCHIVE)
+        .map_err(|s| err(s, format!("[{share_name}] {kept}.manifest.json: {s}")))?;
+    m.write(0, text.as_bytes()).map_err(|s| err(s, format!("[{share_name}] {kept}.manifest.json: {s}")))?;
+    m.close().map_err(|s| err(s, format!("[{share_name}] {kept}.manifest.json: {s}")))?;
+    tracing::info!(share = share_name, path = %rel, kept = kept.as_str(), "old version kept in ConflictAndDeleted");
+    Ok(())
 }
 
 /// Removes `rel` (a tombstone): refused with SHARING_VIOLATION while open.

@@ -89,7 +89,7 @@ fn bad_path(share: &str, path: &str, e: path::PathError) -> MeetError {
 }
 
 /// `Install`: checks the request, then installs through the VFS.
-pub fn install(share: &str, path: &str, staged_file: &str, flags: u32) -> Result<(), MeetError> {
+pub fn install(share: &str, path: &str, staged_file: &str, uid: &str, flags: u32) -> Result<(), MeetError> {
     IN_PROGRESS.fetch_add(1, Ordering::Relaxed);
     let result = (|| {
         check_share(share)?;
@@ -97,7 +97,7 @@ pub fn install(share: &str, path: &str, staged_file: &str, flags: u32) -> Result
         if staged_file.is_empty() {
             return Err(MeetError::new(NtStatus::INVALID_PARAMETER, "no staged file given"));
         }
-        install::install(share, &rel, staged_file, flags)
+        install::install(share, &rel, staged_file, uid, flags)
     })();
     IN_PROGRESS.fetch_sub(1, Ordering::Relaxed);
     match &result {
@@ -138,10 +138,10 @@ mod tests {
 
     #[test]
     fn bad_paths_are_refused_before_anything_else() {
-        let e = install("data", "a/../b", "/tmp/x", 0).unwrap_err();
+        let e = install("data", "a/../b", "/tmp/x", "u", 0).unwrap_err();
         assert_eq!(e.status, NtStatus::OBJECT_NAME_INVALID);
         assert!(e.reason.contains("\"a/../b\""), "{}", e.reason);
-        let e = install("da/ta", "a", "/tmp/x", 0).unwrap_err();
+        let e = install("da/ta", "a", "/tmp/x", "u", 0).unwrap_err();
         assert_eq!(e.status, NtStatus::BAD_NETWORK_NAME);
         let e = remove("data", "x:y", 0).unwrap_err();
         assert_eq!(e.status, NtStatus::OBJECT_NAME_INVALID);

@@ -22,6 +22,9 @@ pub enum MeetCommand {
         /// Move the replaced version to DfsrPrivate/ConflictAndDeleted.
         #[arg(long)]
         lost_to_conflict: bool,
+        /// The update's UID, GUID:VERSION (for the ConflictAndDeleted manifest).
+        #[arg(long, default_value = "00000000-0000-0000-0000-000000000000:0")]
+        uid: String,
         staged: PathBuf,
     },
     /// Remove PATH from SHARE (a tombstone).
@@ -60,11 +63,17 @@ pub fn run(cmd: &MeetCommand, conf: &Path, json: bool) -> Result<(), CliError> {
                 println!("  in progress: {}", s.in_progress);
             }
         }
-        MeetCommand::Install { share, path, lost_to_conflict, staged } => {
+        MeetCommand::Install { share, path, lost_to_conflict, uid, staged } => {
+            let bad_uid = || meet_client::CallError {
+                status: samba_dfsr::samba::ntstatus::NtStatus::INVALID_PARAMETER,
+                reason: format!("--uid {uid:?}: expected GUID:VERSION"),
+            };
+            let (guid, version) = uid.rsplit_once(':').ok_or_else(bad_uid)?;
+            let version: u64 = version.parse().map_err(|_| bad_uid())?;
             // dfsrd opens the file itself: hand it an absolute path.
             let staged = std::path::absolute(staged).unwrap_or_else(|_| staged.clone());
             let flags = if *lost_to_conflict { FLAG_LOST_TO_CONFLICT } else { 0 };
-            meet_client::install(conf, share, path, &staged.to_string_lossy(), flags)?;
+            meet_client::install(conf, share, path, &staged.to_string_lossy(), (guid, version), flags)?;
             println!("installed [{share}] {path}");
         }
         MeetCommand::Remove { share, path } => {
