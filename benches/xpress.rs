@@ -6,10 +6,25 @@
 //! size of the generated input).
 
 use samba_dfsr::staging::xpress::{Decoder, Effort, Encoder};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/xca");
+/// The Windows-made MS-XCA vectors, read in place: `DFSR_TESTDATA` (the
+/// `shared/testdata` folder) if set, else `shared/` beside the checkout,
+/// else the team's `/work/shared` (CI clones elsewhere).
+fn testdata() -> PathBuf {
+    let candidates = [
+        std::env::var_os("DFSR_TESTDATA").map(PathBuf::from),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata")),
+        Some(PathBuf::from("/work/shared/testdata")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .map(|p| p.join("xca"))
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| panic!("MS-XCA test vectors not found: set DFSR_TESTDATA to shared/testdata"))
+}
 
 fn mbps(bytes: usize, t: Duration) -> f64 {
     bytes as f64 / 1e6 / t.as_secs_f64()
@@ -96,7 +111,7 @@ fn generate(size: usize, only: Option<usize>) -> Vec<u8> {
 
 fn main() {
     let min = Duration::from_millis(300);
-    let dir = Path::new(TESTDATA);
+    let dir = testdata();
     let mut corpus = Vec::new();
     if let Ok(rd) = std::fs::read_dir(dir.join("compressed-huffman")) {
         for e in rd.flatten() {

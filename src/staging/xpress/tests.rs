@@ -4,11 +4,26 @@
 use super::*;
 use std::path::{Path, PathBuf};
 
-const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/xca");
+/// The Windows-made MS-XCA vectors, read in place: `DFSR_TESTDATA` (the
+/// `shared/testdata` folder) if set, else `shared/` beside the checkout,
+/// else the team's `/work/shared` (CI clones elsewhere).
+fn testdata() -> PathBuf {
+    let candidates = [
+        std::env::var_os("DFSR_TESTDATA").map(PathBuf::from),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata")),
+        Some(PathBuf::from("/work/shared/testdata")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .map(|p| p.join("xca"))
+        .find(|p| p.is_dir())
+        .unwrap_or_else(|| panic!("MS-XCA test vectors not found: set DFSR_TESTDATA to shared/testdata"))
+}
 
 /// (name, compressed, decompressed) for every vector pair.
 fn vectors() -> Vec<(String, Vec<u8>, Vec<u8>)> {
-    let dir = Path::new(TESTDATA).join("compressed-huffman");
+    let dir = testdata().join("compressed-huffman");
     let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -20,7 +35,7 @@ fn vectors() -> Vec<(String, Vec<u8>, Vec<u8>)> {
         .into_iter()
         .map(|p| {
             let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
-            let plain = Path::new(TESTDATA).join("decompressed").join(format!("{stem}.decomp"));
+            let plain = testdata().join("decompressed").join(format!("{stem}.decomp"));
             let c = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
             let d = std::fs::read(&plain).unwrap_or_else(|e| panic!("{}: {e}", plain.display()));
             (stem, c, d)
