@@ -310,3 +310,24 @@ fn a_replaced_loser_goes_to_conflict_and_deleted_with_a_manifest() {
     let o = dfsrctl(&smbd.conf, &["meet", "install", "--share", "data", "--path", "c.txt", "--uid", "nope", v1.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("NT_STATUS_INVALID_PARAMETER"));
 }
+
+#[test]
+fn veto_files_hides_the_private_folder_from_clients_but_not_from_the_meet() {
+    let smbd = Smbd::start(SmbdConfig { data_extra: vec!["veto files = /DfsrPrivate/".into()], ..Default::default() });
+    let _dfsrd = Dfsrd::start(&smbd.conf);
+    let work = TestDir::new("meet");
+    let v1 = staged(&work.0, "v1", b"one\n", &[], SDDL, "0x20");
+    let v2 = staged(&work.0, "v2", b"two\n", &[], SDDL, "0x20");
+    assert!(install(&smbd, "x.txt", &v1).status.success());
+    let o = dfsrctl(
+        &smbd.conf,
+        &["meet", "install", "--share", "data", "--path", "x.txt", "--lost-to-conflict", v2.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(smbd.share_path("data").join("DfsrPrivate/ConflictAndDeleted").is_dir());
+    let ls = smbclient_ok(&smbd, "ls");
+    assert!(ls.contains("x.txt") && !ls.contains("DfsrPrivate"), "{ls}");
+    let o = smbd.smbclient("data", "ls DfsrPrivate/*");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("NT_STATUS_OBJECT_NAME_NOT_FOUND") || text.contains("NT_STATUS_NO_SUCH_FILE"), "{text}");
+}
