@@ -8,6 +8,7 @@
 //! - [`config`]: the `dfsr:*` parametric options, global and per share (pure).
 //! - [`meet`]: the installer in dfsrd that writes staged updates through a
 //!   share's VFS stack, called over IRPC (`dfsr_meet`).
+//! - [`namespace`]: DFS namespaces — the table, sites, referrals (MS-DFSC).
 //! - [`staging`]: staged files — LZ77+Huffman, FRSX/XBLO framing, the
 //!   marshaled MS-BKUP format (sans-IO).
 //! - [`vfs_module`]: what the `dfsr` VFS module does when smbd connects a
@@ -19,6 +20,7 @@
 pub mod config;
 pub mod ffi;
 pub mod meet;
+pub mod namespace;
 pub mod samba;
 pub mod staging;
 pub mod vfs_module;
