@@ -37,7 +37,7 @@ DFSRD_LIBS := -l:libsmbd-base-samba4.so.0 -l:libsmbd-shim-samba4.so.0 \
 	-l:libsamba-errors.so.1 -l:libsamba-hostconfig.so.0 \
 	-l:libdcerpc-binding.so.0 -l:libtevent-util.so.0 -l:libtevent.so.0 \
 	-l:libtalloc.so.2 -l:libRPC-WORKER-samba4.so.0 \
-	-l:libcmdline-samba4.so.0 -lpopt -l:libbsd.so.0
+	-l:libcmdline-samba4.so.0 -l:libsys-rw-samba4.so.0 -lpopt -l:libbsd.so.0
 GEN := $(BUILD)/gen
 
 .PHONY: all check-tree rust FORCE header install test unit-test integration-test \

@@ -79,8 +79,8 @@ const char *dfsr_version(void);
 struct DfsrMeetCounters dfsr_meet_counters(void);
 
 /**
- * IRPC `Install`: returns an NTSTATUS; on failure `reason` (a buffer of
- * `reason_len` bytes) says why. `uid_db`/`uid_version` name the update's
+ * IRPC `Install`, run in dfsrd's per-install child process: returns an
+ * NTSTATUS; on failure `reason` (a buffer of `reason_len` bytes) says why. `uid_db`/`uid_version` name the update's
  * UID (MS-FRS2), for the ConflictAndDeleted manifest.
  *
  * # Safety
@@ -94,6 +94,16 @@ uint32_t dfsr_meet_install(const char *share,
                            uint32_t flags,
                            char *reason,
                            size_t reason_len);
+
+/**
+ * dfsrd's main process: an install child was started.
+ */
+void dfsr_meet_install_started(void);
+
+/**
+ * dfsrd's main process: an install child reported `status`.
+ */
+void dfsr_meet_install_finished(uint32_t status);
 
 /**
  * IRPC `Remove`, like `dfsr_meet_install`.

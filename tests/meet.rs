@@ -154,17 +154,18 @@ fn open_file_is_not_touched_and_install_is_retryable() {
     let stdin = client.stdin.as_mut().unwrap();
     stdin.write_all(b"open held.txt\n").unwrap();
     stdin.flush().unwrap();
-    // Wait until smbd has the open in its share-mode table.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let o = loop {
-        let o = install(&smbd, "held.txt", &v2);
-        if !o.status.success() || std::time::Instant::now() > deadline {
-            break o;
+    // Wait until smbd lists the open (smbstatus reads the same lock
+    // directory).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let st = Command::new("smbstatus").arg("-s").arg(&smbd.conf).arg("-L").output().unwrap();
+        if String::from_utf8_lossy(&st.stdout).contains("held.txt") {
+            break;
         }
-        // Installed before the client's open arrived: put v1 back, retry.
-        assert!(install(&smbd, "held.txt", &v1).status.success());
+        assert!(std::time::Instant::now() < deadline, "smbclient's open never showed in smbstatus");
         std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    }
+    let o = install(&smbd, "held.txt", &v2);
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(err.contains("NT_STATUS_SHARING_VIOLATION"), "{err}");
     assert!(err.contains("retry later"), "{err}");
@@ -330,4 +331,51 @@ fn veto_files_hides_the_private_folder_from_clients_but_not_from_the_meet() {
     let o = smbd.smbclient("data", "ls DfsrPrivate/*");
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("NT_STATUS_OBJECT_NAME_NOT_FOUND") || text.contains("NT_STATUS_NO_SUCH_FILE"), "{text}");
+}
+
+#[test]
+fn a_long_install_does_not_block_ping_and_status() {
+    let smbd = Smbd::start(SmbdConfig::default());
+    let _dfsrd = Dfsrd::start(&smbd.conf);
+    let work = TestDir::new("meet");
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let big: Vec<u8> = (0..(96 << 20))
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let st = staged(&work.0, "big", &big, &[], SDDL, "0x20");
+    drop(big);
+    let mut client = Command::new(env!("CARGO_BIN_EXE_dfsrctl"))
+        .arg("-s")
+        .arg(&smbd.conf)
+        .args(["meet", "install", "--share", "data", "--path", "big.bin"])
+        .arg(&st)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // While the install runs, dfsrd answers at once.
+    let mut answered_during = false;
+    loop {
+        let t = std::time::Instant::now();
+        let o = dfsrctl(&smbd.conf, &["--json", "meet", "status"]);
+        let took = t.elapsed();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        if v["in_progress"] == 1 {
+            assert!(took < std::time::Duration::from_secs(1), "status took {took:?} during an install");
+            answered_during = true;
+        }
+        if client.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(client.wait().unwrap().success());
+    assert!(answered_during, "the install finished before status could see it");
+    let v: serde_json::Value =
+        serde_json::from_slice(&dfsrctl(&smbd.conf, &["--json", "meet", "status"]).stdout).unwrap();
+    assert_eq!((v["installs_ok"].as_u64(), v["in_progress"].as_u64()), (Some(1), Some(0)));
 }

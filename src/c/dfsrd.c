@@ -27,6 +27,10 @@
 #include "dfsr_meet.h"
 #include "ndr_dfsr_meet.h"
 #include "dfsr.h"
+#include "lib/util/sys_rw.h"
+#include "lib/util/sys_rw_data.h"
+#include <sys/prctl.h>
+#include <sys/wait.h>
 
 static bool dfsrd_stop;
 
@@ -55,18 +59,106 @@ static NTSTATUS dfsrd_status(struct irpc_message *msg,
 	return NT_STATUS_OK;
 }
 
+/*
+ * Install runs in a child process, so a long install never blocks the
+ * event loop (Ping, Status and other installs go on) and concurrent
+ * installs do not share one current directory. The IRPC reply is deferred
+ * until the child reports. The child dies with dfsrd (PDEATHSIG), so a
+ * killed dfsrd leaves nothing running.
+ */
+struct dfsrd_install_state {
+	struct irpc_message *msg;
+	struct dfsr_meet_Install *r;
+	struct tevent_fd *fde;
+	pid_t pid;
+	int fd;
+};
+
+static void dfsrd_install_done(struct tevent_context *ev,
+			       struct tevent_fd *fde, uint16_t flags,
+			       void *private_data)
+{
+	struct dfsrd_install_state *state = talloc_get_type_abort(
+		private_data, struct dfsrd_install_state);
+	uint32_t status = NT_STATUS_V(NT_STATUS_INTERNAL_ERROR);
+	char reason[1024] = "the install process ended without an answer";
+	size_t got = 0;
+	ssize_t n;
+
+	TALLOC_FREE(state->fde);
+	if (read_data(state->fd, &status, sizeof(status)) == sizeof(status)) {
+		/* The reason, up to EOF (the child exits after writing). */
+		while ((n = sys_read(state->fd, reason + got,
+				     sizeof(reason) - 1 - got)) > 0) {
+			got += n;
+		}
+		reason[got] = '\0';
+	}
+	close(state->fd);
+	waitpid(state->pid, NULL, 0);
+	dfsr_meet_install_finished(status);
+	state->r->out.result = NT_STATUS(status);
+	*state->r->out.reason = talloc_strdup(state->r, reason);
+	irpc_send_reply(state->msg, NT_STATUS_OK);
+}
+
 static NTSTATUS dfsrd_install(struct irpc_message *msg,
 			      struct dfsr_meet_Install *r)
 {
-	char reason[1024] = "";
-	struct GUID_txt_buf uid_buf;
+	struct dfsrd_install_state *state = NULL;
+	int fds[2];
 
-	r->out.result = NT_STATUS(dfsr_meet_install(
-		(const char *)r->in.share, (const char *)r->in.path,
-		(const char *)r->in.staged_file,
-		GUID_buf_string(&r->in.uid_db, &uid_buf), r->in.uid_version,
-		r->in.flags, reason, sizeof(reason)));
-	*r->out.reason = talloc_strdup(r, reason);
+	state = talloc_zero(msg, struct dfsrd_install_state);
+	if (state == NULL || pipe(fds) != 0) {
+		return NT_STATUS_NO_MEMORY;
+	}
+	state->msg = msg;
+	state->r = r;
+	dfsr_meet_install_started();
+	state->pid = fork();
+	if (state->pid == -1) {
+		close(fds[0]);
+		close(fds[1]);
+		dfsr_meet_install_finished(NT_STATUS_V(NT_STATUS_NO_MEMORY));
+		return map_nt_error_from_unix(errno);
+	}
+	if (state->pid == 0) {
+		char reason[1024] = "";
+		struct GUID_txt_buf uid_buf;
+		uint32_t st;
+		NTSTATUS status;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(fds[0]);
+		/* Own server id for share modes and notify. */
+		status = reinit_after_fork(global_messaging_context(),
+					   global_event_context(), true,
+					   "dfsrd-install");
+		if (!NT_STATUS_IS_OK(status)) {
+			st = NT_STATUS_V(status);
+			snprintf(reason, sizeof(reason), "reinit_after_fork: %s",
+				 nt_errstr(status));
+		} else {
+			st = dfsr_meet_install(
+				(const char *)r->in.share,
+				(const char *)r->in.path,
+				(const char *)r->in.staged_file,
+				GUID_buf_string(&r->in.uid_db, &uid_buf),
+				r->in.uid_version, r->in.flags,
+				reason, sizeof(reason));
+		}
+		write_data(fds[1], &st, sizeof(st));
+		write_data(fds[1], reason, strlen(reason));
+		_exit(0);
+	}
+	close(fds[1]);
+	state->fd = fds[0];
+	state->fde = tevent_add_fd(global_event_context(), state, state->fd,
+				   TEVENT_FD_READ, dfsrd_install_done, state);
+	if (state->fde == NULL) {
+		return NT_STATUS_NO_MEMORY;
+	}
+	msg->defer_reply = true;
 	return NT_STATUS_OK;
 }
 

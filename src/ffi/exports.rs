@@ -149,8 +149,8 @@ unsafe fn copy_out(text: &str, buf: *mut c_char, len: usize) {
     }
 }
 
-/// IRPC `Install`: returns an NTSTATUS; on failure `reason` (a buffer of
-/// `reason_len` bytes) says why. `uid_db`/`uid_version` name the update's
+/// IRPC `Install`, run in dfsrd's per-install child process: returns an
+/// NTSTATUS; on failure `reason` (a buffer of `reason_len` bytes) says why. `uid_db`/`uid_version` name the update's
 /// UID (MS-FRS2), for the ConflictAndDeleted manifest.
 ///
 /// # Safety
@@ -178,6 +178,18 @@ pub unsafe extern "C" fn dfsr_meet_install(
             e.status.0
         }
     }
+}
+
+/// dfsrd's main process: an install child was started.
+#[no_mangle]
+pub extern "C" fn dfsr_meet_install_started() {
+    crate::meet::install_started();
+}
+
+/// dfsrd's main process: an install child reported `status`.
+#[no_mangle]
+pub extern "C" fn dfsr_meet_install_finished(status: u32) {
+    crate::meet::install_finished(crate::samba::ntstatus::NtStatus(status));
 }
 
 /// IRPC `Remove`, like `dfsr_meet_install`.

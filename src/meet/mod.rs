@@ -88,9 +88,10 @@ fn bad_path(share: &str, path: &str, e: path::PathError) -> MeetError {
     MeetError::new(NtStatus::OBJECT_NAME_INVALID, format!("[{share}] {path:?}: {e}"))
 }
 
-/// `Install`: checks the request, then installs through the VFS.
+/// `Install`: checks the request, then installs through the VFS. Runs in
+/// dfsrd's install child; the main process keeps the counters
+/// ([`install_started`], [`install_finished`]).
 pub fn install(share: &str, path: &str, staged_file: &str, uid: &str, flags: u32) -> Result<(), MeetError> {
-    IN_PROGRESS.fetch_add(1, Ordering::Relaxed);
     let result = (|| {
         check_share(share)?;
         let rel = path::RelPath::parse(path).map_err(|e| bad_path(share, path, e))?;
@@ -99,22 +100,29 @@ pub fn install(share: &str, path: &str, staged_file: &str, uid: &str, flags: u32
         }
         install::install(share, &rel, staged_file, uid, flags)
     })();
-    IN_PROGRESS.fetch_sub(1, Ordering::Relaxed);
     match &result {
-        Ok(()) => {
-            INSTALLS_OK.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(share, path, staged_file, "installed");
-        }
+        Ok(()) => tracing::info!(share, path, staged_file, "installed"),
         Err(e) if e.status == NtStatus::SHARING_VIOLATION => {
-            INSTALLS_RETRY.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(share, path, "install deferred: {}", e.reason);
+            tracing::info!(share, path, "install deferred: {}", e.reason)
         }
-        Err(e) => {
-            INSTALLS_FAILED.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(share, path, status = %e.status, "install failed: {}", e.reason);
-        }
+        Err(e) => tracing::warn!(share, path, status = %e.status, "install failed: {}", e.reason),
     }
     result
+}
+
+pub fn install_started() {
+    IN_PROGRESS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Counts an install's outcome: done, to retry (sharing violation) or failed.
+pub fn install_finished(status: NtStatus) {
+    IN_PROGRESS.fetch_sub(1, Ordering::Relaxed);
+    let counter = match status {
+        NtStatus::OK => &INSTALLS_OK,
+        NtStatus::SHARING_VIOLATION => &INSTALLS_RETRY,
+        _ => &INSTALLS_FAILED,
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
 }
 
 /// `Remove`: deletes the file at `path` (a tombstone).

@@ -1,2 +1,14 @@
 //! DFS namespaces (MS-DFSC): the partition knowledge table of roots, links
 //! and targets, sites, and the referrals computed from them. Sans-IO.
+
+pub mod ordering;
+pub mod referral;
+pub mod resolve;
+pub mod site;
+pub mod table;
+
+pub use ordering::SplitMix64;
+pub use referral::{ReferralRequest, Response, Version};
+pub use resolve::{resolve, ResolveError, ResolvedReferral};
+pub use site::SiteMap;
+pub use table::{Flags, OrderingMode, Priority, PriorityClass, Table, Target, TargetState};
