@@ -19,12 +19,13 @@ CPPFLAGS := -D_SAMBA_BUILD_=4 -DHAVE_CONFIG_H=1 -D_GNU_SOURCE=1 \
 CFLAGS := -O2 -g -fPIC -Wall -Wno-unused-function
 SAMBA_LINK := -L$(SAMBALIB) -Wl,-rpath,$(SAMBALIB)
 MODULE_LIBS := -l:libsmbd-base-samba4.so.0 -l:libsmbconf.so.0 \
+	-l:libndr-samba4.so.0 -l:libsamba-sockets-samba4.so.0 \
 	-l:libsamba-util.so.0 -l:libsamba-debug-samba4.so.0 \
 	-l:libsmbd-shim-samba4.so.0 -ltalloc
 RUST_NATIVE := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
 # The Rust staticlib bundles the meet's IRPC client and VFS primitives
 # (build.rs).
-RUST_SAMBA_LIBS := -l:libMESSAGING-samba4.so.0 -l:libMESSAGING-SEND-samba4.so.0 -l:libsamba-hostconfig.so.0 \
+RUST_SAMBA_LIBS := -l:libtdb.so.1 -l:libMESSAGING-samba4.so.0 -l:libMESSAGING-SEND-samba4.so.0 -l:libsamba-hostconfig.so.0 \
 	-l:libndr.so.3 -l:libdcerpc-binding.so.0 -l:libsamba-errors.so.1 \
 	-l:libtevent.so.0 -l:libtevent-util.so.0 -l:libtalloc.so.2 -l:libbsd.so.0
 # dfsrd: Samba-linked daemon (shared/notes/meet-host.md, link line).
@@ -37,7 +38,7 @@ DFSRD_LIBS := -l:libsmbd-base-samba4.so.0 -l:libsmbd-shim-samba4.so.0 \
 	-l:libsamba-errors.so.1 -l:libsamba-hostconfig.so.0 \
 	-l:libdcerpc-binding.so.0 -l:libtevent-util.so.0 -l:libtevent.so.0 \
 	-l:libtalloc.so.2 -l:libRPC-WORKER-samba4.so.0 \
-	-l:libcmdline-samba4.so.0 -l:libsys-rw-samba4.so.0 -lpopt -l:libbsd.so.0
+	-l:libcmdline-samba4.so.0 -l:libsys-rw-samba4.so.0 -l:libtdb.so.1 -lpopt -l:libbsd.so.0
 GEN := $(BUILD)/gen
 
 .PHONY: all check-tree rust FORCE header install test unit-test integration-test \
@@ -94,6 +95,7 @@ $(BUILD)/smbtorture-dfsr.so: $(BUILD)/torture_dfsr.o src/c/samba_module.map
 	$(CC) -shared -o $@ $(BUILD)/torture_dfsr.o \
 		-Wl,--version-script=src/c/samba_module.map $(SAMBA_LINK) \
 		-l:libtorture-samba4.so.0 -l:libsmbclient-raw-samba4.so.0 \
+		-l:libndr-samba4.so.0 \
 		-l:libsamba-util.so.0 -l:libsamba-errors.so.1 -ltalloc
 
 # Refresh the committed C header from src/ffi/exports.rs.

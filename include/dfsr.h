@@ -126,4 +126,30 @@ uint32_t dfsr_meet_remove(const char *share,
  */
 void dfsr_meet_clean_installing(const char *share, const char *path);
 
+/**
+ * The referral for `path` (REQ_GET_DFS_REFERRAL's RequestFileName) at
+ * `max_level` for a client at `client_ip`, from the namespace table in
+ * `state_dir`. 0 with the response bytes in `*out`/`*out_len` (free them
+ * with `dfsr_free_bytes`); NT_STATUS_NOT_FOUND when the path is not in our
+ * namespaces (the caller asks the next module); another NTSTATUS on error.
+ *
+ * # Safety
+ * Strings are NULL or NUL-terminated; `out` and `out_len` are valid for
+ * writes.
+ */
+uint32_t dfsr_get_referral(const char *state_dir,
+                           const char *path,
+                           uint16_t max_level,
+                           const char *client_ip,
+                           uint8_t **out,
+                           size_t *out_len);
+
+/**
+ * Frees bytes returned by `dfsr_get_referral`.
+ *
+ * # Safety
+ * `p`/`len` come from one `dfsr_get_referral` call, freed once.
+ */
+void dfsr_free_bytes(uint8_t *p, size_t len);
+
 #endif  /* SAMBA_DFSR_H */

@@ -1,9 +1,11 @@
-//! What the `dfsr` VFS module does at this stage: it passes every operation
-//! to the next module (the C shim installs no other hooks) and records each
-//! connect and disconnect of a share, with the share's `dfsr:*` options.
+//! What the `dfsr` VFS module does: it records each connect and disconnect
+//! of a share with the share's `dfsr:*` options, and answers DFS referrals
+//! for our namespaces (loaded in `[global]`, it runs on IPC$ where smbd
+//! asks). Every other operation goes to the next module.
 
 use crate::config::Options;
 use crate::ffi::debug;
+use crate::samba::ntstatus::NtStatus;
 use crate::samba::tracing_bridge;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -43,4 +45,37 @@ pub fn connect(service: String, path: String, user: String, options: Options) ->
 
 pub fn disconnect(conn: Connection) {
     tracing::info!(share = conn.service.as_str(), connection = conn.number, "disconnect");
+}
+
+/// The referral response for `path` from the namespace store in
+/// `state_dir`, at the client's level, for a client at `client_ip`.
+/// NOT_FOUND means "not one of ours": smbd then asks the next module.
+pub fn referral(state_dir: &std::path::Path, path: &str, max_level: u16, client_ip: &str) -> Result<Vec<u8>, NtStatus> {
+    use crate::namespace::resolve::{resolve, ResolveError};
+    use crate::namespace::store::{Store, FILE_NAME};
+    let file = state_dir.join(FILE_NAME);
+    if !file.exists() {
+        return Err(NtStatus::NOT_FOUND);
+    }
+    let (table, sites) = Store::open_read_only(&file).and_then(|s| s.load()).map_err(|e| {
+        tracing::error!("referral for {path:?}: {e}");
+        NtStatus::INTERNAL_ERROR
+    })?;
+    let ip = client_ip.parse().ok();
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64
+        ^ u64::from(std::process::id());
+    let mut rng = crate::namespace::ordering::SplitMix64::new(seed);
+    let mut next = || rng.next_u64();
+    // smbd cuts the marshalled answer at the client's maximum size itself.
+    match resolve(&table, &sites, path, ip, max_level, u32::MAX, &mut next) {
+        Ok(r) => {
+            tracing::debug!(path, client = client_ip, site = ?r.client_site, entries = r.response.entries.len(), "referral");
+            Ok(r.bytes)
+        }
+        Err(ResolveError::UnknownNamespace(_)) | Err(ResolveError::NotRootOrLink(_)) => Err(NtStatus::NOT_FOUND),
+        Err(e) => {
+            tracing::info!(path, client = client_ip, "no referral: {e}");
+            Err(NtStatus(e.nt_status()))
+        }
+    }
 }

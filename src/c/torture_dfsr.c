@@ -12,6 +12,7 @@
 #include "torture/torture.h"
 #include "torture/smbtorture.h"
 #include "torture/smb2/proto.h"
+#include "librpc/gen_ndr/ndr_dfsblobs.h"
 
 #define FNAME "dfsr_ads_roundtrip.txt"
 #define SNAME FNAME ":dfsr.stream"
@@ -90,6 +91,81 @@ done:
 	return ok;
 }
 
+/* The network address of a V2/V3/V4 entry. */
+static const char *referral_target(const struct dfs_referral_type *t)
+{
+	switch (t->version) {
+	case 2:
+		return t->referral.v2.netw_address;
+	case 3:
+		return t->referral.v3.referrals.r1.netw_address;
+	case 4:
+		return t->referral.v4.referrals.r1.netw_address;
+	default:
+		return NULL;
+	}
+}
+
+/*
+ * FSCTL_DFS_GET_REFERRALS over SMB2, as Windows and cifs.ko send it. Run
+ * against //HOST/IPC$; the path, level and expected answer come as
+ * options: --option=torture:dfsr_referral_path='\\host\root\link'
+ * torture:dfsr_referral_level=N torture:dfsr_expect_version=V
+ * torture:dfsr_expect_count=C torture:dfsr_expect_first='\\host\share'.
+ */
+static bool test_referral(struct torture_context *tctx, struct smb2_tree *tree)
+{
+	const char *path = torture_setting_string(tctx, "dfsr_referral_path", NULL);
+	int level = torture_setting_int(tctx, "dfsr_referral_level", 4);
+	int version = torture_setting_int(tctx, "dfsr_expect_version", level);
+	int count = torture_setting_int(tctx, "dfsr_expect_count", -1);
+	const char *first = torture_setting_string(tctx, "dfsr_expect_first", NULL);
+	struct dfs_GetDFSReferral_in in = { .max_referral_level = level };
+	struct dfs_referral_resp resp = { 0 };
+	struct smb2_ioctl io = { 0 };
+	enum ndr_err_code ndr_err;
+	NTSTATUS status;
+	int i;
+
+	torture_assert(tctx, path != NULL, "set torture:dfsr_referral_path");
+	in.servername = path;
+	ndr_err = ndr_push_struct_blob(&io.in.out, tctx, &in,
+			(ndr_push_flags_fn_t)ndr_push_dfs_GetDFSReferral_in);
+	torture_assert(tctx, NDR_ERR_CODE_IS_SUCCESS(ndr_err), "push request");
+	io.level = RAW_IOCTL_SMB2;
+	io.in.file.handle.data[0] = UINT64_MAX;
+	io.in.file.handle.data[1] = UINT64_MAX;
+	io.in.function = FSCTL_DFS_GET_REFERRALS;
+	io.in.max_output_response = 0xffff;
+	io.in.flags = SMB2_IOCTL_FLAG_IS_FSCTL;
+	status = smb2_ioctl(tree, tctx, &io);
+	torture_assert_ntstatus_ok(tctx, status, "FSCTL_DFS_GET_REFERRALS");
+	ndr_err = ndr_pull_struct_blob(&io.out.out, tctx, &resp,
+			(ndr_pull_flags_fn_t)ndr_pull_dfs_referral_resp);
+	torture_assert(tctx, NDR_ERR_CODE_IS_SUCCESS(ndr_err), "pull response");
+	torture_comment(tctx, "%s: path_consumed %u, %u entries, flags 0x%x\n",
+			path, resp.path_consumed, resp.nb_referrals,
+			resp.header_flags);
+	for (i = 0; i < resp.nb_referrals; i++) {
+		torture_comment(tctx, "  V%u %s\n",
+				resp.referral_entries[i].version,
+				referral_target(&resp.referral_entries[i]));
+		torture_assert_int_equal(tctx, resp.referral_entries[i].version,
+					 version, "entry version");
+	}
+	if (count >= 0) {
+		torture_assert_int_equal(tctx, resp.nb_referrals, count,
+					 "number of entries");
+	}
+	if (first != NULL) {
+		torture_assert(tctx, resp.nb_referrals > 0, "no entries");
+		torture_assert_str_equal(tctx,
+			referral_target(&resp.referral_entries[0]), first,
+			"first target");
+	}
+	return true;
+}
+
 NTSTATUS samba_init_module(TALLOC_CTX *ctx)
 {
 	struct torture_suite *suite = torture_suite_create(ctx, "dfsr");
@@ -99,6 +175,7 @@ NTSTATUS samba_init_module(TALLOC_CTX *ctx)
 	}
 	suite->description = talloc_strdup(suite, "samba-dfsr tests");
 	torture_suite_add_1smb2_test(suite, "ads-roundtrip", test_ads_roundtrip);
+	torture_suite_add_1smb2_test(suite, "referral", test_referral);
 	if (!torture_register_suite(ctx, suite)) {
 		return NT_STATUS_UNSUCCESSFUL;
 	}

@@ -11,8 +11,11 @@
 #include "includes.h"
 #include "smbd/smbd.h"
 #include "lib/param/loadparm.h"
+#include "smbd/globals.h"
 #include "lib/param/param_global.h"
 #include "lib/param/s3_param.h"
+#include "librpc/gen_ndr/ndr_dfsblobs.h"
+#include "lib/tsocket/tsocket.h"
 #include "dfsr.h"
 
 static int vfs_dfsr_debug_class = DBGC_VFS;
@@ -90,7 +93,56 @@ static void vfs_dfsr_disconnect(vfs_handle_struct *handle)
 	SMB_VFS_NEXT_DISCONNECT(handle);
 }
 
+/*
+ * Referrals for our namespaces (MS-DFSC): the Rust side computes the
+ * response blob from the namespace table in the state directory; Samba's
+ * own parser turns it into the struct smbd marshals. Paths that are not
+ * ours go to the next module (domain, DC and sysvol referrals).
+ */
+static NTSTATUS vfs_dfsr_get_dfs_referrals(struct vfs_handle_struct *handle,
+					   struct dfs_GetDFSReferral *r)
+{
+	TALLOC_CTX *frame = talloc_stackframe();
+	const char *client = NULL;
+	uint8_t *bytes = NULL;
+	size_t len = 0;
+	uint32_t st;
+	struct dfs_referral_resp *resp = NULL;
+	enum ndr_err_code ndr_err;
+	DATA_BLOB blob;
+
+	client = tsocket_address_inet_addr_string(
+		handle->conn->sconn->remote_address, frame);
+	st = dfsr_get_referral(lp_state_directory(), r->in.req.servername,
+			       r->in.req.max_referral_level, client, &bytes,
+			       &len);
+	TALLOC_FREE(frame);
+	if (st == NT_STATUS_V(NT_STATUS_NOT_FOUND)) {
+		return SMB_VFS_NEXT_GET_DFS_REFERRALS(handle, r);
+	}
+	if (st != 0) {
+		return NT_STATUS(st);
+	}
+	resp = talloc_zero(r, struct dfs_referral_resp);
+	if (resp == NULL) {
+		dfsr_free_bytes(bytes, len);
+		return NT_STATUS_NO_MEMORY;
+	}
+	blob = data_blob_const(bytes, len);
+	ndr_err = ndr_pull_struct_blob(&blob, resp, resp,
+			(ndr_pull_flags_fn_t)ndr_pull_dfs_referral_resp);
+	dfsr_free_bytes(bytes, len);
+	if (!NDR_ERR_CODE_IS_SUCCESS(ndr_err)) {
+		DBG_ERR("our referral for %s does not parse: %s\n",
+			r->in.req.servername, ndr_errstr(ndr_err));
+		return NT_STATUS_INTERNAL_ERROR;
+	}
+	r->out.resp = resp;
+	return NT_STATUS_OK;
+}
+
 static struct vfs_fn_pointers vfs_dfsr_fns = {
+	.get_dfs_referrals_fn = vfs_dfsr_get_dfs_referrals,
 	.connect_fn = vfs_dfsr_connect,
 	.disconnect_fn = vfs_dfsr_disconnect,
 };

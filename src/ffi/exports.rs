@@ -227,3 +227,53 @@ pub unsafe extern "C" fn dfsr_meet_clean_installing(share: *const c_char, path: 
     let (share, path) = unsafe { (string(share), string(path)) };
     crate::meet::install::clean_installing(&share, std::path::Path::new(&path));
 }
+
+// ---- namespaces: referrals from the dfsr VFS module ----
+
+/// The referral for `path` (REQ_GET_DFS_REFERRAL's RequestFileName) at
+/// `max_level` for a client at `client_ip`, from the namespace table in
+/// `state_dir`. 0 with the response bytes in `*out`/`*out_len` (free them
+/// with `dfsr_free_bytes`); NT_STATUS_NOT_FOUND when the path is not in our
+/// namespaces (the caller asks the next module); another NTSTATUS on error.
+///
+/// # Safety
+/// Strings are NULL or NUL-terminated; `out` and `out_len` are valid for
+/// writes.
+#[no_mangle]
+pub unsafe extern "C" fn dfsr_get_referral(
+    state_dir: *const c_char,
+    path: *const c_char,
+    max_level: u16,
+    client_ip: *const c_char,
+    out: *mut *mut u8,
+    out_len: *mut usize,
+) -> u32 {
+    // SAFETY: forwarded caller contract.
+    let (state_dir, path, ip) = unsafe { (string(state_dir), string(path), string(client_ip)) };
+    match crate::vfs_module::referral(std::path::Path::new(&state_dir), &path, max_level, &ip) {
+        Ok(bytes) => {
+            let boxed = bytes.into_boxed_slice();
+            let len = boxed.len();
+            // SAFETY: out/out_len are valid for writes per the contract; the
+            // slice is handed back to dfsr_free_bytes with its length.
+            unsafe {
+                *out_len = len;
+                *out = Box::into_raw(boxed).cast::<u8>();
+            }
+            0
+        }
+        Err(status) => status.0,
+    }
+}
+
+/// Frees bytes returned by `dfsr_get_referral`.
+///
+/// # Safety
+/// `p`/`len` come from one `dfsr_get_referral` call, freed once.
+#[no_mangle]
+pub unsafe extern "C" fn dfsr_free_bytes(p: *mut u8, len: usize) {
+    if !p.is_null() {
+        // SAFETY: made by Box::into_raw of a boxed slice of this length.
+        drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, len)) });
+    }
+}

@@ -5,10 +5,12 @@ pub mod ordering;
 pub mod referral;
 pub mod resolve;
 pub mod site;
+pub mod store;
 pub mod table;
 
 pub use ordering::SplitMix64;
 pub use referral::{ReferralRequest, Response, Version};
 pub use resolve::{resolve, ResolveError, ResolvedReferral};
-pub use site::SiteMap;
+pub use site::{SiteDecodeError, SiteError, SiteMap};
+pub use store::{Store, StoreError};
 pub use table::{Flags, OrderingMode, Priority, PriorityClass, Table, Target, TargetState};

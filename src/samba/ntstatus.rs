@@ -37,6 +37,7 @@ codes! {
     IO_TIMEOUT = 0xC000_00B5,
     DISK_FULL = 0xC000_007F,
     NOT_FOUND = 0xC000_0225,
+    INTERNAL_ERROR = 0xC000_00E5,
 }
 
 impl NtStatus {

@@ -107,6 +107,34 @@ impl SmbConf {
     }
 }
 
+/// One parameter's effective value as Samba computes it (defaults,
+/// includes, registry), via `testparm -s --parameter-name=NAME PATH`;
+/// e.g. `parameter(conf, "state directory")`.
+pub fn parameter(path: &Path, name: &str) -> Result<String, SmbConfError> {
+    // testparm only says "Error loading services" for a missing file.
+    std::fs::File::open(path).map_err(|source| SmbConfError::Read { path: path.into(), source })?;
+    let out = Command::new("testparm")
+        .arg("-s")
+        .arg(format!("--parameter-name={name}"))
+        .arg(path)
+        .env("LC_ALL", "C")
+        .output()
+        .map_err(|source| SmbConfError::Spawn { path: path.into(), source })?;
+    let value = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    // testparm also exits 1 for warnings about the configuration (e.g. a
+    // state directory that does not exist yet) after printing the value;
+    // only no value at all (an unknown parameter) is a failure.
+    if !out.status.success() && value.is_empty() {
+        let why = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with("Load smb config files from"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(SmbConfError::Rejected { path: path.into(), stderr: why });
+    }
+    Ok(value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +157,22 @@ mod tests {
         assert!(matches!(e, SmbConfError::Syntax { line: 2, .. }), "{e}");
         let e = SmbConf::parse(Path::new("x.conf"), "key = before any section\n").unwrap_err();
         assert!(matches!(e, SmbConfError::Syntax { line: 1, .. }), "{e}");
+    }
+
+    #[test]
+    fn parameter_asks_testparm() {
+        let dir = std::env::temp_dir().join(format!("dfsr-smbconf-param-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let conf = dir.join("smb.conf");
+        let state = dir.join("state");
+        std::fs::write(&conf, format!("[global]\n\tstate directory = {}\n", state.display())).unwrap();
+        // The directory does not exist: testparm complains but the value stands.
+        assert_eq!(parameter(&conf, "state directory").unwrap(), state.display().to_string());
+        assert_eq!(parameter(&conf, "workgroup").unwrap(), "WORKGROUP");
+        let e = parameter(&conf, "no such parameter").unwrap_err();
+        assert!(matches!(e, SmbConfError::Rejected { .. }), "{e}");
+        let e = parameter(&dir.join("missing.conf"), "state directory").unwrap_err();
+        assert!(matches!(e, SmbConfError::Read { .. }), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -7,6 +7,7 @@ use samba_dfsr::samba::smbconf::{SmbConf, DEFAULT_CONFIG};
 use std::path::PathBuf;
 
 mod meet;
+mod namespace;
 mod staged;
 mod xpress;
 use std::process::ExitCode;
@@ -41,6 +42,11 @@ enum Command {
     Xpress {
         #[command(subcommand)]
         cmd: xpress::XpressCommand,
+    },
+    /// DFS namespaces: roots, links, targets, sites, referrals.
+    Namespace {
+        #[command(subcommand)]
+        cmd: namespace::NamespaceCommand,
     },
     /// Talk to the meet in the running dfsrd (IRPC name dfsr_meet).
     Meet {
@@ -114,6 +120,7 @@ fn main() -> ExitCode {
         Command::Staged { cmd } => staged::run(cmd, cli.json).map_err(CliError::Other),
         Command::Xpress { cmd } => xpress::run(cmd).map_err(CliError::Other),
         Command::Meet { cmd } => meet::run(cmd, &cli.configfile, cli.json),
+        Command::Namespace { cmd } => namespace::run(cmd, &cli.configfile, cli.json).map_err(CliError::Other),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

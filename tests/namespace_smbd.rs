@@ -1,0 +1,66 @@
+//! Referrals from our namespace table through Debian's smbd: the table is
+//! written with dfsrctl, the dfsr module (loaded in [global], so it runs
+//! on IPC$) answers FSCTL_DFS_GET_REFERRALS, and our smbtorture suite asks
+//! over SMB2 at the levels clients use.
+
+mod support;
+
+use std::process::Output;
+use support::{dfsrctl, Smbd, SmbdConfig};
+
+fn ok(o: Output) -> String {
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn referral(smbd: &Smbd, path: &str, level: u32, count: usize, first: &str) -> Output {
+    let module = format!("--load-module={}", support::torture_so().display());
+    // --load-module last: smbtorture 4.17 takes any option after it for
+    // another module to load.
+    let opts = [
+        format!("--option=torture:dfsr_referral_path={path}"),
+        format!("--option=torture:dfsr_referral_level={level}"),
+        format!("--option=torture:dfsr_expect_count={count}"),
+        format!("--option=torture:dfsr_expect_first={first}"),
+        module,
+    ];
+    let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
+    smbd.smbtorture("IPC$", &opts, &["dfsr.referral"])
+}
+
+#[test]
+fn smbd_answers_referrals_from_our_table_at_every_level() {
+    let smbd = Smbd::start(SmbdConfig {
+        log_level: "3 dfsr:5".into(),
+        global_extra: vec!["host msdfs = yes".into()],
+        ..Default::default()
+    });
+    let c = &smbd.conf;
+    ok(dfsrctl(c, &["namespace", "root", "add", r"\\127.0.0.1\ns", "--ttl", "300"]));
+    ok(dfsrctl(c, &["namespace", "link", "add", r"\\127.0.0.1\ns\docs\link", "--ttl", "900"]));
+    ok(dfsrctl(c, &["namespace", "site", "add", "Near", "--subnet", "127.0.0.0/8"]));
+    ok(dfsrctl(c, &["namespace", "site", "add", "Far", "--subnet", "10.0.0.0/8"]));
+    ok(dfsrctl(c, &["namespace", "site", "cost", "Near", "Far", "100"]));
+    // The far target is added first: ordering, not insertion, must decide.
+    ok(dfsrctl(c, &["namespace", "target", "add", r"\\127.0.0.1\ns\docs\link", r"\\10.1.2.3\share"]));
+    ok(dfsrctl(c, &["namespace", "target", "add", r"\\127.0.0.1\ns\docs\link", r"\\127.0.0.2\share\sub"]));
+
+    for level in [2, 3, 4] {
+        let o = referral(&smbd, r"\127.0.0.1\ns\docs\link", level, 2, r"\127.0.0.2\share\sub");
+        let out = String::from_utf8_lossy(&o.stdout);
+        let found = support::subunit_outcomes(&out);
+        assert_eq!(found, vec![("referral".to_string(), "success".to_string())], "level {level}: {out}");
+    }
+    // An offline target is left out.
+    ok(dfsrctl(c, &["namespace", "target", "set", r"\\127.0.0.1\ns\docs\link", r"\\127.0.0.2\share\sub", "--state", "offline"]));
+    let o = referral(&smbd, r"\127.0.0.1\ns\docs\link", 4, 1, r"\10.1.2.3\share");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(support::subunit_outcomes(&out), vec![("referral".to_string(), "success".to_string())], "{out}");
+    // The change was seen without restarting smbd; the module logged it.
+    assert!(smbd.log_text().contains("dfsr: referral"), "no referral line in the log");
+}
