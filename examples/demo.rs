@@ -51,6 +51,25 @@ fn main() {
         .status
         .success();
 
+    // A namespace: \\127.0.0.1\ns with a link in two sites; the referral
+    // a client in 127.0.0.0/8 gets, as smbd would send it.
+    let c = &smbd.conf;
+    for args in [
+        &["namespace", "root", "add", r"\\127.0.0.1\ns"][..],
+        &["namespace", "link", "add", r"\\127.0.0.1\ns\docs"],
+        &["namespace", "site", "add", "Here", "--subnet", "127.0.0.0/8"],
+        &["namespace", "site", "add", "There", "--subnet", "10.0.0.0/8"],
+        &["namespace", "site", "cost", "Here", "There", "100"],
+        &["namespace", "target", "add", r"\\127.0.0.1\ns\docs", r"\\10.9.9.9\docs"],
+        &["namespace", "target", "add", r"\\127.0.0.1\ns\docs", r"\\127.0.0.1\data"],
+    ] {
+        let o = dfsrctl(c, args);
+        if !o.status.success() {
+            eprintln!("dfsrctl {}: {}", args.join(" "), String::from_utf8_lossy(&o.stderr));
+        }
+    }
+    let resolved = dfsrctl(c, &["namespace", "resolve", r"\\127.0.0.1\ns\docs", "--client-ip", "127.0.0.1"]);
+
     let port = smbd.port;
     let conf = smbd.conf.display();
     let log = smbd.log.display();
@@ -74,6 +93,10 @@ the meet installed welcome/welcome.txt (with a stream 'note', an ACL and
 2001-09-09 times) from {staged}: {inst}
   see it: smbclient //127.0.0.1/data -p {port} -U {USER}%{PASSWORD} -c 'allinfo welcome/welcome.txt'
 
+namespace {ns} (table: {ctl} -s {conf} namespace list); smbd's referral for
+{ns}\\docs to a client at 127.0.0.1 (same-site target first):
+{resolved}
+
 Ctrl-C to stop.",
         pid = smbd.pid(),
         dpid = dfsrd.pid(),
@@ -81,6 +104,8 @@ Ctrl-C to stop.",
         staged = staged.display(),
         ok = if ls.status.success() { "ok" } else { "FAILED" },
         inst = if installed { "ok" } else { "FAILED" },
+        resolved = String::from_utf8_lossy(&resolved.stdout).trim_end(),
+        ns = r"\\127.0.0.1\ns",
     );
     let sig = samba_dfsr::ffi::signals::wait_for_interrupt();
     println!("\nsignal {sig}: stopping dfsrd and smbd, removing {}", smbd.dir.0.display());
