@@ -152,4 +152,17 @@ uint32_t dfsr_get_referral(const char *state_dir,
  */
 void dfsr_free_bytes(uint8_t *p, size_t len);
 
+/**
+ * IRPC `Move`: renames or moves `path` to `new_path` on the share.
+ *
+ * # Safety
+ * As for `dfsr_meet_install`.
+ */
+uint32_t dfsr_meet_move(const char *share,
+                        const char *path,
+                        const char *new_path,
+                        uint32_t flags,
+                        char *reason,
+                        size_t reason_len);
+
 #endif  /* SAMBA_DFSR_H */

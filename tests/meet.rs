@@ -379,3 +379,28 @@ fn a_long_install_does_not_block_ping_and_status() {
         serde_json::from_slice(&dfsrctl(&smbd.conf, &["--json", "meet", "status"]).stdout).unwrap();
     assert_eq!((v["installs_ok"].as_u64(), v["in_progress"].as_u64()), (Some(1), Some(0)));
 }
+
+#[test]
+fn rename_and_move_keep_the_same_file() {
+    let smbd = Smbd::start(SmbdConfig::default());
+    let _dfsrd = Dfsrd::start(&smbd.conf);
+    let work = TestDir::new("meet");
+    let v = staged(&work.0, "v", b"moving content\n", &[("s", b"stream\n")], SDDL, "0x20");
+    assert!(install(&smbd, "a/old.txt", &v).status.success());
+    let mv = |from: &str, to: &str| {
+        dfsrctl(&smbd.conf, &["meet", "move", "--share", "data", "--path", from, "--new-path", to])
+    };
+    let o = mv("a/old.txt", "a/new.txt");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = mv("a/new.txt", "b/c/moved.txt");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let root = smbd.share_path("data");
+    assert!(!root.join("a/old.txt").exists() && !root.join("a/new.txt").exists());
+    assert_eq!(fs::read(root.join("b/c/moved.txt")).unwrap(), b"moving content\n");
+    assert!(smbclient_ok(&smbd, "allinfo b/c/moved.txt").contains("stream: [:s:$DATA], 7 bytes"));
+    // Onto an existing name: refused, nothing changes.
+    assert!(install(&smbd, "x.txt", &v).status.success());
+    let o = mv("x.txt", "b/c/moved.txt");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("NT_STATUS_OBJECT_NAME_COLLISION"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(root.join("x.txt").exists());
+}

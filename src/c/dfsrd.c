@@ -174,6 +174,19 @@ static NTSTATUS dfsrd_remove(struct irpc_message *msg,
 	return NT_STATUS_OK;
 }
 
+static NTSTATUS dfsrd_move(struct irpc_message *msg,
+			   struct dfsr_meet_Move *r)
+{
+	char reason[1024] = "";
+
+	r->out.result = NT_STATUS(dfsr_meet_move(
+		(const char *)r->in.share, (const char *)r->in.path,
+		(const char *)r->in.new_path, r->in.flags,
+		reason, sizeof(reason)));
+	*r->out.reason = talloc_strdup(r, reason);
+	return NT_STATUS_OK;
+}
+
 static void dfsrd_sigterm(struct tevent_context *ev,
 			  struct tevent_signal *se,
 			  int signum, int count, void *siginfo,
@@ -316,6 +329,10 @@ int main(int argc, const char *argv[])
 	if (NT_STATUS_IS_OK(status)) {
 		status = IRPC_REGISTER(imsg, dfsr_meet, DFSR_MEET_REMOVE,
 				       dfsrd_remove, NULL);
+	}
+	if (NT_STATUS_IS_OK(status)) {
+		status = IRPC_REGISTER(imsg, dfsr_meet, DFSR_MEET_MOVE,
+				       dfsrd_move, NULL);
 	}
 	if (NT_STATUS_IS_OK(status)) {
 		status = irpc_add_name(imsg, "dfsr_meet");

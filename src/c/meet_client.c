@@ -239,3 +239,32 @@ uint32_t dfsr_meet_client_remove(const char *configfile, const char *share,
 	TALLOC_FREE(mem);
 	return NT_STATUS_V(status);
 }
+
+uint32_t dfsr_meet_client_move(const char *configfile, const char *share,
+			       const char *path, const char *new_path,
+			       uint32_t flags, char *err, size_t errlen)
+{
+	TALLOC_CTX *mem = talloc_new(NULL);
+	struct meet_conn c;
+	const char *reason = NULL;
+	struct dfsr_meet_Move r = {
+		.in.share = share,
+		.in.path = path,
+		.in.new_path = new_path,
+		.in.flags = flags,
+		.out.reason = &reason,
+	};
+	NTSTATUS status;
+
+	status = meet_connect(mem, configfile, &c, err, errlen);
+	if (NT_STATUS_IS_OK(status)) {
+		status = meet_call(mem, &c, NDR_DFSR_MEET_MOVE, &r, err, errlen);
+		if (NT_STATUS_IS_OK(status)) {
+			status = r.out.result;
+			reason = *r.out.reason;	/* allocated afresh, see Ping */
+			set_err(err, errlen, reason ? reason : "");
+		}
+	}
+	TALLOC_FREE(mem);
+	return NT_STATUS_V(status);
+}

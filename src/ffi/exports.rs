@@ -277,3 +277,28 @@ pub unsafe extern "C" fn dfsr_free_bytes(p: *mut u8, len: usize) {
         drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(p, len)) });
     }
 }
+
+/// IRPC `Move`: renames or moves `path` to `new_path` on the share.
+///
+/// # Safety
+/// As for `dfsr_meet_install`.
+#[no_mangle]
+pub unsafe extern "C" fn dfsr_meet_move(
+    share: *const c_char,
+    path: *const c_char,
+    new_path: *const c_char,
+    flags: u32,
+    reason: *mut c_char,
+    reason_len: usize,
+) -> u32 {
+    // SAFETY: forwarded caller contract.
+    let (share, path, new_path) = unsafe { (string(share), string(path), string(new_path)) };
+    match crate::meet::move_path(&share, &path, &new_path, flags) {
+        Ok(()) => 0,
+        Err(e) => {
+            // SAFETY: forwarded caller contract.
+            unsafe { copy_out(&e.reason, reason, reason_len) };
+            e.status.0
+        }
+    }
+}

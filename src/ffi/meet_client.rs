@@ -31,6 +31,15 @@ extern "C" {
         err: *mut c_char,
         len: usize,
     ) -> u32;
+    fn dfsr_meet_client_move(
+        conf: *const c_char,
+        share: *const c_char,
+        path: *const c_char,
+        new_path: *const c_char,
+        flags: u32,
+        err: *mut c_char,
+        len: usize,
+    ) -> u32;
     fn dfsr_meet_client_remove(
         conf: *const c_char,
         share: *const c_char,
@@ -153,5 +162,15 @@ pub fn remove(conf: &Path, share: &str, path: &str, flags: u32) -> Result<(), Ca
     let mut err = [0 as c_char; 1024];
     // SAFETY: valid C strings and err buffer length.
     let st = unsafe { dfsr_meet_client_remove(c.as_ptr(), s.as_ptr(), p.as_ptr(), flags, err.as_mut_ptr(), err.len()) };
+    check(st, &err).map(|_| ())
+}
+
+pub fn move_path(conf: &Path, share: &str, path: &str, new_path: &str, flags: u32) -> Result<(), CallError> {
+    let (c, s, p, n) = (conf_cstring(conf)?, cstring(share)?, cstring(path)?, cstring(new_path)?);
+    let mut err = [0 as c_char; 1024];
+    // SAFETY: valid C strings and err buffer length.
+    let st = unsafe {
+        dfsr_meet_client_move(c.as_ptr(), s.as_ptr(), p.as_ptr(), n.as_ptr(), flags, err.as_mut_ptr(), err.len())
+    };
     check(st, &err).map(|_| ())
 }

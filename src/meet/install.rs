@@ -391,3 +391,22 @@ pub fn clean_installing(share_name: &str, root: &std::path::Path) {
         tracing::warn!(share = share_name, removed, "removed interrupted installs from {}", dir.display());
     }
 }
+
+/// Moves `from` to `to` (creating `to`'s parents): refused with
+/// SHARING_VIOLATION while `from` is open, and with
+/// OBJECT_NAME_COLLISION when `to` exists.
+pub fn move_path(share_name: &str, from: &RelPath, to: &RelPath) -> Result<(), MeetError> {
+    let share = Share::open(share_name)
+        .map_err(|s| err(s, format!("[{share_name}]: cannot open the share through its VFS stack: {s}")))?;
+    if let Some(parent) = to.parent() {
+        ensure_dirs(&share, share_name, parent.components())?;
+    }
+    let f = share
+        .open_file(&from.to_string(), DELETE | FILE_READ_ATTRIBUTES, SHARE_NONE, FILE_OPEN, 0, 0)
+        .map_err(|s| {
+            let why = if s == NtStatus::SHARING_VIOLATION { "open by a client; retry later".to_string() } else { s.to_string() };
+            err(s, format!("[{share_name}] {from}: {why}"))
+        })?;
+    f.rename(&to.to_string(), false).map_err(|s| err(s, format!("[{share_name}] moving {from} to {to}: {s}")))?;
+    f.close().map_err(|s| err(s, format!("[{share_name}] {to}: {s}")))
+}

@@ -140,6 +140,19 @@ pub fn remove(share: &str, path: &str, _flags: u32) -> Result<(), MeetError> {
     result
 }
 
+/// `Move`: the same file or directory under a new parent or name.
+pub fn move_path(share: &str, path: &str, new_path: &str, _flags: u32) -> Result<(), MeetError> {
+    check_share(share)?;
+    let from = path::RelPath::parse(path).map_err(|e| bad_path(share, path, e))?;
+    let to = path::RelPath::parse(new_path).map_err(|e| bad_path(share, new_path, e))?;
+    let result = install::move_path(share, &from, &to);
+    match &result {
+        Ok(()) => tracing::info!(share, path, new_path, "moved"),
+        Err(e) => tracing::warn!(share, path, new_path, status = %e.status, "move failed: {}", e.reason),
+    }
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

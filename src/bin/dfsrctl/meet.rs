@@ -27,6 +27,16 @@ pub enum MeetCommand {
         uid: String,
         staged: PathBuf,
     },
+    /// Rename or move PATH to NEW_PATH in SHARE (the same file, a new name
+    /// or parent).
+    Move {
+        #[arg(long)]
+        share: String,
+        #[arg(long)]
+        path: String,
+        #[arg(long)]
+        new_path: String,
+    },
     /// Remove PATH from SHARE (a tombstone).
     Remove {
         #[arg(long)]
@@ -75,6 +85,10 @@ pub fn run(cmd: &MeetCommand, conf: &Path, json: bool) -> Result<(), CliError> {
             let flags = if *lost_to_conflict { FLAG_LOST_TO_CONFLICT } else { 0 };
             meet_client::install(conf, share, path, &staged.to_string_lossy(), (guid, version), flags)?;
             println!("installed [{share}] {path}");
+        }
+        MeetCommand::Move { share, path, new_path } => {
+            meet_client::move_path(conf, share, path, new_path, 0)?;
+            println!("moved [{share}] {path} to {new_path}");
         }
         MeetCommand::Remove { share, path } => {
             meet_client::remove(conf, share, path, 0)?;
