@@ -127,7 +127,10 @@ static bool test_referral(struct torture_context *tctx, struct smb2_tree *tree)
 	NTSTATUS status;
 	int i;
 
-	torture_assert(tctx, path != NULL, "set torture:dfsr_referral_path");
+	if (path == NULL) {
+		torture_skip(tctx, "needs --option=torture:dfsr_referral_path=… "
+			     "and a namespace on the server");
+	}
 	in.servername = path;
 	ndr_err = ndr_push_struct_blob(&io.in.out, tctx, &in,
 			(ndr_push_flags_fn_t)ndr_push_dfs_GetDFSReferral_in);
