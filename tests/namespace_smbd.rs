@@ -38,6 +38,7 @@ fn smbd_answers_referrals_from_our_table_at_every_level() {
     let smbd = Smbd::start(SmbdConfig {
         log_level: "3 dfsr:5".into(),
         global_extra: vec!["host msdfs = yes".into()],
+        extra_shares: vec![("ns".into(), vec!["msdfs root = yes".into(), "read only = no".into()])],
         ..Default::default()
     });
     let c = &smbd.conf;
@@ -61,6 +62,18 @@ fn smbd_answers_referrals_from_our_table_at_every_level() {
     let o = referral(&smbd, r"\127.0.0.1\ns\docs\link", 4, 1, r"\10.1.2.3\share");
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(support::subunit_outcomes(&out), vec![("referral".to_string(), "success".to_string())], "{out}");
+    // smbd's path walk sees the link through its msdfs: placeholder, kept
+    // in step with the table.
+    let link = smbd.share_path("ns").join("docs/link");
+    assert_eq!(
+        std::fs::read_link(&link).unwrap().to_string_lossy(),
+        r"msdfs:10.1.2.3\share,127.0.0.2\share\sub"
+    );
+    let ls = smbd.smbclient("ns", "ls docs\\*");
+    let text = String::from_utf8_lossy(&ls.stdout);
+    assert!(text.contains("link"), "{text}");
+    ok(dfsrctl(c, &["namespace", "link", "remove", r"\\127.0.0.1\ns\docs\link"]));
+    assert!(std::fs::symlink_metadata(&link).is_err(), "placeholder left behind");
     // The change was seen without restarting smbd; the module logged it.
     assert!(smbd.log_text().contains("dfsr: referral"), "no referral line in the log");
 }

@@ -2,6 +2,7 @@
 //! and targets, sites, and the referrals computed from them. Sans-IO.
 
 pub mod ordering;
+pub mod placeholder;
 pub mod referral;
 pub mod resolve;
 pub mod site;

@@ -76,11 +76,13 @@ pub struct SmbdConfig {
     pub global_extra: Vec<String>,
     /// Extra lines for `[data]`.
     pub data_extra: Vec<String>,
+    /// Extra shares: (name, lines); each gets `path = <dir>/shares/<name>`.
+    pub extra_shares: Vec<(String, Vec<String>)>,
 }
 
 impl Default for SmbdConfig {
     fn default() -> Self {
-        SmbdConfig { log_level: "3".into(), global_extra: Vec::new(), data_extra: Vec::new() }
+        SmbdConfig { log_level: "3".into(), global_extra: Vec::new(), data_extra: Vec::new(), extra_shares: Vec::new() }
     }
 }
 
@@ -101,6 +103,10 @@ impl Smbd {
         let d = dir.0.clone();
         for sub in ["lock", "state", "cache", "pid", "private", "ncalrpc", "vfs", "shares/data", "shares/plain"] {
             fs::create_dir_all(d.join(sub)).unwrap();
+        }
+        for (name, _) in &cfg.extra_shares {
+            fs::create_dir_all(d.join("shares").join(name)).unwrap();
+            set_mode(&d.join("shares").join(name), 0o777);
         }
         for share in ["data", "plain"] {
             set_mode(&d.join("shares").join(share), 0o777);
@@ -331,6 +337,12 @@ fn smb_conf(d: &Path, port: u16, cfg: &SmbdConfig) -> String {
 \tvfs objects = acl_xattr streams_xattr
 "
     );
+    for (name, lines) in &cfg.extra_shares {
+        s += &format!("\n[{name}]\n\tpath = {d}/shares/{name}\n");
+        for l in lines {
+            s += &format!("\t{l}\n");
+        }
+    }
     s
 }
 

@@ -7,6 +7,7 @@
 
 use std::error::Error;
 use std::net::IpAddr;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -267,9 +268,65 @@ fn store_path(configfile: &Path) -> CliResult<PathBuf> {
 }
 
 /// One edit, in one store transaction: nothing is written if it fails.
+/// Then the `msdfs:` placeholders in the root shares follow the table.
 fn edit(configfile: &Path, f: impl FnOnce(&mut Table, &mut SiteMap) -> CliResult) -> CliResult {
     let mut store = Store::open(&store_path(configfile)?)?;
-    store.update(f)
+    let (before, _) = store.load()?;
+    store.update(f)?;
+    let (after, _) = store.load()?;
+    drop(store);
+    sync_placeholders(configfile, &before, &after)
+}
+
+/// Writes each link's `msdfs:` symlink under its root share's path (smbd's
+/// path walk and NetDfs see links only through them) and removes those of
+/// links that are gone. A path that holds anything but an `msdfs:` symlink
+/// is never touched.
+fn sync_placeholders(configfile: &Path, before: &Table, after: &Table) -> CliResult {
+    use samba_dfsr::namespace::placeholder::placeholders;
+    use samba_dfsr::samba::smbconf::SmbConf;
+    let conf = SmbConf::load(configfile)?;
+    let share_path = |root: &str| -> Option<PathBuf> {
+        conf.shares.iter().find(|s| s.name.eq_ignore_ascii_case(root)).and_then(|s| s.get("path")).map(PathBuf::from)
+    };
+    let is_placeholder = |p: &Path| {
+        fs::read_link(p).map(|t| t.to_string_lossy().starts_with("msdfs:")).unwrap_or(false)
+    };
+    let wanted = placeholders(after);
+    for old in placeholders(before) {
+        let still = wanted.iter().any(|w| w.root.eq_ignore_ascii_case(&old.root) && w.rel_path == old.rel_path);
+        if let (false, Some(base)) = (still, share_path(&old.root)) {
+            let p = old.rel_path.iter().fold(base, |acc, c| acc.join(c));
+            if is_placeholder(&p) {
+                fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            }
+        }
+    }
+    for w in wanted {
+        let Some(base) = share_path(&w.root) else {
+            eprintln!(
+                "dfsrctl: warning: no share [{}] in {}: its links have no msdfs: placeholders (make it a share with msdfs root = yes)",
+                w.root,
+                configfile.display()
+            );
+            continue;
+        };
+        let p = w.rel_path.iter().fold(base, |acc, c| acc.join(c));
+        if fs::symlink_metadata(&p).is_ok() {
+            if !is_placeholder(&p) {
+                return Err(format!("{}: exists and is not an msdfs: link; not replaced", p.display()).into());
+            }
+            if fs::read_link(&p).map(|t| t.to_string_lossy() == w.target).unwrap_or(false) {
+                continue;
+            }
+            fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        }
+        if let Some(dir) = p.parent() {
+            fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        std::os::unix::fs::symlink(&w.target, &p).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    Ok(())
 }
 
 pub fn run(cmd: &NamespaceCommand, configfile: &Path, json: bool) -> Result<(), Box<dyn Error>> {
