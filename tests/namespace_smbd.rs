@@ -72,6 +72,16 @@ fn smbd_answers_referrals_from_our_table_at_every_level() {
     let ls = smbd.smbclient("ns", "ls docs\\*");
     let text = String::from_utf8_lossy(&ls.stdout);
     assert!(text.contains("link"), "{text}");
+    // Samba's own NetDfs server (rpcd_classic) lists a link made with
+    // dfsrctl (4.17 enumerates links directly under the root only).
+    ok(dfsrctl(c, &["namespace", "link", "add", r"\\127.0.0.1\ns\top"]));
+    ok(dfsrctl(c, &["namespace", "target", "add", r"\\127.0.0.1\ns\top", r"\\10.4.4.4\topshare"]));
+    let enumed = std::process::Command::new("rpcclient")
+        .args(["127.0.0.1", "-p", &smbd.port.to_string(), "-U", &smbd.credentials(), "-c", "dfsenum 3"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&enumed.stdout);
+    assert!(text.contains(r"\ns\top") && text.contains("server: 10.4.4.4") && text.contains("share: topshare"), "{text}");
     ok(dfsrctl(c, &["namespace", "link", "remove", r"\\127.0.0.1\ns\docs\link"]));
     assert!(std::fs::symlink_metadata(&link).is_err(), "placeholder left behind");
     // The change was seen without restarting smbd; the module logged it.
