@@ -175,13 +175,35 @@ uint32_t dfsr_meet_client_status(const char *configfile,
 	return NT_STATUS_V(status);
 }
 
+/* A call whose answer is an NTSTATUS and a reason text (Install, Remove,
+ * Move): RESULT and REASON point into R. */
+static uint32_t meet_call_with_reason(const char *configfile, uint32_t opnum,
+				      void *r, NTSTATUS *result,
+				      const char ***reason,
+				      char *err, size_t errlen)
+{
+	TALLOC_CTX *mem = talloc_new(NULL);
+	struct meet_conn c;
+	NTSTATUS status;
+
+	status = meet_connect(mem, configfile, &c, err, errlen);
+	if (NT_STATUS_IS_OK(status)) {
+		status = meet_call(mem, &c, opnum, r, err, errlen);
+		if (NT_STATUS_IS_OK(status)) {
+			/* *reason was allocated afresh, see Ping */
+			status = *result;
+			set_err(err, errlen, **reason ? **reason : "");
+		}
+	}
+	TALLOC_FREE(mem);
+	return NT_STATUS_V(status);
+}
+
 uint32_t dfsr_meet_client_install(const char *configfile, const char *share,
 				  const char *path, const char *staged_file,
 				  const char *uid_db, uint64_t uid_version,
 				  uint32_t flags, char *err, size_t errlen)
 {
-	TALLOC_CTX *mem = talloc_new(NULL);
-	struct meet_conn c;
 	const char *reason = NULL;
 	struct dfsr_meet_Install r = {
 		.in.share = share,
@@ -191,33 +213,19 @@ uint32_t dfsr_meet_client_install(const char *configfile, const char *share,
 		.in.flags = flags,
 		.out.reason = &reason,
 	};
-	NTSTATUS status;
 
-	status = GUID_from_string(uid_db, &r.in.uid_db);
-	if (!NT_STATUS_IS_OK(status)) {
+	if (!NT_STATUS_IS_OK(GUID_from_string(uid_db, &r.in.uid_db))) {
 		set_err(err, errlen, "the UID's database GUID is not a GUID");
-		TALLOC_FREE(mem);
 		return NT_STATUS_V(NT_STATUS_INVALID_PARAMETER);
 	}
-	status = meet_connect(mem, configfile, &c, err, errlen);
-	if (NT_STATUS_IS_OK(status)) {
-		status = meet_call(mem, &c, NDR_DFSR_MEET_INSTALL, &r, err, errlen);
-		if (NT_STATUS_IS_OK(status)) {
-			status = r.out.result;
-			reason = *r.out.reason;	/* allocated afresh, see Ping */
-			set_err(err, errlen, reason ? reason : "");
-		}
-	}
-	TALLOC_FREE(mem);
-	return NT_STATUS_V(status);
+	return meet_call_with_reason(configfile, NDR_DFSR_MEET_INSTALL, &r,
+				     &r.out.result, &r.out.reason, err, errlen);
 }
 
 uint32_t dfsr_meet_client_remove(const char *configfile, const char *share,
 				 const char *path, uint32_t flags,
 				 char *err, size_t errlen)
 {
-	TALLOC_CTX *mem = talloc_new(NULL);
-	struct meet_conn c;
 	const char *reason = NULL;
 	struct dfsr_meet_Remove r = {
 		.in.share = share,
@@ -225,27 +233,15 @@ uint32_t dfsr_meet_client_remove(const char *configfile, const char *share,
 		.in.flags = flags,
 		.out.reason = &reason,
 	};
-	NTSTATUS status;
 
-	status = meet_connect(mem, configfile, &c, err, errlen);
-	if (NT_STATUS_IS_OK(status)) {
-		status = meet_call(mem, &c, NDR_DFSR_MEET_REMOVE, &r, err, errlen);
-		if (NT_STATUS_IS_OK(status)) {
-			status = r.out.result;
-			reason = *r.out.reason;	/* allocated afresh, see Ping */
-			set_err(err, errlen, reason ? reason : "");
-		}
-	}
-	TALLOC_FREE(mem);
-	return NT_STATUS_V(status);
+	return meet_call_with_reason(configfile, NDR_DFSR_MEET_REMOVE, &r,
+				     &r.out.result, &r.out.reason, err, errlen);
 }
 
 uint32_t dfsr_meet_client_move(const char *configfile, const char *share,
 			       const char *path, const char *new_path,
 			       uint32_t flags, char *err, size_t errlen)
 {
-	TALLOC_CTX *mem = talloc_new(NULL);
-	struct meet_conn c;
 	const char *reason = NULL;
 	struct dfsr_meet_Move r = {
 		.in.share = share,
@@ -254,17 +250,7 @@ uint32_t dfsr_meet_client_move(const char *configfile, const char *share,
 		.in.flags = flags,
 		.out.reason = &reason,
 	};
-	NTSTATUS status;
 
-	status = meet_connect(mem, configfile, &c, err, errlen);
-	if (NT_STATUS_IS_OK(status)) {
-		status = meet_call(mem, &c, NDR_DFSR_MEET_MOVE, &r, err, errlen);
-		if (NT_STATUS_IS_OK(status)) {
-			status = r.out.result;
-			reason = *r.out.reason;	/* allocated afresh, see Ping */
-			set_err(err, errlen, reason ? reason : "");
-		}
-	}
-	TALLOC_FREE(mem);
-	return NT_STATUS_V(status);
+	return meet_call_with_reason(configfile, NDR_DFSR_MEET_MOVE, &r,
+				     &r.out.result, &r.out.reason, err, errlen);
 }
