@@ -78,11 +78,20 @@ pub struct SmbdConfig {
     pub data_extra: Vec<String>,
     /// Extra shares: (name, lines); each gets `path = <dir>/shares/<name>`.
     pub extra_shares: Vec<(String, Vec<String>)>,
+    /// Run inside this network namespace, listening on `address`:445 (as
+    /// real servers do, e.g. for smbclient following a referral).
+    pub netns: Option<(String, String)>,
 }
 
 impl Default for SmbdConfig {
     fn default() -> Self {
-        SmbdConfig { log_level: "3".into(), global_extra: Vec::new(), data_extra: Vec::new(), extra_shares: Vec::new() }
+        SmbdConfig {
+            log_level: "3".into(),
+            global_extra: Vec::new(),
+            data_extra: Vec::new(),
+            extra_shares: Vec::new(),
+            netns: None,
+        }
     }
 }
 
@@ -92,6 +101,7 @@ pub struct Smbd {
     pub conf: PathBuf,
     pub log: PathBuf,
     child: Child,
+    netns: Option<(String, String)>,
 }
 
 impl Smbd {
@@ -115,7 +125,7 @@ impl Smbd {
         set_mode(&d, 0o755);
         let vfs = d.join("vfs");
         populate_vfs_dir(&vfs);
-        let port = free_port();
+        let port = if cfg.netns.is_some() { 445 } else { free_port() };
         let conf = d.join("smb.conf");
         let log = d.join("log.smbd");
         let text = smb_conf(&d, port, &cfg);
@@ -133,7 +143,15 @@ impl Smbd {
         );
         // setpriv --pdeathsig: if the test process itself is killed, smbd
         // gets SIGTERM instead of living on.
-        let child = Command::new("setpriv")
+        let mut cmd = match &cfg.netns {
+            Some((ns, _)) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "setpriv"]);
+                c
+            }
+            None => Command::new("setpriv"),
+        };
+        let child = cmd
             .args(["--pdeathsig", "TERM", "--", "unshare", "-m", "--propagation", "private"])
             .args(["--", "sh", "-c", &script])
             .stdin(Stdio::null())
@@ -142,7 +160,7 @@ impl Smbd {
             .process_group(0)
             .spawn()
             .expect("starting unshare/smbd");
-        let mut s = Smbd { dir, port, conf, log, child };
+        let mut s = Smbd { dir, port, conf, log, child, netns: cfg.netns.clone() };
         s.wait_ready();
         s
     }
@@ -157,7 +175,17 @@ impl Smbd {
                     self.log_text()
                 );
             }
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            let listening = match &self.netns {
+                None => TcpStream::connect(("127.0.0.1", self.port)).is_ok(),
+                Some((ns, addr)) => Command::new("ip")
+                    .args(["netns", "exec", ns, "bash", "-c"])
+                    .arg(format!("exec 3<>/dev/tcp/{addr}/{}", self.port))
+                    .stderr(Stdio::null())
+                    .status()
+                    .map(|s| s.success())
+                    .unwrap_or(false),
+            };
+            if listening {
                 return;
             }
             if Instant::now() > deadline {
@@ -285,13 +313,17 @@ fn populate_vfs_dir(vfs: &Path) {
 
 fn smb_conf(d: &Path, port: u16, cfg: &SmbdConfig) -> String {
     let d = d.display();
+    let interfaces = match &cfg.netns {
+        Some((_, addr)) => format!("{addr}/32"),
+        None => "lo".to_string(),
+    };
     let mut s = format!(
         "[global]
 \tnetbios name = DFSRTEST
 \tworkgroup = DFSRTEST
 \tserver role = standalone server
 \tsmb ports = {port}
-\tinterfaces = lo
+\tinterfaces = {interfaces}
 \tbind interfaces only = yes
 \tlock directory = {d}/lock
 \tstate directory = {d}/state
