@@ -155,6 +155,12 @@ fn build_list_resolve() {
     let r = env.json(&["resolve", r"\\srv\Public", "--client-ip", "10.1.2.3"]);
     assert_eq!(r["entries"][0]["server_type"], "root");
     assert_eq!(targets(&r), vec![r"\srv\Public"]);
+
+    // A link taken offline as a whole refers nowhere; back online it does.
+    env.ok(&["set", r"\\srv\Public\Docs\Eng", "--state", "offline"]);
+    env.fails(&["resolve", path, "--client-ip", "10.1.2.3"], "no target available");
+    env.ok(&["set", r"\\srv\Public\Docs\Eng", "--state", "online"]);
+    assert_eq!(targets(&env.json(&["resolve", path, "--client-ip", "10.1.2.3"]))[0], r"\fs-paris\eng");
 }
 
 #[test]

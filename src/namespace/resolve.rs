@@ -158,6 +158,10 @@ pub fn resolve(
         None => (&root.node, ServerType::Root, comps[1].1),
     };
     let dfs_path = &path[..consumed_end];
+    // An offline namespace or link refers nowhere (its targets are kept).
+    if root.node.state == TargetState::Offline || node.state == TargetState::Offline {
+        return Err(ResolveError::NoTargets(request_path.to_string()));
+    }
 
     let mut header_flags = match (server_type, link.is_some_and(|l| l.interlink)) {
         (ServerType::Root, _) => HEADER_REFERRAL_SERVERS | HEADER_STORAGE_SERVERS,
@@ -423,6 +427,10 @@ mod tests {
             t.set_target_state(r"Pub\Dir\Link", &format!(r"\\{h}\data"), TargetState::Offline).unwrap();
         }
         assert!(matches!(run(&t, r"\srv\pub\dir\link", None, 3), Err(ResolveError::NoTargets(_))));
+        // Offline root or link: no referral; back online: answered again.
+        let mut t2 = t.clone();
+        t2.set_node_state("pub", TargetState::Offline).unwrap();
+        assert!(matches!(run(&t2, r"\srv\pub", None, 3), Err(ResolveError::NoTargets(_))));
     }
 
     #[test]

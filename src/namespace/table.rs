@@ -331,12 +331,14 @@ pub struct Node {
     pub ttl: u32,
     pub comment: String,
     pub flags: Flags,
+    /// An offline root or link gets no referral (DFS_VOLUME_STATE_OFFLINE).
+    pub state: TargetState,
     pub targets: Vec<Target>,
 }
 
 impl Node {
     fn new(ttl: u32) -> Self {
-        Node { ttl, comment: String::new(), flags: Flags::empty(), targets: Vec::new() }
+        Node { ttl, comment: String::new(), flags: Flags::empty(), state: TargetState::Online, targets: Vec::new() }
     }
     fn find_target(&self, unc: &Unc) -> Option<usize> {
         self.targets.iter().position(|t| t.unc.same_as(unc))
@@ -557,6 +559,13 @@ impl Table {
         Ok(())
     }
 
+    /// Takes a whole root or link online or offline.
+    pub fn set_node_state(&mut self, path: &str, state: TargetState) -> Result<(), TableError> {
+        let r = self.resolve_node(path)?;
+        self.node_mut(&r).state = state;
+        Ok(())
+    }
+
     /// Sets property flags. SITE_COSTING only means something on a root
     /// (MS-DFSC §3.2.5.5: "enabled for the DFS namespace").
     pub fn set_flags(&mut self, path: &str, flags: Flags) -> Result<(), TableError> {
@@ -619,7 +628,7 @@ impl Table {
             return Err(DecodeError::BadMagic);
         }
         let v = r.u8()?;
-        if v != FORMAT_VERSION {
+        if v != FORMAT_VERSION && v != 1 {
             return Err(DecodeError::UnsupportedVersion(v));
         }
         let mut t = Table::new();
@@ -630,7 +639,7 @@ impl Table {
             let ordering = r.u8()?;
             let ordering = OrderingMode::from_byte(ordering).ok_or(DecodeError::BadEnum("ordering", ordering))?;
             t.set_ordering(&name, ordering)?;
-            get_node(&mut r, &mut t, &name)?;
+            get_node(&mut r, &mut t, &name, v)?;
             let nlinks = r.count()?;
             for _ in 0..nlinks {
                 let ncomp = r.count()?;
@@ -646,7 +655,7 @@ impl Table {
                     1 => true,
                     x => return Err(DecodeError::BadEnum("interlink", x)),
                 })?;
-                get_node(&mut r, &mut t, &p)?;
+                get_node(&mut r, &mut t, &p, v)?;
             }
         }
         if !r.b.is_empty() {
@@ -658,7 +667,8 @@ impl Table {
 
 const MAGIC: &[u8; 4] = b"DFSN";
 /// Bump when the record layout changes; decode refuses unknown versions.
-pub const FORMAT_VERSION: u8 = 1;
+/// 2 added the root/link state (version 1 records still decode, online).
+pub const FORMAT_VERSION: u8 = 2;
 
 /// Errors decoding a serialized table.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -691,6 +701,10 @@ fn put_str(w: &mut Vec<u8>, s: &str) {
 fn put_node(w: &mut Vec<u8>, n: &Node) {
     put_u32(w, n.ttl);
     put_u32(w, n.flags.bits());
+    w.push(match n.state {
+        TargetState::Online => 0,
+        TargetState::Offline => 1,
+    });
     put_str(w, &n.comment);
     put_u32(w, n.targets.len() as u32);
     for t in &n.targets {
@@ -711,11 +725,19 @@ fn put_node(w: &mut Vec<u8>, n: &Node) {
     }
 }
 
-fn get_node(r: &mut Reader<'_>, t: &mut Table, path: &str) -> Result<(), DecodeError> {
+fn get_node(r: &mut Reader<'_>, t: &mut Table, path: &str, version: u8) -> Result<(), DecodeError> {
     let ttl = r.u32()?;
     t.set_ttl(path, ttl)?;
     let flags = Flags::from_bits(r.u32()?)?;
     t.set_flags(path, flags)?;
+    if version >= 2 {
+        let state = match r.u8()? {
+            0 => TargetState::Online,
+            1 => TargetState::Offline,
+            x => return Err(DecodeError::BadEnum("node state", x)),
+        };
+        t.set_node_state(path, state)?;
+    }
     let comment = r.string()?;
     t.set_comment(path, &comment)?;
     let n = r.count()?;
@@ -901,11 +923,14 @@ mod tests {
 
     #[test]
     fn encode_decode_round_trip() {
-        let t = sample();
+        let mut t = sample();
+        t.set_node_state(r"Public\Docs\Eng", TargetState::Offline).unwrap();
         let bytes = t.encode();
-        assert_eq!(&bytes[..5], b"DFSN\x01");
+        assert_eq!(&bytes[..5], b"DFSN\x02");
         assert_eq!(Table::decode(&bytes).unwrap(), t);
         assert_eq!(Table::decode(&Table::new().encode()).unwrap(), Table::new());
+        // A version 1 record (before node states) still reads.
+        assert_eq!(Table::decode(b"DFSN\x01\x00\x00\x00\x00").unwrap(), Table::new());
     }
 
     #[test]

@@ -423,20 +423,15 @@ fn set(args: &SetArgs, configfile: &Path) -> CliResult {
     if args.ordering.is_some() && depth != 1 {
         return Err(InputError::BadPath(args.path.clone(), "--ordering applies to a namespace root").into());
     }
-    if args.state.is_some() {
-        // The table keeps state per target only; a root/link state needs a
-        // field in namespace::table first.
-        return Err(InputError::Usage(
-            "namespace set --state: root and link state is not supported yet; use `target set --state`",
-        )
-        .into());
-    }
     edit(configfile, |t, _| {
         if let Some(ttl) = args.ttl {
             t.set_ttl(&p, ttl)?;
         }
         if let Some(o) = args.ordering {
             t.set_ordering(&p, o.into())?;
+        }
+        if let Some(st) = args.state {
+            t.set_node_state(&p, st.into())?;
         }
         Ok(())
     })
