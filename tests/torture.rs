@@ -86,6 +86,7 @@ fn dfsr_torture_suite_runs_its_test() {
         vec![
             ("ads-roundtrip".to_string(), "success".to_string()),
             ("referral".to_string(), "skip".to_string()),
+            ("referral-bench".to_string(), "skip".to_string()),
         ],
         "smbtorture dfsr: {text}{}",
         String::from_utf8_lossy(&out.stderr)

@@ -169,6 +169,66 @@ static bool test_referral(struct torture_context *tctx, struct smb2_tree *tree)
 	return true;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/*
+ * A benchmark, not a test (benches/referral.rs runs it): REQUESTS referral
+ * requests for PREFIX<i % LINKS> over one SMB2 connection, printing the
+ * rate and the p99 latency. Options: torture:dfsr_bench_prefix,
+ * torture:dfsr_bench_links, torture:dfsr_bench_requests.
+ */
+static bool bench_referral(struct torture_context *tctx, struct smb2_tree *tree)
+{
+	const char *prefix = torture_setting_string(tctx, "dfsr_bench_prefix", NULL);
+	int links = torture_setting_int(tctx, "dfsr_bench_links", 1);
+	int requests = torture_setting_int(tctx, "dfsr_bench_requests", 1000);
+	uint64_t *lat = NULL;
+	struct timeval start, t0, t1;
+	double secs;
+	int i;
+
+	if (prefix == NULL) {
+		torture_skip(tctx, "needs --option=torture:dfsr_bench_prefix=…");
+	}
+	lat = talloc_array(tctx, uint64_t, requests);
+	torture_assert(tctx, lat != NULL, "no memory");
+	start = timeval_current();
+	for (i = 0; i < requests; i++) {
+		struct dfs_GetDFSReferral_in in = { .max_referral_level = 4 };
+		struct smb2_ioctl io = { 0 };
+		NTSTATUS status;
+
+		in.servername = talloc_asprintf(tctx, "%s%d", prefix, i % links);
+		ndr_push_struct_blob(&io.in.out, tctx, &in,
+			(ndr_push_flags_fn_t)ndr_push_dfs_GetDFSReferral_in);
+		io.level = RAW_IOCTL_SMB2;
+		io.in.file.handle.data[0] = UINT64_MAX;
+		io.in.file.handle.data[1] = UINT64_MAX;
+		io.in.function = FSCTL_DFS_GET_REFERRALS;
+		io.in.max_output_response = 0xffff;
+		io.in.flags = SMB2_IOCTL_FLAG_IS_FSCTL;
+		t0 = timeval_current();
+		status = smb2_ioctl(tree, tctx, &io);
+		t1 = timeval_current();
+		torture_assert_ntstatus_ok(tctx, status, in.servername);
+		lat[i] = usec_time_diff(&t1, &t0);
+		talloc_free(discard_const_p(char, in.servername));
+		data_blob_free(&io.in.out);
+		data_blob_free(&io.out.out);
+	}
+	secs = timeval_elapsed(&start);
+	qsort(lat, requests, sizeof(lat[0]), cmp_u64);
+	printf("dfsr-bench: %d referrals in %.3f s: %.0f/s, p50 %llu us, p99 %llu us\n",
+	       requests, secs, requests / secs,
+	       (unsigned long long)lat[requests / 2],
+	       (unsigned long long)lat[(requests * 99) / 100]);
+	return true;
+}
+
 NTSTATUS samba_init_module(TALLOC_CTX *ctx)
 {
 	struct torture_suite *suite = torture_suite_create(ctx, "dfsr");
@@ -179,6 +239,7 @@ NTSTATUS samba_init_module(TALLOC_CTX *ctx)
 	suite->description = talloc_strdup(suite, "samba-dfsr tests");
 	torture_suite_add_1smb2_test(suite, "ads-roundtrip", test_ads_roundtrip);
 	torture_suite_add_1smb2_test(suite, "referral", test_referral);
+	torture_suite_add_1smb2_test(suite, "referral-bench", bench_referral);
 	if (!torture_register_suite(ctx, suite)) {
 		return NT_STATUS_UNSUCCESSFUL;
 	}
