@@ -47,6 +47,15 @@ pub fn disconnect(conn: Connection) {
     tracing::info!(share = conn.service.as_str(), connection = conn.number, "disconnect");
 }
 
+/// The namespace table last read in this process, with the file's
+/// (path, mtime, size) it was read at.
+type CachedTable = (
+    (std::path::PathBuf, Option<std::time::SystemTime>, u64),
+    crate::namespace::table::Table,
+    crate::namespace::site::SiteMap,
+);
+static TABLE_CACHE: std::sync::Mutex<Option<CachedTable>> = std::sync::Mutex::new(None);
+
 /// The referral response for `path` from the namespace store in
 /// `state_dir`, at the client's level, for a client at `client_ip`.
 /// NOT_FOUND means "not one of ours": smbd then asks the next module.
@@ -54,20 +63,31 @@ pub fn referral(state_dir: &std::path::Path, path: &str, max_level: u16, client_
     use crate::namespace::resolve::{resolve, ResolveError};
     use crate::namespace::store::{Store, FILE_NAME};
     let file = state_dir.join(FILE_NAME);
-    if !file.exists() {
+    let Ok(meta) = std::fs::metadata(&file) else {
         return Err(NtStatus::NOT_FOUND);
+    };
+    // Decoding a big table costs far more than a referral, so each smbd
+    // process keeps the last one and reloads only when the file changed
+    // (every committed transaction rewrites it: new mtime).
+    let stamp = (file.clone(), meta.modified().ok(), meta.len());
+    let mut cache = TABLE_CACHE.lock().unwrap_or_else(|p| p.into_inner());
+    if cache.as_ref().map(|c| &c.0) != Some(&stamp) {
+        let loaded = Store::open_read_only(&file).and_then(|s| s.load()).map_err(|e| {
+            tracing::error!("referral for {path:?}: {e}");
+            NtStatus::INTERNAL_ERROR
+        })?;
+        *cache = Some((stamp, loaded.0, loaded.1));
     }
-    let (table, sites) = Store::open_read_only(&file).and_then(|s| s.load()).map_err(|e| {
-        tracing::error!("referral for {path:?}: {e}");
-        NtStatus::INTERNAL_ERROR
-    })?;
+    let Some((_, table, sites)) = cache.as_ref() else {
+        return Err(NtStatus::INTERNAL_ERROR);
+    };
     let ip = client_ip.parse().ok();
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64
         ^ u64::from(std::process::id());
     let mut rng = crate::namespace::ordering::SplitMix64::new(seed);
     let mut next = || rng.next_u64();
     // smbd cuts the marshalled answer at the client's maximum size itself.
-    match resolve(&table, &sites, path, ip, max_level, u32::MAX, &mut next) {
+    match resolve(table, sites, path, ip, max_level, u32::MAX, &mut next) {
         Ok(r) => {
             tracing::debug!(path, client = client_ip, site = ?r.client_site, entries = r.response.entries.len(), "referral");
             Ok(r.bytes)
