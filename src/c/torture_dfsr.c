@@ -106,6 +106,28 @@ static const char *referral_target(const struct dfs_referral_type *t)
 	}
 }
 
+/* FSCTL_DFS_GET_REFERRALS for PATH at LEVEL, set up as Windows and
+ * cifs.ko send it (no file handle). */
+static bool referral_ioctl(TALLOC_CTX *mem, const char *path, int level,
+			   struct smb2_ioctl *io)
+{
+	struct dfs_GetDFSReferral_in in = {
+		.max_referral_level = level,
+		.servername = path,
+	};
+	enum ndr_err_code ndr_err;
+
+	*io = (struct smb2_ioctl) { .level = RAW_IOCTL_SMB2 };
+	ndr_err = ndr_push_struct_blob(&io->in.out, mem, &in,
+			(ndr_push_flags_fn_t)ndr_push_dfs_GetDFSReferral_in);
+	io->in.file.handle.data[0] = UINT64_MAX;
+	io->in.file.handle.data[1] = UINT64_MAX;
+	io->in.function = FSCTL_DFS_GET_REFERRALS;
+	io->in.max_output_response = 0xffff;
+	io->in.flags = SMB2_IOCTL_FLAG_IS_FSCTL;
+	return NDR_ERR_CODE_IS_SUCCESS(ndr_err);
+}
+
 /*
  * FSCTL_DFS_GET_REFERRALS over SMB2, as Windows and cifs.ko send it. Run
  * against //HOST/IPC$; the path, level and expected answer come as
@@ -120,7 +142,6 @@ static bool test_referral(struct torture_context *tctx, struct smb2_tree *tree)
 	int version = torture_setting_int(tctx, "dfsr_expect_version", level);
 	int count = torture_setting_int(tctx, "dfsr_expect_count", -1);
 	const char *first = torture_setting_string(tctx, "dfsr_expect_first", NULL);
-	struct dfs_GetDFSReferral_in in = { .max_referral_level = level };
 	struct dfs_referral_resp resp = { 0 };
 	struct smb2_ioctl io = { 0 };
 	enum ndr_err_code ndr_err;
@@ -131,16 +152,8 @@ static bool test_referral(struct torture_context *tctx, struct smb2_tree *tree)
 		torture_skip(tctx, "needs --option=torture:dfsr_referral_path=… "
 			     "and a namespace on the server");
 	}
-	in.servername = path;
-	ndr_err = ndr_push_struct_blob(&io.in.out, tctx, &in,
-			(ndr_push_flags_fn_t)ndr_push_dfs_GetDFSReferral_in);
-	torture_assert(tctx, NDR_ERR_CODE_IS_SUCCESS(ndr_err), "push request");
-	io.level = RAW_IOCTL_SMB2;
-	io.in.file.handle.data[0] = UINT64_MAX;
-	io.in.file.handle.data[1] = UINT64_MAX;
-	io.in.function = FSCTL_DFS_GET_REFERRALS;
-	io.in.max_output_response = 0xffff;
-	io.in.flags = SMB2_IOCTL_FLAG_IS_FSCTL;
+	torture_assert(tctx, referral_ioctl(tctx, path, level, &io),
+		       "push request");
 	status = smb2_ioctl(tree, tctx, &io);
 	torture_assert_ntstatus_ok(tctx, status, "FSCTL_DFS_GET_REFERRALS");
 	ndr_err = ndr_pull_struct_blob(&io.out.out, tctx, &resp,
@@ -198,25 +211,18 @@ static bool bench_referral(struct torture_context *tctx, struct smb2_tree *tree)
 	torture_assert(tctx, lat != NULL, "no memory");
 	start = timeval_current();
 	for (i = 0; i < requests; i++) {
-		struct dfs_GetDFSReferral_in in = { .max_referral_level = 4 };
-		struct smb2_ioctl io = { 0 };
+		char *path = talloc_asprintf(tctx, "%s%d", prefix, i % links);
+		struct smb2_ioctl io;
 		NTSTATUS status;
 
-		in.servername = talloc_asprintf(tctx, "%s%d", prefix, i % links);
-		ndr_push_struct_blob(&io.in.out, tctx, &in,
-			(ndr_push_flags_fn_t)ndr_push_dfs_GetDFSReferral_in);
-		io.level = RAW_IOCTL_SMB2;
-		io.in.file.handle.data[0] = UINT64_MAX;
-		io.in.file.handle.data[1] = UINT64_MAX;
-		io.in.function = FSCTL_DFS_GET_REFERRALS;
-		io.in.max_output_response = 0xffff;
-		io.in.flags = SMB2_IOCTL_FLAG_IS_FSCTL;
+		torture_assert(tctx, referral_ioctl(tctx, path, 4, &io),
+			       "push request");
 		t0 = timeval_current();
 		status = smb2_ioctl(tree, tctx, &io);
 		t1 = timeval_current();
-		torture_assert_ntstatus_ok(tctx, status, in.servername);
+		torture_assert_ntstatus_ok(tctx, status, path);
 		lat[i] = usec_time_diff(&t1, &t0);
-		talloc_free(discard_const_p(char, in.servername));
+		talloc_free(path);
 		data_blob_free(&io.in.out);
 		data_blob_free(&io.out.out);
 	}
