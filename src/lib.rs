@@ -1,6 +1,8 @@
 //! samba-dfsr: DFS namespaces and DFS Replication for Samba.
 //!
 //! The map (one line per module):
+//! - [`engine`]: the DFS-R replication engine — version vectors, updates,
+//!   conflict rules, ordering, sessions (sans-IO, MS-FRS2 §3.3.4.6).
 //! - [`ffi`]: all `unsafe` and all FFI — bindgen's view of Samba, the C API
 //!   the shim in `src/c/` calls (`include/dfsr.h`, made by cbindgen).
 //! - [`samba`]: safe wrappers at the Samba edge — its debug log, the bridge
@@ -11,6 +13,7 @@
 //! - [`namespace`]: DFS namespaces — the table, sites, referrals (MS-DFSC).
 //! - [`staging`]: staged files — LZ77+Huffman, FRSX/XBLO framing, the
 //!   marshaled MS-BKUP format (sans-IO).
+//! - [`wire`]: the MS-FRS2 wire — NDR of the frstrans interface (sans-IO).
 //! - [`vfs_module`]: what the `dfsr` VFS module does when smbd connects a
 //!   share to it and disconnects it.
 //!
@@ -18,9 +21,11 @@
 //! `ffi` touches a raw pointer.
 
 pub mod config;
+pub mod engine;
 pub mod ffi;
 pub mod meet;
 pub mod namespace;
 pub mod samba;
 pub mod staging;
 pub mod vfs_module;
+pub mod wire;
