@@ -63,9 +63,14 @@ $(BUILD)/vfs_dfsr.o: src/c/vfs_dfsr.c include/dfsr.h | check-tree
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 # smbtorture code is source4 code: source4's includes.h comes first.
-$(BUILD)/torture_dfsr.o: src/c/torture_dfsr.c | check-tree
+TORTURE_OBJS := $(BUILD)/torture_dfsr.o $(BUILD)/torture_dfsr_meet.o \
+	$(BUILD)/torture_ndr_dfsr_meet.o $(BUILD)/torture_ndr_dfsr_meet_c.o
+$(BUILD)/torture_%.o: src/c/torture_%.c src/c/torture_dfsr.h $(GEN)/dfsr_meet.h | check-tree
 	@mkdir -p $(BUILD)
-	$(CC) -I$(TREE)/source4/include $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) -I$(TREE)/source4/include -I$(GEN) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+# The meet's IRPC client code (pidl) for the dfsr.meet tests.
+$(BUILD)/torture_%.o: $(GEN)/%.c $(GEN)/dfsr_meet.h | check-tree
+	$(CC) -I$(TREE)/source4/include -I$(GEN) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 # Exports only samba_init_module; every Samba reference resolved against
 # Debian's installed libraries by soname.
@@ -91,11 +96,13 @@ $(BUILD)/dfsrd: $(BUILD)/dfsrd.o $(RUSTLIB)
 
 # The torture suite uses helpers that live in the smbtorture executable
 # itself (it exports them), so undefined symbols are allowed here.
-$(BUILD)/smbtorture-dfsr.so: $(BUILD)/torture_dfsr.o src/c/samba_module.map
-	$(CC) -shared -o $@ $(BUILD)/torture_dfsr.o \
+$(BUILD)/smbtorture-dfsr.so: $(TORTURE_OBJS) src/c/samba_module.map
+	$(CC) -shared -o $@ $(TORTURE_OBJS) \
 		-Wl,--version-script=src/c/samba_module.map $(SAMBA_LINK) \
 		-l:libtorture-samba4.so.0 -l:libsmbclient-raw-samba4.so.0 \
-		-l:libndr-samba4.so.0 \
+		-l:libndr-samba4.so.0 -l:libMESSAGING-samba4.so.0 -l:libMESSAGING-SEND-samba4.so.0 \
+		-l:libdcerpc-binding.so.0 -l:libndr.so.3 -l:libtevent.so.0 \
+		-l:libsamba-security-samba4.so.0 \
 		-l:libsamba-util.so.0 -l:libsamba-errors.so.1 -ltalloc
 
 # Refresh the committed C header from src/ffi/exports.rs.

@@ -12,21 +12,10 @@ use std::process::{Command, Stdio};
 use support::{dfsrctl, Dfsrd, Smbd, SmbdConfig, TestDir};
 
 fn staged(dir: &Path, name: &str, data: &[u8], streams: &[(&str, &[u8])], sddl: &str, attrs: &str) -> PathBuf {
-    let main = dir.join(format!("{name}.data"));
-    fs::write(&main, data).unwrap();
-    let out = dir.join(format!("{name}.staged"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dfsrctl"));
-    cmd.args(["staged", "create", "--data"]).arg(&main);
-    for (sname, sdata) in streams {
-        let f = dir.join(format!("{name}.{sname}"));
-        fs::write(&f, sdata).unwrap();
-        cmd.arg("--stream").arg(format!("{sname}={}", f.display()));
-    }
-    cmd.args(["--sddl", sddl, "--attributes", attrs]);
-    cmd.args(["--creation-time", "2024-01-02T03:04:05Z", "--last-write-time", "2024-02-03T04:05:06Z"]);
-    let o = cmd.arg(&out).output().unwrap();
-    assert!(o.status.success(), "staged create: {}", String::from_utf8_lossy(&o.stderr));
-    out
+    let times = ["--creation-time", "2024-01-02T03:04:05Z", "--last-write-time", "2024-02-03T04:05:06Z"];
+    let mut args = vec!["--sddl", sddl, "--attributes", attrs];
+    args.extend(times);
+    support::staged_file(dir, name, data, streams, &args)
 }
 
 fn install(smbd: &Smbd, path: &str, staged: &Path) -> std::process::Output {

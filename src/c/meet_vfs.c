@@ -14,6 +14,8 @@
 #include "lib/global_contexts.h"
 #include "auth.h"
 #include "locking/proto.h"
+#include "locking/share_mode_lock.h"
+#include "librpc/gen_ndr/open_files.h"
 #include "libcli/security/secdesc.h"
 #include "dfsr.h"
 
@@ -206,4 +208,59 @@ uint32_t dfsr_vfs_delete_on_close(struct files_struct *fsp)
 uint32_t dfsr_vfs_close(struct files_struct *fsp)
 {
 	return NT_STATUS_V(close_file_free(NULL, &fsp, NORMAL_CLOSE));
+}
+
+struct dfsr_break_state {
+	struct file_id id;
+	uint32_t sent;
+};
+
+static bool dfsr_break_fn(struct share_mode_entry *e, bool *modified,
+			  void *private_data)
+{
+	struct dfsr_break_state *st = private_data;
+
+	if (e->op_type == NO_OPLOCK || share_entry_stale_pid(e)) {
+		return false;
+	}
+	if (NT_STATUS_IS_OK(send_break_message(global_messaging_context(),
+					       &st->id, e, SMB2_LEASE_NONE))) {
+		st->sent += 1;
+	}
+	return false;
+}
+
+/*
+ * Asks every client caching RELPATH under an oplock or a lease to give it
+ * up (break to none), as smbd does for a client open that meets a
+ * sharing violation; internal opens never do (open.c,
+ * handle_share_mode_lease). *SENT: how many were asked.
+ */
+uint32_t dfsr_vfs_break_caching(struct DfsrShare *s, const char *relpath,
+				uint32_t *sent)
+{
+	connection_struct *conn = s->c->conn;
+	TALLOC_CTX *frame = talloc_stackframe();
+	struct files_struct *dirfsp = NULL;
+	struct smb_filename *fname = NULL;
+	struct share_mode_lock *lck = NULL;
+	struct dfsr_break_state st = { .sent = 0 };
+	NTSTATUS status;
+
+	*sent = 0;
+	status = filename_convert_dirfsp(frame, conn, relpath, 0, 0, &dirfsp,
+					 &fname);
+	if (NT_STATUS_IS_OK(status) && !VALID_STAT(fname->st)) {
+		status = NT_STATUS_OBJECT_NAME_NOT_FOUND;
+	}
+	if (NT_STATUS_IS_OK(status)) {
+		st.id = vfs_file_id_from_sbuf(conn, &fname->st);
+		lck = get_existing_share_mode_lock(frame, st.id);
+		if (lck != NULL) {
+			share_mode_forall_entries(lck, dfsr_break_fn, &st);
+		}
+		*sent = st.sent;
+	}
+	TALLOC_FREE(frame);
+	return NT_STATUS_V(status);
 }

@@ -1,7 +1,7 @@
 /*
  * smbtorture suite "dfsr": end-to-end tests of samba-dfsr over SMB, loaded
  * with `smbtorture --load-module=.../smbtorture-dfsr.so //HOST/SHARE dfsr`.
- * Later issues add their dfsr.* tests here.
+ * dfsr.meet.* lives in torture_dfsr_meet.c.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -13,6 +13,7 @@
 #include "torture/smbtorture.h"
 #include "torture/smb2/proto.h"
 #include "librpc/gen_ndr/ndr_dfsblobs.h"
+#include "torture_dfsr.h"
 
 #define FNAME "dfsr_ads_roundtrip.txt"
 #define SNAME FNAME ":dfsr.stream"
@@ -246,6 +247,7 @@ NTSTATUS samba_init_module(TALLOC_CTX *ctx)
 	torture_suite_add_1smb2_test(suite, "ads-roundtrip", test_ads_roundtrip);
 	torture_suite_add_1smb2_test(suite, "referral", test_referral);
 	torture_suite_add_1smb2_test(suite, "referral-bench", bench_referral);
+	torture_suite_add_suite(suite, torture_dfsr_meet_suite(suite));
 	if (!torture_register_suite(ctx, suite)) {
 		return NT_STATUS_UNSUCCESSFUL;
 	}

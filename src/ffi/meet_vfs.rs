@@ -35,6 +35,7 @@ extern "C" {
     fn dfsr_vfs_rename(fsp: *mut FilesStruct, relpath: *const c_char, replace: bool) -> u32;
     fn dfsr_vfs_delete_on_close(fsp: *mut FilesStruct) -> u32;
     fn dfsr_vfs_close(fsp: *mut FilesStruct) -> u32;
+    fn dfsr_vfs_break_caching(s: *mut DfsrShare, relpath: *const c_char, sent: *mut u32) -> u32;
 }
 
 fn st(v: u32) -> Result<(), NtStatus> {
@@ -83,6 +84,16 @@ impl Share {
             dfsr_vfs_open(self.0, c.as_ptr(), access_mask, share_access, disposition, create_options, attributes, &mut fsp)
         })?;
         Ok(OpenFile { fsp, _share: std::marker::PhantomData })
+    }
+
+    /// Asks every client caching `relpath` under an oplock or lease to
+    /// give it up; returns how many were asked.
+    pub fn break_caching(&self, relpath: &str) -> Result<u32, NtStatus> {
+        let c = cpath(relpath)?;
+        let mut sent = 0u32;
+        // SAFETY: self.0 is a live share; c is valid; sent is a local out-param.
+        st(unsafe { dfsr_vfs_break_caching(self.0, c.as_ptr(), &mut sent) })?;
+        Ok(sent)
     }
 }
 

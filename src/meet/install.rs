@@ -41,7 +41,7 @@ const SECINFO_SACL: u32 = 0x8;
 const SE_SACL_PRESENT: u16 = 0x0010;
 
 /// The folder's private area; later issues hide it from clients.
-pub const PRIVATE_DIR: &str = "DfsrPrivate";
+pub const PRIVATE_DIR: &str = super::path::PRIVATE_NAME;
 pub const INSTALLING_DIR: &str = "DfsrPrivate/Installing";
 /// Where a replaced version goes when its update lost (with a manifest).
 pub const CONFLICT_DIR: &str = "DfsrPrivate/ConflictAndDeleted";
@@ -322,12 +322,23 @@ fn make_room(share: &Share, share_name: &str, rel: &RelPath, lost_uid: Option<&s
             f.close().map_err(|s| err(s, format!("[{share_name}] {rel}: {s}")))
         }
         Err(s) if s == NtStatus::OBJECT_NAME_NOT_FOUND || s == NtStatus::NO_SUCH_FILE => Ok(()),
-        Err(s) if s == NtStatus::SHARING_VIOLATION => Err(err(
-            s,
-            format!("[{share_name}] {rel} is open by a client with conflicting share modes; retry later"),
-        )),
-        Err(s) => Err(err(s, format!("[{share_name}] {rel}: {s}"))),
+        Err(s) => Err(open_failed(share, share_name, rel, s)),
     }
+}
+
+/// The error for an open of an existing `rel` that failed with `s`. A
+/// sharing violation is retryable: clients caching the file under a lease
+/// or oplock are asked to let go first (an internal open never breaks them,
+/// and a Windows client keeps idle handles open under a handle lease).
+fn open_failed(share: &Share, share_name: &str, rel: &RelPath, s: NtStatus) -> MeetError {
+    if s != NtStatus::SHARING_VIOLATION {
+        return err(s, format!("[{share_name}] {rel}: {s}"));
+    }
+    let asked = match share.break_caching(&rel.to_string()) {
+        Ok(0) | Err(_) => String::new(),
+        Ok(n) => format!(" (asked {n} client(s) caching it to let go)"),
+    };
+    err(s, format!("[{share_name}] {rel} is open by a client with conflicting share modes{asked}; retry later"))
 }
 
 /// Moves the open old version `f` of `rel` to ConflictAndDeleted and
@@ -361,10 +372,7 @@ pub fn remove(share_name: &str, rel: &RelPath) -> Result<(), MeetError> {
         .map_err(|s| err(s, format!("[{share_name}]: cannot open the share through its VFS stack: {s}")))?;
     let f = share
         .open_file(&rel.to_string(), DELETE | FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES, SHARE_NONE, FILE_OPEN, 0, 0)
-        .map_err(|s| {
-            let why = if s == NtStatus::SHARING_VIOLATION { "open by a client; retry later".to_string() } else { s.to_string() };
-            err(s, format!("[{share_name}] {rel}: {why}"))
-        })?;
+        .map_err(|s| open_failed(&share, share_name, rel, s))?;
     let attrs = f.attributes();
     if attrs & ATTR_READONLY != 0 {
         f.set_attributes(attrs & !ATTR_READONLY, 0).map_err(|s| err(s, format!("[{share_name}] {rel}: {s}")))?;
@@ -403,10 +411,7 @@ pub fn move_path(share_name: &str, from: &RelPath, to: &RelPath) -> Result<(), M
     }
     let f = share
         .open_file(&from.to_string(), DELETE | FILE_READ_ATTRIBUTES, SHARE_NONE, FILE_OPEN, 0, 0)
-        .map_err(|s| {
-            let why = if s == NtStatus::SHARING_VIOLATION { "open by a client; retry later".to_string() } else { s.to_string() };
-            err(s, format!("[{share_name}] {from}: {why}"))
-        })?;
+        .map_err(|s| open_failed(&share, share_name, from, s))?;
     f.rename(&to.to_string(), false).map_err(|s| err(s, format!("[{share_name}] moving {from} to {to}: {s}")))?;
     f.close().map_err(|s| err(s, format!("[{share_name}] {to}: {s}")))
 }

@@ -18,7 +18,13 @@ pub enum PathError {
     TooLong { index: usize, units: usize },
     #[error("component {index} ({name:?}) ends with a dot or a space, which Windows strips")]
     TrailingDotOrSpace { index: usize, name: String },
+    #[error("the path is inside {name:?}, the folder's private area, which is never replicated")]
+    Private { name: String },
 }
+
+/// The replicated folder's private area (staging, Installing,
+/// ConflictAndDeleted): excluded from replication, so no update may name it.
+pub const PRIVATE_NAME: &str = "DfsrPrivate";
 
 /// Longest name NTFS and SMB accept, in UTF-16 code units.
 pub const MAX_NAME_UTF16: usize = 255;
@@ -73,6 +79,9 @@ impl RelPath {
         let components: Vec<String> = path.split('/').map(str::to_string).collect();
         for (i, c) in components.iter().enumerate() {
             check_name(i, c)?;
+        }
+        if components[0].eq_ignore_ascii_case(PRIVATE_NAME) {
+            return Err(PathError::Private { name: components[0].clone() });
         }
         Ok(RelPath { components })
     }
@@ -129,6 +138,8 @@ mod tests {
             ("tab\there", |e| matches!(e, PathError::BadCharacter { what: "a control character", .. })),
             ("what?", |e| matches!(e, PathError::BadCharacter { .. })),
             ("a*b", |e| matches!(e, PathError::BadCharacter { .. })),
+            ("DfsrPrivate/x", |e| matches!(e, PathError::Private { .. })),
+            ("dfsrprivate", |e| matches!(e, PathError::Private { .. })),
             ("trailing.", |e| matches!(e, PathError::TrailingDotOrSpace { .. })),
             ("trailing ", |e| matches!(e, PathError::TrailingDotOrSpace { .. })),
         ];

@@ -495,3 +495,24 @@ pub fn dfsrctl(conf: &Path, args: &[&str]) -> Output {
     let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/dfsrctl");
     Command::new(bin).arg("-s").arg(conf).args(args).output().expect("running dfsrctl")
 }
+
+/// A staged file `DIR/NAME.staged` made by `dfsrctl staged create` from
+/// `NAME.data` and one `NAME.<stream>` file per alternate stream, all
+/// written into DIR; `args` are further `staged create` options (SD,
+/// attributes, times).
+pub fn staged_file(dir: &Path, name: &str, data: &[u8], streams: &[(&str, &[u8])], args: &[&str]) -> PathBuf {
+    let main = dir.join(format!("{name}.data"));
+    fs::write(&main, data).unwrap();
+    let out = dir.join(format!("{name}.staged"));
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/dfsrctl");
+    let mut cmd = Command::new(bin);
+    cmd.args(["staged", "create", "--data"]).arg(&main);
+    for (sname, sdata) in streams {
+        let f = dir.join(format!("{name}.{sname}"));
+        fs::write(&f, sdata).unwrap();
+        cmd.arg("--stream").arg(format!("{sname}={}", f.display()));
+    }
+    let o = cmd.args(args).arg(&out).output().unwrap();
+    assert!(o.status.success(), "staged create {name}: {}", String::from_utf8_lossy(&o.stderr));
+    out
+}
