@@ -1,2 +1,12 @@
 //! The DFS-R wire (MS-FRS2 §2): NDR encoding of the frstrans interface,
 //! sans-IO. Transport and security live at the edges.
+//!
+//! - [`ndr`]: the NDR20 writer and hostile-input reader, GUIDs, errors.
+//! - [`frstrans`]: every MS-FRS2 structure and the request/response stub
+//!   data of opnums 0..=17, keyed by opnum in [`frstrans::Request`] and
+//!   [`frstrans::Response`].
+
+pub mod frstrans;
+pub mod ndr;
+
+pub use ndr::{Error, Guid};
