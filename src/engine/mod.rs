@@ -1,3 +1,25 @@
 //! The DFS-R replication engine (MS-FRS2 §3.3.4.6), sans-IO: identifiers,
 //! version vectors, update records, the conflict rules, ancestral ordering
 //! and partner sessions. Nothing here knows about Samba or sockets.
+//!
+//! - [`ids`]: GUIDs (wire order, byte-wise order), UIDs, GVSNs, reserved
+//!   versions.
+//! - [`version_vector`]: version chain vectors as canonical ranges.
+//! - [`update`]: the FRS_UPDATE record, name validation, group / folder /
+//!   member configuration.
+//! - [`rules`]: the winner order, decisions, name conflicts, tombstones,
+//!   ConflictAndDeleted records (§3.3.4.6.2).
+//! - [`ordering`]: a received batch in ancestral order, with orphans and
+//!   cycles held apart.
+//! - [`local_change`]: changes made on this member turned into new updates.
+
+pub mod ids;
+pub mod local_change;
+pub mod ordering;
+pub mod rules;
+pub mod update;
+pub mod version_vector;
+
+pub use ids::{Guid, Gvsn, Uid};
+pub use update::{FileTime, Update};
+pub use version_vector::VersionVector;
