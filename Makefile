@@ -90,8 +90,9 @@ $(GEN)/dfsr_meet.h: include/dfsr_meet.idl | check-tree
 $(BUILD)/dfsrd.o: src/c/dfsrd.c include/dfsr.h $(GEN)/dfsr_meet.h | check-tree
 	$(CC) -I$(GEN) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/dfsrd: $(BUILD)/dfsrd.o $(RUSTLIB)
+$(BUILD)/dfsrd: $(BUILD)/dfsrd.o $(RUSTLIB) src/c/dfsrd.dynlist
 	$(CC) -o $@ $(BUILD)/dfsrd.o $(RUSTLIB) -Wl,--gc-sections \
+		-Wl,--dynamic-list=src/c/dfsrd.dynlist \
 		-Wl,--no-undefined $(SAMBA_LINK) $(DFSRD_LIBS) $(RUST_NATIVE)
 
 # The torture suite uses helpers that live in the smbtorture executable

@@ -56,7 +56,8 @@ struct DfsrConnection *dfsr_connect(const char *service,
                                     const struct DfsrParam *global,
                                     size_t n_global,
                                     const struct DfsrParam *share,
-                                    size_t n_share);
+                                    size_t n_share,
+                                    bool in_meet);
 
 /**
  * The share is being disconnected; frees `conn`.
@@ -113,6 +114,8 @@ void dfsr_meet_install_finished(uint32_t status);
  */
 uint32_t dfsr_meet_remove(const char *share,
                           const char *path,
+                          const char *uid_db,
+                          uint64_t uid_version,
                           uint32_t flags,
                           char *reason,
                           size_t reason_len);

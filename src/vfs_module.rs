@@ -19,7 +19,24 @@ pub fn init(debug_class: i32) {
     tracing::debug!(version = env!("CARGO_PKG_VERSION"), "module loaded");
 }
 
-/// One share connection of smbd to the module.
+/// Who writes through a connection: an SMB client served by smbd, or the
+/// meet in dfsrd installing replicated updates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Client,
+    Meet,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Client => "client",
+            Origin::Meet => "meet",
+        }
+    }
+}
+
+/// One share connection of smbd (or of the meet in dfsrd) to the module.
 #[derive(Debug)]
 pub struct Connection {
     pub service: String,
@@ -28,9 +45,20 @@ pub struct Connection {
     pub options: Options,
     /// 1 for the first connection in this process.
     pub number: u64,
+    pub origin: Origin,
 }
 
-pub fn connect(service: String, path: String, user: String, options: Options) -> Connection {
+impl Connection {
+    /// Whether a change made through this connection is a local change to
+    /// replicate. The meet's writes are replicated updates already: sending
+    /// them back would loop (MS-FRS2 §3.3.4.6 installs never produce a new
+    /// version on the installing member).
+    pub fn captures_local_changes(&self) -> bool {
+        self.origin == Origin::Client
+    }
+}
+
+pub fn connect(service: String, path: String, user: String, options: Options, origin: Origin) -> Connection {
     let number = CONNECTS.fetch_add(1, Ordering::Relaxed) + 1;
     tracing::info!(
         share = service.as_str(),
@@ -38,9 +66,10 @@ pub fn connect(service: String, path: String, user: String, options: Options) ->
         user = user.as_str(),
         options = %options,
         connection = number,
+        origin = origin.as_str(),
         "connect"
     );
-    Connection { service, path, user, options, number }
+    Connection { service, path, user, options, number, origin }
 }
 
 pub fn disconnect(conn: Connection) {
@@ -97,5 +126,17 @@ pub fn referral(state_dir: &std::path::Path, path: &str, max_level: u16, client_
             tracing::info!(path, client = client_ip, "no referral: {e}");
             Err(NtStatus(e.nt_status()))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_client_connections_capture_changes() {
+        let c = |origin| connect("s".into(), "/p".into(), "u".into(), Options::default(), origin);
+        assert!(c(Origin::Client).captures_local_changes());
+        assert!(!c(Origin::Meet).captures_local_changes());
     }
 }

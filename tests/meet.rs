@@ -393,3 +393,90 @@ fn rename_and_move_keep_the_same_file() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("NT_STATUS_OBJECT_NAME_COLLISION"), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(root.join("x.txt").exists());
 }
+
+/// The names in DfsrPrivate/ConflictAndDeleted, sorted.
+fn conflict_and_deleted(smbd: &Smbd) -> Vec<String> {
+    let cad = smbd.share_path("data").join("DfsrPrivate/ConflictAndDeleted");
+    let mut names: Vec<String> = fs::read_dir(&cad)
+        .map(|r| r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+fn remove(smbd: &Smbd, path: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["meet", "remove", "--share", "data", "--path", path];
+    args.extend(extra);
+    dfsrctl(&smbd.conf, &args)
+}
+
+#[test]
+fn a_removed_file_is_kept_in_conflict_and_deleted_unless_the_share_says_no() {
+    let work = TestDir::new("meet");
+    let f = staged(&work.0, "f", b"deleted elsewhere\n", &[], SDDL, "0x20");
+    {
+        // Default: kept, with the tombstone's UID in the manifest.
+        let smbd = Smbd::start(SmbdConfig::default());
+        let _dfsrd = Dfsrd::start(&smbd.conf);
+        assert!(install(&smbd, "gone.txt", &f).status.success());
+        let o = remove(&smbd, "gone.txt", &["--uid", "6d2b9f4e-5a1c-4e0b-9b7e-3f1d8c2a7e51:77"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(!smbd.share_path("data").join("gone.txt").exists());
+        let names = conflict_and_deleted(&smbd);
+        assert_eq!(names.len(), 2, "{names:?}");
+        let cad = smbd.share_path("data").join("DfsrPrivate/ConflictAndDeleted");
+        assert_eq!(fs::read(cad.join(&names[0])).unwrap(), b"deleted elsewhere\n");
+        let m: serde_json::Value = serde_json::from_slice(&fs::read(cad.join(&names[1])).unwrap()).unwrap();
+        assert_eq!(m["original_path"], "gone.txt");
+        assert_eq!(m["uid"], "{6d2b9f4e-5a1c-4e0b-9b7e-3f1d8c2a7e51}-v77");
+        assert_eq!(m["reason"], "deleted by replication");
+    }
+    // dfsr:keep deleted = no: deleted outright, unless the request says
+    // the file lost.
+    let smbd = Smbd::start(SmbdConfig { data_extra: vec!["dfsr:keep deleted = no".into()], ..Default::default() });
+    let _dfsrd = Dfsrd::start(&smbd.conf);
+    assert!(install(&smbd, "a.txt", &f).status.success());
+    assert!(install(&smbd, "b.txt", &f).status.success());
+    assert!(remove(&smbd, "a.txt", &[]).status.success());
+    assert!(!smbd.share_path("data").join("a.txt").exists());
+    assert_eq!(conflict_and_deleted(&smbd), Vec::<String>::new());
+    assert!(remove(&smbd, "b.txt", &["--lost-to-conflict"]).status.success());
+    let names = conflict_and_deleted(&smbd);
+    assert!(names.len() == 2 && names[0].starts_with("b.txt-"), "{names:?}");
+}
+
+#[test]
+fn a_reparse_point_is_refused_by_default_and_explained_when_allowed() {
+    let work = TestDir::new("meet");
+    // IO_REPARSE_TAG_SYMLINK with an empty buffer: the meet must refuse
+    // it before writing anything either way.
+    let rp = work.0.join("reparse.bin");
+    fs::write(&rp, [0x0c, 0x00, 0x00, 0xa0, 0, 0, 0, 0]).unwrap();
+    let s = support::staged_file(&work.0, "link", b"", &[], &["--reparse", rp.to_str().unwrap()]);
+    for (extra, want) in [
+        (vec![], "refused (dfsr:install reparse = no)"),
+        (vec!["dfsr:install reparse = yes".to_string()], "(tag 0xa000000c) allowed by dfsr:install reparse = yes"),
+    ] {
+        let smbd = Smbd::start(SmbdConfig { data_extra: extra, ..Default::default() });
+        let _dfsrd = Dfsrd::start(&smbd.conf);
+        let o = install(&smbd, "link", &s);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && e.contains("NT_STATUS_NOT_SUPPORTED") && e.contains(want), "{e}");
+        assert!(!smbd.share_path("data").join("link").exists());
+        installing_is_empty(&smbd);
+    }
+}
+
+#[test]
+fn the_meets_connections_are_marked_so_its_writes_are_not_captured() {
+    let smbd = Smbd::start(SmbdConfig::default());
+    let _dfsrd = Dfsrd::start(&smbd.conf);
+    let work = TestDir::new("meet");
+    let f = staged(&work.0, "f", b"replicated\n", &[], SDDL, "0x20");
+    assert!(install(&smbd, "r.txt", &f).status.success());
+    smbclient_ok(&smbd, "ls");
+    let log = smbd.log_text();
+    let connects: Vec<&str> = log.lines().filter(|l| l.contains("dfsr: connect share=\"data\"")).collect();
+    assert!(connects.iter().any(|l| l.contains("origin=\"meet\"")), "{connects:?}");
+    assert!(connects.iter().any(|l| l.contains("origin=\"client\"")), "{connects:?}");
+}

@@ -34,6 +34,16 @@
 
 static bool dfsrd_stop;
 
+/*
+ * The mark of the meet's process: the dfsr VFS module, loaded into this
+ * process for the shares the meet writes to, finds this symbol (dlsym) and
+ * tags those connections origin=meet, so change capture never replicates
+ * an installed update back as a local change. Exported through
+ * src/c/dfsrd.dynlist; no smbd has it.
+ */
+__attribute__((used, visibility("default")))
+const int dfsrd_meet_process = 1;
+
 static NTSTATUS dfsrd_ping(struct irpc_message *msg, struct dfsr_meet_Ping *r)
 {
 	*r->out.cookie_out = r->in.cookie;
@@ -166,9 +176,11 @@ static NTSTATUS dfsrd_remove(struct irpc_message *msg,
 			     struct dfsr_meet_Remove *r)
 {
 	char reason[1024] = "";
+	struct GUID_txt_buf uid_buf;
 
 	r->out.result = NT_STATUS(dfsr_meet_remove(
 		(const char *)r->in.share, (const char *)r->in.path,
+		GUID_buf_string(&r->in.uid_db, &uid_buf), r->in.uid_version,
 		r->in.flags, reason, sizeof(reason)));
 	*r->out.reason = talloc_strdup(r, reason);
 	return NT_STATUS_OK;

@@ -223,16 +223,23 @@ uint32_t dfsr_meet_client_install(const char *configfile, const char *share,
 }
 
 uint32_t dfsr_meet_client_remove(const char *configfile, const char *share,
-				 const char *path, uint32_t flags,
+				 const char *path, const char *uid_db,
+				 uint64_t uid_version, uint32_t flags,
 				 char *err, size_t errlen)
 {
 	const char *reason = NULL;
 	struct dfsr_meet_Remove r = {
 		.in.share = share,
 		.in.path = path,
+		.in.uid_version = uid_version,
 		.in.flags = flags,
 		.out.reason = &reason,
 	};
+
+	if (!NT_STATUS_IS_OK(GUID_from_string(uid_db, &r.in.uid_db))) {
+		set_err(err, errlen, "the UID's database GUID is not a GUID");
+		return NT_STATUS_V(NT_STATUS_INVALID_PARAMETER);
+	}
 
 	return meet_call_with_reason(configfile, NDR_DFSR_MEET_REMOVE, &r,
 				     &r.out.result, &r.out.reason, err, errlen);

@@ -26,7 +26,8 @@ uint32_t dfsr_meet_client_install(const char *configfile, const char *share,
 				  const char *uid_db, uint64_t uid_version,
 				  uint32_t flags, char *err, size_t errlen);
 uint32_t dfsr_meet_client_remove(const char *configfile, const char *share,
-				 const char *path, uint32_t flags,
+				 const char *path, const char *uid_db,
+				 uint64_t uid_version, uint32_t flags,
 				 char *err, size_t errlen);
 uint32_t dfsr_meet_client_move(const char *configfile, const char *share,
 			       const char *path, const char *new_path,

@@ -81,6 +81,13 @@ struct DfsrShare *dfsr_vfs_open_share(const char *share, uint32_t *status)
 	return s;
 }
 
+/* The share's dfsr:NAME (or [global]'s), NULL when unset. Owned by
+ * loadparm: valid until smb.conf is reloaded. */
+const char *dfsr_vfs_share_option(struct DfsrShare *s, const char *name)
+{
+	return lp_parm_const_string(SNUM(s->c->conn), "dfsr", name, NULL);
+}
+
 void dfsr_vfs_close_share(struct DfsrShare *s)
 {
 	if (s != NULL) {

@@ -135,10 +135,11 @@ static NTSTATUS meet_remove(struct torture_context *tctx, const struct meet *m,
 	struct dfsr_meet_Remove r = {
 		.in.share = m->share, .in.path = path, .out.reason = &why,
 	};
-	struct tevent_req *req = dcerpc_dfsr_meet_Remove_r_send(tctx, tctx->ev,
-								 m->h, &r);
+	struct tevent_req *req = NULL;
 	NTSTATUS status;
 
+	GUID_from_string(UID_DB, &r.in.uid_db);
+	req = dcerpc_dfsr_meet_Remove_r_send(tctx, tctx->ev, m->h, &r);
 	if (req == NULL || !tevent_req_poll(req, tctx->ev)) {
 		return NT_STATUS_NO_MEMORY;
 	}

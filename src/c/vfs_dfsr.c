@@ -9,6 +9,7 @@
  */
 
 #include "includes.h"
+#include <dlfcn.h>
 #include "smbd/smbd.h"
 #include "lib/param/loadparm.h"
 #include "smbd/globals.h"
@@ -76,8 +77,10 @@ static int vfs_dfsr_connect(vfs_handle_struct *handle, const char *service,
 	if (svc != NULL) {
 		sparams = dfsr_params(frame, svc->param_opt, &n_share);
 	}
+	/* In dfsrd (the meet) or in smbd (a client)? See dfsrd.c. */
 	conn = dfsr_connect(service, handle->conn->connectpath, user,
-			    gparams, n_global, sparams, n_share);
+			    gparams, n_global, sparams, n_share,
+			    dlsym(RTLD_DEFAULT, "dfsrd_meet_process") != NULL);
 	TALLOC_FREE(frame);
 
 	/* The Rust side frees its state when smbd frees the handle. */

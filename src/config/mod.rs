@@ -92,6 +92,24 @@ impl Options {
     }
 }
 
+/// A boolean as Samba's loadparm reads one (`set_boolean`): yes/no,
+/// true/false, on/off, 1/0, any case; None for anything else.
+pub fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "yes" | "true" | "on" | "1" => Some(true),
+        "no" | "false" | "off" | "0" => Some(false),
+        _ => None,
+    }
+}
+
+/// Share options the meet reads in dfsrd, with their defaults.
+pub mod meet_options {
+    /// Removes by replication keep the file in ConflictAndDeleted.
+    pub const KEEP_DELETED: (&str, bool) = ("keep deleted", true);
+    /// A staged file's reparse point may be installed (symbolic links).
+    pub const INSTALL_REPARSE: (&str, bool) = ("install reparse", false);
+}
+
 impl std::fmt::Display for Options {
     /// `{name=value, …}` in name order, for log lines.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -108,6 +126,18 @@ impl std::fmt::Display for Options {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn booleans_read_like_loadparm() {
+        for v in ["yes", "True", "ON", "1", " yes "] {
+            assert_eq!(super::parse_bool(v), Some(true), "{v}");
+        }
+        for v in ["no", "FALSE", "off", "0"] {
+            assert_eq!(super::parse_bool(v), Some(false), "{v}");
+        }
+        assert_eq!(super::parse_bool("maybe"), None);
+        assert_eq!(super::parse_bool(""), None);
+    }
+
     use super::*;
 
     #[test]

@@ -64,6 +64,7 @@ pub unsafe extern "C" fn dfsr_connect(
     n_global: usize,
     share: *const DfsrParam,
     n_share: usize,
+    in_meet: bool,
 ) -> *mut DfsrConnection {
     // SAFETY: forwarded caller contract (see above).
     let (service, path, user) = unsafe { (string(service), string(path), string(user)) };
@@ -73,7 +74,8 @@ pub unsafe extern "C" fn dfsr_connect(
         global.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         share.iter().map(|(k, v)| (k.as_str(), v.as_str())),
     );
-    let conn = vfs_module::connect(service, path, user, options);
+    let origin = if in_meet { vfs_module::Origin::Meet } else { vfs_module::Origin::Client };
+    let conn = vfs_module::connect(service, path, user, options, origin);
     Box::into_raw(Box::new(DfsrConnection(conn)))
 }
 
@@ -200,13 +202,17 @@ pub extern "C" fn dfsr_meet_install_finished(status: u32) {
 pub unsafe extern "C" fn dfsr_meet_remove(
     share: *const c_char,
     path: *const c_char,
+    uid_db: *const c_char,
+    uid_version: u64,
     flags: u32,
     reason: *mut c_char,
     reason_len: usize,
 ) -> u32 {
     // SAFETY: forwarded caller contract.
     let (share, path) = unsafe { (string(share), string(path)) };
-    match crate::meet::remove(&share, &path, flags) {
+    // SAFETY: forwarded caller contract.
+    let uid = format!("{{{}}}-v{uid_version}", unsafe { string(uid_db) });
+    match crate::meet::remove(&share, &path, &uid, flags) {
         Ok(()) => 0,
         Err(e) => {
             // SAFETY: forwarded caller contract.

@@ -44,6 +44,8 @@ extern "C" {
         conf: *const c_char,
         share: *const c_char,
         path: *const c_char,
+        uid_db: *const c_char,
+        uid_version: u64,
         flags: u32,
         err: *mut c_char,
         len: usize,
@@ -157,11 +159,13 @@ pub fn install(
     check(st, &err).map(|_| ())
 }
 
-pub fn remove(conf: &Path, share: &str, path: &str, flags: u32) -> Result<(), CallError> {
-    let (c, s, p) = (conf_cstring(conf)?, cstring(share)?, cstring(path)?);
+pub fn remove(conf: &Path, share: &str, path: &str, uid: (&str, u64), flags: u32) -> Result<(), CallError> {
+    let (c, s, p, g) = (conf_cstring(conf)?, cstring(share)?, cstring(path)?, cstring(uid.0)?);
     let mut err = [0 as c_char; 1024];
     // SAFETY: valid C strings and err buffer length.
-    let st = unsafe { dfsr_meet_client_remove(c.as_ptr(), s.as_ptr(), p.as_ptr(), flags, err.as_mut_ptr(), err.len()) };
+    let st = unsafe {
+        dfsr_meet_client_remove(c.as_ptr(), s.as_ptr(), p.as_ptr(), g.as_ptr(), uid.1, flags, err.as_mut_ptr(), err.len())
+    };
     check(st, &err).map(|_| ())
 }
 

@@ -35,6 +35,7 @@ extern "C" {
     fn dfsr_vfs_rename(fsp: *mut FilesStruct, relpath: *const c_char, replace: bool) -> u32;
     fn dfsr_vfs_delete_on_close(fsp: *mut FilesStruct) -> u32;
     fn dfsr_vfs_close(fsp: *mut FilesStruct) -> u32;
+    fn dfsr_vfs_share_option(s: *mut DfsrShare, name: *const c_char) -> *const c_char;
     fn dfsr_vfs_break_caching(s: *mut DfsrShare, relpath: *const c_char, sent: *mut u32) -> u32;
 }
 
@@ -84,6 +85,17 @@ impl Share {
             dfsr_vfs_open(self.0, c.as_ptr(), access_mask, share_access, disposition, create_options, attributes, &mut fsp)
         })?;
         Ok(OpenFile { fsp, _share: std::marker::PhantomData })
+    }
+
+    /// The share's `dfsr:NAME` (or [global]'s), None when unset.
+    pub fn option(&self, name: &str) -> Option<String> {
+        let c = CString::new(name).ok()?;
+        // SAFETY: self.0 is a live share; c is valid; the result is NULL or
+        // a C string owned by loadparm, copied out at once.
+        unsafe {
+            let p = dfsr_vfs_share_option(self.0, c.as_ptr());
+            (!p.is_null()).then(|| std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned())
+        }
     }
 
     /// Asks every client caching `relpath` under an oplock or lease to

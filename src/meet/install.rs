@@ -4,7 +4,7 @@
 //! client is left alone and the caller is told to retry.
 
 use super::path::RelPath;
-use super::{MeetError, FLAG_ALLOW_REPARSE};
+use super::MeetError;
 use crate::ffi::meet_vfs::{OpenFile, Share};
 use crate::samba::ntstatus::NtStatus;
 use crate::staging::frsx::FrsxReader;
@@ -89,7 +89,7 @@ struct Header {
 /// metadata, compression, reparse, security, then the file data).
 fn read_header<R: std::io::Read>(
     reader: &mut MarshalReader<R>,
-    flags: u32,
+    allow_reparse: bool,
     staged: &str,
     bad: &dyn Fn(&dyn std::fmt::Display) -> MeetError,
 ) -> Result<Header, MeetError> {
@@ -99,14 +99,23 @@ fn read_header<R: std::io::Read>(
             Event::Metadata(m) => header.metadata = Some(m),
             Event::Compression(_) => {}
             Event::Security { bytes, .. } => header.sd = Some(bytes),
-            Event::Reparse(_) if flags & FLAG_ALLOW_REPARSE == 0 => {
+            Event::Reparse(_) if !allow_reparse => {
                 return Err(err(
-                    NtStatus::NOT_IMPLEMENTED,
+                    NtStatus::NOT_SUPPORTED,
                     format!("{staged}: the staged file carries a reparse point, refused (dfsr:install reparse = no)"),
                 ));
             }
-            Event::Reparse(_) => {
-                return Err(err(NtStatus::NOT_IMPLEMENTED, format!("{staged}: installing reparse points is not implemented")));
+            Event::Reparse(data) => {
+                // Windows replicates symbolic links only; Samba 4.17 has no
+                // VFS call that stores a reparse point (FSCTL_SET_REPARSE_POINT
+                // is refused), so even an allowed one cannot land yet.
+                let tag = data.get(..4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0);
+                return Err(err(
+                    NtStatus::NOT_SUPPORTED,
+                    format!(
+                        "{staged}: reparse point (tag 0x{tag:08x}) allowed by dfsr:install reparse = yes, but Samba's VFS cannot store reparse points"
+                    ),
+                ));
             }
             Event::StreamStart(h) => {
                 header.first_stream = Some(h);
@@ -143,12 +152,12 @@ pub fn install(share_name: &str, rel: &RelPath, staged: &str, uid: &str, flags: 
     let bad = |e: &dyn std::fmt::Display| err(NtStatus::FILE_CORRUPT_ERROR, format!("{staged}: {e}"));
     let file = File::open(staged).map_err(|e| err(NtStatus::OBJECT_NAME_NOT_FOUND, format!("{staged}: {e}")))?;
     let mut reader = MarshalReader::new(FrsxReader::new(BufReader::with_capacity(1 << 16, file)));
-    // The header is checked before anything is written.
-    let header = read_header(&mut reader, flags, staged, &bad)?;
-    let meta = header.metadata.expect("read_header checked it");
-
     let share = Share::open(share_name)
         .map_err(|s| err(s, format!("[{share_name}]: cannot open the share through its VFS stack: {s}")))?;
+    // The header is checked before anything is written.
+    let allow_reparse = share_bool(&share, share_name, crate::config::meet_options::INSTALL_REPARSE);
+    let header = read_header(&mut reader, allow_reparse, staged, &bad)?;
+    let meta = header.metadata.expect("read_header checked it");
     ensure_dirs(&share, share_name, &[PRIVATE_DIR.into(), "Installing".into()])?;
     if let Some(parent) = rel.parent() {
         ensure_dirs(&share, share_name, parent.components())?;
@@ -317,7 +326,7 @@ fn make_room(share: &Share, share_name: &str, rel: &RelPath, lost_uid: Option<&s
                     .map_err(|s| err(s, format!("[{share_name}] {rel}: clearing read-only/hidden/system: {s}")))?;
             }
             if let Some(uid) = lost_uid {
-                keep_conflict_loser(share, share_name, rel, &f, uid)?;
+                keep_conflict_loser(share, share_name, rel, &f, uid, "replaced by an update that won a conflict")?;
             }
             f.close().map_err(|s| err(s, format!("[{share_name}] {rel}: {s}")))
         }
@@ -344,7 +353,14 @@ fn open_failed(share: &Share, share_name: &str, rel: &RelPath, s: NtStatus) -> M
 /// Moves the open old version `f` of `rel` to ConflictAndDeleted and
 /// writes its manifest entry beside it (`<name>.manifest.json`: original
 /// path, UID, time, reason).
-fn keep_conflict_loser(share: &Share, share_name: &str, rel: &RelPath, f: &OpenFile<'_>, uid: &str) -> Result<(), MeetError> {
+fn keep_conflict_loser(
+    share: &Share,
+    share_name: &str,
+    rel: &RelPath,
+    f: &OpenFile<'_>,
+    uid: &str,
+    reason: &str,
+) -> Result<(), MeetError> {
     ensure_dirs(share, share_name, &[PRIVATE_DIR.into(), "ConflictAndDeleted".into()])?;
     let now = crate::staging::filetime::now();
     let kept = format!("{CONFLICT_DIR}/{}-{now}", rel.file_name());
@@ -353,7 +369,7 @@ fn keep_conflict_loser(share: &Share, share_name: &str, rel: &RelPath, f: &OpenF
         "original_path": rel.to_string(),
         "uid": uid,
         "time": crate::staging::filetime::to_iso8601(now),
-        "reason": "replaced by an update that won a conflict",
+        "reason": reason,
         "kept_as": kept,
     });
     let text = format!("{manifest}\n");
@@ -362,12 +378,26 @@ fn keep_conflict_loser(share: &Share, share_name: &str, rel: &RelPath, f: &OpenF
         .map_err(|s| err(s, format!("[{share_name}] {kept}.manifest.json: {s}")))?;
     m.write(0, text.as_bytes()).map_err(|s| err(s, format!("[{share_name}] {kept}.manifest.json: {s}")))?;
     m.close().map_err(|s| err(s, format!("[{share_name}] {kept}.manifest.json: {s}")))?;
-    tracing::info!(share = share_name, path = %rel, kept = kept.as_str(), "old version kept in ConflictAndDeleted");
+    tracing::info!(share = share_name, path = %rel, kept = kept.as_str(), reason, "kept in ConflictAndDeleted");
     Ok(())
 }
 
+/// A boolean `dfsr:` option of the share (or [global]); a value that is
+/// not a boolean is logged and the default used.
+pub fn share_bool(share: &Share, share_name: &str, (name, default): (&str, bool)) -> bool {
+    match share.option(name) {
+        None => default,
+        Some(v) => crate::config::parse_bool(&v).unwrap_or_else(|| {
+            tracing::warn!(share = share_name, "dfsr:{name} = {v:?} is not a boolean; using {default}");
+            default
+        }),
+    }
+}
+
 /// Removes `rel` (a tombstone): refused with SHARING_VIOLATION while open.
-pub fn remove(share_name: &str, rel: &RelPath) -> Result<(), MeetError> {
+/// A file goes to ConflictAndDeleted (manifest with `uid`) when it `lost`
+/// or the share keeps deleted files (`dfsr:keep deleted`, default yes).
+pub fn remove(share_name: &str, rel: &RelPath, uid: &str, lost: bool) -> Result<(), MeetError> {
     let share = Share::open(share_name)
         .map_err(|s| err(s, format!("[{share_name}]: cannot open the share through its VFS stack: {s}")))?;
     let f = share
@@ -376,6 +406,12 @@ pub fn remove(share_name: &str, rel: &RelPath) -> Result<(), MeetError> {
     let attrs = f.attributes();
     if attrs & ATTR_READONLY != 0 {
         f.set_attributes(attrs & !ATTR_READONLY, 0).map_err(|s| err(s, format!("[{share_name}] {rel}: {s}")))?;
+    }
+    let keep = lost || share_bool(&share, share_name, crate::config::meet_options::KEEP_DELETED);
+    if keep && attrs & ATTR_DIRECTORY == 0 {
+        let why = if lost { "lost a conflict to a deletion" } else { "deleted by replication" };
+        keep_conflict_loser(&share, share_name, rel, &f, uid, why)?;
+        return f.close().map_err(|s| err(s, format!("[{share_name}] {rel}: {s}")));
     }
     f.delete_on_close().map_err(|s| err(s, format!("[{share_name}] {rel}: delete: {s}")))?;
     f.close().map_err(|s| err(s, format!("[{share_name}] {rel}: delete: {s}")))

@@ -18,7 +18,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Request flags (dfsr_meet_flags in the IDL).
 pub const FLAG_LOST_TO_CONFLICT: u32 = 0x1;
-pub const FLAG_ALLOW_REPARSE: u32 = 0x2;
 
 static STARTED: AtomicU64 = AtomicU64::new(0);
 static INSTALLS_OK: AtomicU32 = AtomicU32::new(0);
@@ -126,10 +125,10 @@ pub fn install_finished(status: NtStatus) {
 }
 
 /// `Remove`: deletes the file at `path` (a tombstone).
-pub fn remove(share: &str, path: &str, _flags: u32) -> Result<(), MeetError> {
+pub fn remove(share: &str, path: &str, uid: &str, flags: u32) -> Result<(), MeetError> {
     check_share(share)?;
     let rel = path::RelPath::parse(path).map_err(|e| bad_path(share, path, e))?;
-    let result = install::remove(share, &rel);
+    let result = install::remove(share, &rel, uid, flags & FLAG_LOST_TO_CONFLICT != 0);
     match &result {
         Ok(()) => {
             REMOVES_OK.fetch_add(1, Ordering::Relaxed);

@@ -436,14 +436,28 @@ pub struct Dfsrd {
 
 impl Dfsrd {
     pub fn start(conf: &Path) -> Dfsrd {
-        let child = Command::new("setpriv")
-            .args(["--pdeathsig", "TERM", "--"])
-            .arg(dfsrd_bin())
-            .args(["--foreground", "--no-process-group", "-s"])
-            .arg(conf)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("starting dfsrd");
+        // Beside a test smbd's smb.conf is its VFS directory with the
+        // dfsr.so under test: dfsrd loads the shares' modules too, so it
+        // gets the same private mount (else it would load the installed
+        // module). The execs keep the pid: the one we hold is dfsrd's.
+        let vfs = conf.parent().map(|d| d.join("vfs")).filter(|v| v.is_dir());
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--pdeathsig", "TERM", "--"]);
+        match vfs {
+            Some(vfs) => {
+                let script = format!(
+                    "mount --bind {} {SAMBA_VFS_DIR} && exec {} --foreground --no-process-group -s {}",
+                    vfs.display(),
+                    dfsrd_bin().display(),
+                    conf.display()
+                );
+                cmd.args(["unshare", "-m", "--propagation", "private", "--", "sh", "-c", &script]);
+            }
+            None => {
+                cmd.arg(dfsrd_bin()).args(["--foreground", "--no-process-group", "-s"]).arg(conf);
+            }
+        }
+        let child = cmd.stdin(Stdio::null()).spawn().expect("starting dfsrd");
         let mut d = Dfsrd { conf: conf.into(), child };
         let deadline = Instant::now() + Duration::from_secs(20);
         while dfsrctl(conf, &["meet", "ping"]).status.code() != Some(0) {

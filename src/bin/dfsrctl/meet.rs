@@ -37,13 +37,31 @@ pub enum MeetCommand {
         #[arg(long)]
         new_path: String,
     },
-    /// Remove PATH from SHARE (a tombstone).
+    /// Remove PATH from SHARE (a tombstone). The file goes to
+    /// DfsrPrivate/ConflictAndDeleted unless the share sets
+    /// `dfsr:keep deleted = no`.
     Remove {
         #[arg(long)]
         share: String,
         #[arg(long)]
         path: String,
+        /// Keep the removed file in ConflictAndDeleted whatever the share says.
+        #[arg(long)]
+        lost_to_conflict: bool,
+        /// The tombstone's UID, GUID:VERSION (for the ConflictAndDeleted manifest).
+        #[arg(long, default_value = "00000000-0000-0000-0000-000000000000:0")]
+        uid: String,
     },
+}
+
+/// `GUID:VERSION` of `--uid`.
+fn parse_uid(uid: &str) -> Result<(&str, u64), meet_client::CallError> {
+    let bad = || meet_client::CallError {
+        status: samba_dfsr::samba::ntstatus::NtStatus::INVALID_PARAMETER,
+        reason: format!("--uid {uid:?}: expected GUID:VERSION"),
+    };
+    let (guid, version) = uid.rsplit_once(':').ok_or_else(bad)?;
+    Ok((guid, version.parse().map_err(|_| bad())?))
 }
 
 pub fn run(cmd: &MeetCommand, conf: &Path, json: bool) -> Result<(), CliError> {
@@ -74,24 +92,19 @@ pub fn run(cmd: &MeetCommand, conf: &Path, json: bool) -> Result<(), CliError> {
             }
         }
         MeetCommand::Install { share, path, lost_to_conflict, uid, staged } => {
-            let bad_uid = || meet_client::CallError {
-                status: samba_dfsr::samba::ntstatus::NtStatus::INVALID_PARAMETER,
-                reason: format!("--uid {uid:?}: expected GUID:VERSION"),
-            };
-            let (guid, version) = uid.rsplit_once(':').ok_or_else(bad_uid)?;
-            let version: u64 = version.parse().map_err(|_| bad_uid())?;
             // dfsrd opens the file itself: hand it an absolute path.
             let staged = std::path::absolute(staged).unwrap_or_else(|_| staged.clone());
             let flags = if *lost_to_conflict { FLAG_LOST_TO_CONFLICT } else { 0 };
-            meet_client::install(conf, share, path, &staged.to_string_lossy(), (guid, version), flags)?;
+            meet_client::install(conf, share, path, &staged.to_string_lossy(), parse_uid(uid)?, flags)?;
             println!("installed [{share}] {path}");
         }
         MeetCommand::Move { share, path, new_path } => {
             meet_client::move_path(conf, share, path, new_path, 0)?;
             println!("moved [{share}] {path} to {new_path}");
         }
-        MeetCommand::Remove { share, path } => {
-            meet_client::remove(conf, share, path, 0)?;
+        MeetCommand::Remove { share, path, lost_to_conflict, uid } => {
+            let flags = if *lost_to_conflict { FLAG_LOST_TO_CONFLICT } else { 0 };
+            meet_client::remove(conf, share, path, parse_uid(uid)?, flags)?;
             println!("removed [{share}] {path}");
         }
     }

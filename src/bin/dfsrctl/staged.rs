@@ -57,6 +57,10 @@ pub enum StagedCommand {
         last_write_time: Option<String>,
         #[arg(long)]
         change_time: Option<String>,
+        /// A reparse data buffer (as FSCTL_GET_REPARSE_POINT returns it)
+        /// taken from FILE.
+        #[arg(long, value_name = "FILE")]
+        reparse: Option<PathBuf>,
         out: PathBuf,
     },
 }
@@ -93,8 +97,28 @@ pub fn run(cmd: &StagedCommand, json: bool) -> Result<(), Box<dyn std::error::Er
                 println!("extracted {} stream(s) to {}; frs_hash {}", r.streams.len(), dir.display(), hex(&r.frs_hash));
             }
         }
-        StagedCommand::Create { data, streams, sddl, attributes, creation_time, last_access_time, last_write_time, change_time, out } => {
-            let spec = CreateSpec::from_args(data, streams, sddl.as_deref(), attributes.as_deref(), [creation_time, last_access_time, last_write_time, change_time])?;
+        StagedCommand::Create {
+            data,
+            streams,
+            sddl,
+            attributes,
+            creation_time,
+            last_access_time,
+            last_write_time,
+            change_time,
+            reparse,
+            out,
+        } => {
+            let mut spec = CreateSpec::from_args(
+                data,
+                streams,
+                sddl.as_deref(),
+                attributes.as_deref(),
+                [creation_time, last_access_time, last_write_time, change_time],
+            )?;
+            if let Some(r) = reparse {
+                spec.reparse = Some(std::fs::read(r).map_err(|source| StagedError::Io { path: r.clone(), source })?);
+            }
             let hash = create(&spec, out)?;
             if json {
                 println!("{}", json!({ "file": out, "frs_hash": hex(&hash) }));
@@ -327,6 +351,8 @@ pub struct CreateSpec {
     pub attributes: u32,
     /// creation, last access, last write, change (FILETIME).
     pub times: [i64; 4],
+    /// A reparse data buffer.
+    pub reparse: Option<Vec<u8>>,
 }
 
 fn filetime_of(t: std::io::Result<std::time::SystemTime>) -> Option<i64> {
@@ -374,7 +400,7 @@ impl CreateSpec {
                 None => defaults[i],
             };
         }
-        Ok(CreateSpec { data: data.into(), streams: list, security, attributes, times: t })
+        Ok(CreateSpec { data: data.into(), streams: list, security, attributes, times: t, reparse: None })
     }
 }
 
@@ -405,6 +431,9 @@ pub fn create(spec: &CreateSpec, out: &Path) -> Result<[u8; 20], StagedError> {
     let f = File::create(out).map_err(io(out))?;
     let mut w = MarshalWriter::new(FrsxWriter::new(BufWriter::with_capacity(1 << 16, f)));
     w.metadata(&meta).map_err(io(out))?;
+    if let Some(r) = &spec.reparse {
+        w.reparse(r).map_err(io(out))?;
+    }
     if let Some(sd) = &spec.security {
         w.security(sd).map_err(io(out))?;
     }
