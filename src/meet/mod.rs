@@ -163,7 +163,7 @@ mod tests {
         assert!(e.reason.contains("\"a/../b\""), "{}", e.reason);
         let e = install("da/ta", "a", "/tmp/x", "u", 0).unwrap_err();
         assert_eq!(e.status, NtStatus::BAD_NETWORK_NAME);
-        let e = remove("data", "x:y", 0).unwrap_err();
+        let e = remove("data", "x:y", "{00000000-0000-0000-0000-000000000000}-v0", 0).unwrap_err();
         assert_eq!(e.status, NtStatus::OBJECT_NAME_INVALID);
     }
 
