@@ -480,3 +480,48 @@ fn the_meets_connections_are_marked_so_its_writes_are_not_captured() {
     assert!(connects.iter().any(|l| l.contains("origin=\"meet\"")), "{connects:?}");
     assert!(connects.iter().any(|l| l.contains("origin=\"client\"")), "{connects:?}");
 }
+
+#[test]
+fn a_sparse_file_installs_with_its_holes() {
+    let smbd = Smbd::start(SmbdConfig::default());
+    let _dfsrd = Dfsrd::start(&smbd.conf);
+    let work = TestDir::new("meet");
+    // 16 MiB with data at 1 MiB and 9 MiB and a trailing hole.
+    let src = work.0.join("sparse.src");
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut f = fs::File::create(&src).unwrap();
+        for (at, byte) in [(1u64 << 20, 0x11u8), (9 << 20, 0x99)] {
+            f.seek(SeekFrom::Start(at)).unwrap();
+            f.write_all(&vec![byte; 64 * 1024]).unwrap();
+        }
+        f.set_len(16 << 20).unwrap();
+    }
+    let out = work.0.join("sparse.staged");
+    let o = Command::new(env!("CARGO_BIN_EXE_dfsrctl"))
+        .args(["staged", "create", "--sparse", "--attributes", "0x220", "--creation-time", "2024-01-02T03:04:05Z"])
+        .args(["--last-write-time", "2024-02-03T04:05:06Z", "--data"])
+        .arg(&src)
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Staged as sparse blocks: far smaller than the file.
+    assert!(fs::metadata(&out).unwrap().len() < 1 << 20);
+
+    let o = install(&smbd, "sparse.bin", &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let installed = smbd.share_path("data").join("sparse.bin");
+    let md = fs::metadata(&installed).unwrap();
+    assert_eq!(md.len(), 16 << 20, "the trailing hole sets the size");
+    use std::os::unix::fs::MetadataExt;
+    assert!(md.blocks() * 512 < 4 << 20, "holes were filled: {} bytes allocated", md.blocks() * 512);
+    // Over SMB: the same bytes, zeros in the holes.
+    let back = work.0.join("back.bin");
+    smbclient_ok(&smbd, &format!("get sparse.bin {}", back.display()));
+    assert!(fs::read(&back).unwrap() == fs::read(&src).unwrap(), "content differs");
+    let info = smbclient_ok(&smbd, "allinfo sparse.bin");
+    assert!(info.contains("attributes: sA (220)"), "sparse attribute: {info}");
+    assert!(info.contains("create_time:    Tue Jan  2 03:04:05 2024 UTC"), "{info}");
+    assert!(info.contains("write_time:     Sat Feb  3 04:05:06 2024 UTC"), "{info}");
+}

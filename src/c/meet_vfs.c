@@ -200,6 +200,22 @@ uint32_t dfsr_vfs_rename(struct files_struct *fsp, const char *relpath,
 	return NT_STATUS_V(st);
 }
 
+/* FSCTL_SET_SPARSE's work: smbd keeps the sparse attribute only when
+ * set this way (dosmode.c, file_set_sparse). */
+uint32_t dfsr_vfs_set_sparse(struct files_struct *fsp, bool sparse)
+{
+	return NT_STATUS_V(file_set_sparse(fsp->conn, fsp, sparse));
+}
+
+/* Sets the end of file (a sparse file's trailing hole). */
+uint32_t dfsr_vfs_set_eof(struct files_struct *fsp, uint64_t size)
+{
+	if (vfs_set_filelen(fsp, (off_t)size) != 0) {
+		return NT_STATUS_V(map_nt_error_from_unix(errno));
+	}
+	return 0;
+}
+
 /* Marks FSP to be deleted when it is closed. */
 uint32_t dfsr_vfs_delete_on_close(struct files_struct *fsp)
 {

@@ -34,6 +34,8 @@ extern "C" {
     fn dfsr_vfs_set_times(fsp: *mut FilesStruct, create: u64, access: u64, write: u64, change: u64) -> u32;
     fn dfsr_vfs_rename(fsp: *mut FilesStruct, relpath: *const c_char, replace: bool) -> u32;
     fn dfsr_vfs_delete_on_close(fsp: *mut FilesStruct) -> u32;
+    fn dfsr_vfs_set_eof(fsp: *mut FilesStruct, size: u64) -> u32;
+    fn dfsr_vfs_set_sparse(fsp: *mut FilesStruct, sparse: bool) -> u32;
     fn dfsr_vfs_close(fsp: *mut FilesStruct) -> u32;
     fn dfsr_vfs_share_option(s: *mut DfsrShare, name: *const c_char) -> *const c_char;
     fn dfsr_vfs_break_caching(s: *mut DfsrShare, relpath: *const c_char, sent: *mut u32) -> u32;
@@ -149,6 +151,18 @@ impl OpenFile<'_> {
         // SAFETY: fsp is open; c is valid.
         st(unsafe { dfsr_vfs_rename(self.fsp, c.as_ptr(), replace) })
     }
+    /// Marks the file sparse (or not), as FSCTL_SET_SPARSE does.
+    pub fn set_sparse(&self, sparse: bool) -> Result<(), NtStatus> {
+        // SAFETY: self.fsp is open until close/drop.
+        st(unsafe { dfsr_vfs_set_sparse(self.fsp, sparse) })
+    }
+
+    /// Sets the end of file; growing it leaves a hole.
+    pub fn set_eof(&self, size: u64) -> Result<(), NtStatus> {
+        // SAFETY: self.fsp is open until close/drop.
+        st(unsafe { dfsr_vfs_set_eof(self.fsp, size) })
+    }
+
     pub fn delete_on_close(&self) -> Result<(), NtStatus> {
         // SAFETY: fsp is open.
         st(unsafe { dfsr_vfs_delete_on_close(self.fsp) })

@@ -11,6 +11,7 @@
 
 pub mod debug;
 pub mod exports;
+pub mod file_regions;
 pub mod meet_client;
 pub mod meet_vfs;
 pub mod signals;

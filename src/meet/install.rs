@@ -8,7 +8,7 @@ use super::MeetError;
 use crate::ffi::meet_vfs::{OpenFile, Share};
 use crate::samba::ntstatus::NtStatus;
 use crate::staging::frsx::FrsxReader;
-use crate::staging::marshal::{Event, MarshalReader, Metadata, StreamHeader, StreamKind};
+use crate::staging::marshal::{Event, MarshalReader, Metadata, StreamHeader, StreamKind, STREAM_SPARSE_ATTRIBUTE};
 use std::fs::File;
 use std::io::BufReader;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +35,7 @@ const ATTR_HIDDEN: u32 = 0x2;
 const ATTR_SYSTEM: u32 = 0x4;
 const ATTR_DIRECTORY: u32 = 0x10;
 const ATTR_ARCHIVE: u32 = 0x20;
+const ATTR_SPARSE: u32 = 0x200;
 // SECINFO_* and the SD control bit that says a SACL is present.
 const SECINFO_OWNER_GROUP_DACL: u32 = 0x1 | 0x2 | 0x4;
 const SECINFO_SACL: u32 = 0x8;
@@ -144,7 +145,13 @@ fn apply_metadata(f: &OpenFile<'_>, header: &Header, meta: &Metadata, what: &str
     let attrs = if is_dir { meta.attributes | ATTR_DIRECTORY } else { meta.attributes & !ATTR_DIRECTORY };
     f.set_attributes(attrs, nt(meta.creation_time)).map_err(|s| err(s, format!("{what}: setting attributes: {s}")))?;
     f.set_times(nt(meta.creation_time), nt(meta.last_access_time), nt(meta.last_write_time), nt(meta.change_time))
-        .map_err(|s| err(s, format!("{what}: setting times: {s}")))
+        .map_err(|s| err(s, format!("{what}: setting times: {s}")))?;
+    // After the times: smbd drops the sparse bit when it stores a create
+    // time (file_set_dosmode masks it), and setting it changes no time.
+    if attrs & ATTR_SPARSE != 0 && !is_dir {
+        f.set_sparse(true).map_err(|s| err(s, format!("{what}: marking the file sparse: {s}")))?;
+    }
+    Ok(())
 }
 
 /// Installs `staged` at `rel` in `share_name`.
@@ -194,7 +201,10 @@ pub fn install(share_name: &str, rel: &RelPath, staged: &str, uid: &str, flags: 
         .map_err(|s| err(s, format!("[{share_name}] creating {tmp}: {s}")))?;
 
     let result = (|| {
-        write_streams(&share, share_name, &main, &tmp, &mut reader, header.first_stream.clone(), &bad)?;
+        if write_streams(&share, share_name, &main, &tmp, &mut reader, header.first_stream.clone(), &bad)? {
+            main.set_eof(meta.primary_data_size)
+                .map_err(|s| err(s, format!("{what}: setting the size of a sparse file: {s}")))?;
+        }
         if let Some(sd) = &header.sd {
             main.set_security(sd, security_info(sd))
                 .map_err(|s| err(s, format!("{what}: setting the security descriptor: {s}")))?;
@@ -253,7 +263,9 @@ fn start_stream<'s>(
 }
 
 /// Writes every stream of the staged file into the temporary file; the
-/// first stream's header was read already.
+/// first stream's header was read already. Returns whether the main data
+/// came as sparse blocks (the caller then sets the end of file, so a
+/// trailing hole stays a hole).
 fn write_streams<R: std::io::Read>(
     share: &Share,
     share_name: &str,
@@ -262,18 +274,24 @@ fn write_streams<R: std::io::Read>(
     reader: &mut MarshalReader<R>,
     first: Option<StreamHeader>,
     bad: &dyn Fn(&dyn std::fmt::Display) -> MeetError,
-) -> Result<(), MeetError> {
+) -> Result<bool, MeetError> {
     // The open alternate stream, if the current stream is one, and the
     // name of what is being written (for errors).
     let mut ads: Option<OpenFile<'_>> = None;
     let mut current = tmp.to_string();
     let mut offset = 0u64;
+    let mut sparse = false;
+    let is_sparse = |h: &StreamHeader| h.kind() == StreamKind::Sparse || h.attributes & STREAM_SPARSE_ATTRIBUTE != 0;
     if let Some(h) = &first {
+        sparse |= is_sparse(h);
         offset = start_stream(share, share_name, tmp, h, &mut ads, &mut current, bad)?;
     }
     while let Some(ev) = reader.next().map_err(|e| bad(&e))? {
         match ev {
-            Event::StreamStart(h) => offset = start_stream(share, share_name, tmp, &h, &mut ads, &mut current, bad)?,
+            Event::StreamStart(h) => {
+                sparse |= is_sparse(&h);
+                offset = start_stream(share, share_name, tmp, &h, &mut ads, &mut current, bad)?
+            }
             Event::Data(chunk) => {
                 let target = ads.as_ref().unwrap_or(main);
                 target.write(offset, chunk).map_err(|s| {
@@ -296,7 +314,7 @@ fn write_streams<R: std::io::Read>(
             }
         }
     }
-    Ok(())
+    Ok(sparse)
 }
 
 /// Before the rename: an existing file must not be open by anyone

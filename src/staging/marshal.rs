@@ -554,6 +554,12 @@ impl<W: Write> MarshalWriter<W> {
         self.copy_exact(src, size)
     }
 
+    /// The main stream of a sparse file: its data follows as sparse blocks
+    /// ([`Self::sparse_block`]); what no block covers is a hole.
+    pub fn sparse_data(&mut self) -> io::Result<()> {
+        self.stream_header(BACKUP_DATA, STREAM_SPARSE_ATTRIBUTE, 0, "")
+    }
+
     /// A named alternate data stream (stored as `:name:$DATA`).
     pub fn alternate<R: Read>(&mut self, name: &str, src: R, size: u64) -> io::Result<()> {
         self.stream_header(BACKUP_ALTERNATE_DATA, 0, size, &format!(":{name}:$DATA"))?;

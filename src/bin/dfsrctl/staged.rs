@@ -57,6 +57,9 @@ pub enum StagedCommand {
         last_write_time: Option<String>,
         #[arg(long)]
         change_time: Option<String>,
+        /// Stage the data as sparse blocks: the data file's holes stay holes.
+        #[arg(long)]
+        sparse: bool,
         /// A reparse data buffer (as FSCTL_GET_REPARSE_POINT returns it)
         /// taken from FILE.
         #[arg(long, value_name = "FILE")]
@@ -106,6 +109,7 @@ pub fn run(cmd: &StagedCommand, json: bool) -> Result<(), Box<dyn std::error::Er
             last_access_time,
             last_write_time,
             change_time,
+            sparse,
             reparse,
             out,
         } => {
@@ -116,6 +120,7 @@ pub fn run(cmd: &StagedCommand, json: bool) -> Result<(), Box<dyn std::error::Er
                 attributes.as_deref(),
                 [creation_time, last_access_time, last_write_time, change_time],
             )?;
+            spec.sparse = *sparse;
             if let Some(r) = reparse {
                 spec.reparse = Some(std::fs::read(r).map_err(|source| StagedError::Io { path: r.clone(), source })?);
             }
@@ -353,6 +358,8 @@ pub struct CreateSpec {
     pub times: [i64; 4],
     /// A reparse data buffer.
     pub reparse: Option<Vec<u8>>,
+    /// Main data as sparse blocks.
+    pub sparse: bool,
 }
 
 fn filetime_of(t: std::io::Result<std::time::SystemTime>) -> Option<i64> {
@@ -400,7 +407,7 @@ impl CreateSpec {
                 None => defaults[i],
             };
         }
-        Ok(CreateSpec { data: data.into(), streams: list, security, attributes, times: t, reparse: None })
+        Ok(CreateSpec { data: data.into(), streams: list, security, attributes, times: t, reparse: None, sparse: false })
     }
 }
 
@@ -437,7 +444,22 @@ pub fn create(spec: &CreateSpec, out: &Path) -> Result<[u8; 20], StagedError> {
     if let Some(sd) = &spec.security {
         w.security(sd).map_err(io(out))?;
     }
-    w.data(data, size).map_err(io(&spec.data))?;
+    if spec.sparse {
+        let f = File::open(&spec.data).map_err(io(&spec.data))?;
+        w.sparse_data().map_err(io(out))?;
+        let mut buf = vec![0u8; 1 << 20];
+        for (start, len) in samba_dfsr::ffi::file_regions::data_regions(&f, size).map_err(io(&spec.data))? {
+            let mut at = start;
+            while at < start + len {
+                let n = (start + len - at).min(buf.len() as u64) as usize;
+                std::os::unix::fs::FileExt::read_exact_at(&f, &mut buf[..n], at).map_err(io(&spec.data))?;
+                w.sparse_block(at, &buf[..n]).map_err(io(out))?;
+                at += n as u64;
+            }
+        }
+    } else {
+        w.data(data, size).map_err(io(&spec.data))?;
+    }
     for (name, p) in &spec.streams {
         let (r, n) = open(p)?;
         w.alternate(name, r, n).map_err(io(p))?;
