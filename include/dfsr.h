@@ -148,6 +148,44 @@ uint32_t dfsr_get_referral(const char *state_dir,
                            size_t *out_len);
 
 /**
+ * `read_dfs_pathat`: the `msdfs:` text of link `rel` (share-relative,
+ * '/'-separated) of `share` from our table in `state_dir`, and its TTL.
+ * 0 with the text (no NUL) in `*out`/`*out_len` (free with
+ * `dfsr_free_bytes`); NT_STATUS_NOT_FOUND when it is not one of our links.
+ *
+ * # Safety
+ * Strings are NULL or NUL-terminated; the out-pointers are valid for writes.
+ */
+uint32_t dfsr_dfs_link_text(const char *state_dir,
+                            const char *share,
+                            const char *rel,
+                            uint8_t **out,
+                            size_t *out_len,
+                            uint32_t *ttl);
+
+/**
+ * `create_dfs_pathat`: link `rel` of `share` gets the `n` targets (smbd's
+ * alternate paths, `host\share[\sub]`) in our table; 0 also when the
+ * share is not one of our roots.
+ *
+ * # Safety
+ * Strings are NULL or NUL-terminated; `targets` points to `n` of them.
+ */
+uint32_t dfsr_dfs_link_set(const char *state_dir,
+                           const char *share,
+                           const char *rel,
+                           const char *const *targets,
+                           size_t n);
+
+/**
+ * `unlinkat` of `rel` in `share` succeeded: a link of ours leaves the table.
+ *
+ * # Safety
+ * Strings are NULL or NUL-terminated.
+ */
+uint32_t dfsr_dfs_link_unlinked(const char *state_dir, const char *share, const char *rel);
+
+/**
  * Frees bytes returned by `dfsr_get_referral`.
  *
  * # Safety

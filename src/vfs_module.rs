@@ -4,6 +4,7 @@
 //! asks). Every other operation goes to the next module.
 
 use crate::config::Options;
+use crate::namespace::table::Table;
 use crate::ffi::debug;
 use crate::samba::ntstatus::NtStatus;
 use crate::samba::tracing_bridge;
@@ -85,30 +86,115 @@ type CachedTable = (
 );
 static TABLE_CACHE: std::sync::Mutex<Option<CachedTable>> = std::sync::Mutex::new(None);
 
-/// The referral response for `path` from the namespace store in
-/// `state_dir`, at the client's level, for a client at `client_ip`.
-/// NOT_FOUND means "not one of ours": smbd then asks the next module.
-pub fn referral(state_dir: &std::path::Path, path: &str, max_level: u16, client_ip: &str) -> Result<Vec<u8>, NtStatus> {
-    use crate::namespace::resolve::{resolve, ResolveError};
+/// The namespace table of `state_dir`, from this process's cache, read
+/// again only when the store file changed; None inside when there is no
+/// store. `what` names the request in errors.
+fn cached_table(
+    state_dir: &std::path::Path,
+    what: &str,
+) -> Result<std::sync::MutexGuard<'static, Option<CachedTable>>, NtStatus> {
     use crate::namespace::store::{Store, FILE_NAME};
     let file = state_dir.join(FILE_NAME);
+    let mut cache = TABLE_CACHE.lock().unwrap_or_else(|p| p.into_inner());
     let Ok(meta) = std::fs::metadata(&file) else {
-        return Err(NtStatus::NOT_FOUND);
+        *cache = None;
+        return Ok(cache);
     };
     // Decoding a big table costs far more than a referral, so each smbd
     // process keeps the last one and reloads only when the file changed
     // (every committed transaction rewrites it: new mtime).
     let stamp = (file.clone(), meta.modified().ok(), meta.len());
-    let mut cache = TABLE_CACHE.lock().unwrap_or_else(|p| p.into_inner());
     if cache.as_ref().map(|c| &c.0) != Some(&stamp) {
         let loaded = Store::open_read_only(&file).and_then(|s| s.load()).map_err(|e| {
-            tracing::error!("referral for {path:?}: {e}");
+            tracing::error!("{what}: {e}");
             NtStatus::INTERNAL_ERROR
         })?;
         *cache = Some((stamp, loaded.0, loaded.1));
     }
+    Ok(cache)
+}
+
+/// `read_dfs_pathat` for `rel` in `share`: the link's targets in `msdfs:`
+/// text and its TTL from our table; None when it is not one of our links.
+pub fn dfs_link_text(state_dir: &std::path::Path, share: &str, rel: &str) -> Option<(String, u32)> {
+    let cache = cached_table(state_dir, rel).ok()?;
+    let (_, table, _) = cache.as_ref()?;
+    crate::namespace::junction::link_text(table, share, rel)
+}
+
+/// Applies a junction change to the store in one transaction, when the
+/// cached table says the change is ours (cheap: unlinkat asks for every
+/// file deleted on a namespace root share). Returns whether it applied.
+fn edit_junction<T>(
+    state_dir: &std::path::Path,
+    share: &str,
+    rel: &str,
+    ours: impl Fn(&Table) -> bool,
+    edit: impl FnOnce(&mut Table) -> Result<T, crate::namespace::table::TableError>,
+) -> Result<bool, NtStatus> {
+    use crate::namespace::store::{Store, StoreError, FILE_NAME};
+    {
+        let cache = cached_table(state_dir, rel)?;
+        let Some((_, table, _)) = cache.as_ref() else { return Ok(false) };
+        if !ours(table) {
+            return Ok(false);
+        }
+    }
+    #[derive(Debug)]
+    enum E {
+        Store(StoreError),
+        Table(crate::namespace::table::TableError),
+    }
+    impl From<StoreError> for E {
+        fn from(e: StoreError) -> Self {
+            E::Store(e)
+        }
+    }
+    let mut store = Store::open(&state_dir.join(FILE_NAME)).map_err(|e| {
+        tracing::error!(share, path = rel, "namespace store: {e}");
+        NtStatus::INTERNAL_ERROR
+    })?;
+    match store.update(|table, _| edit(table).map_err(E::Table)) {
+        Ok(_) => Ok(true),
+        Err(E::Table(e)) => {
+            tracing::warn!(share, path = rel, "DFS link change refused: {e}");
+            Err(NtStatus::INVALID_PARAMETER)
+        }
+        Err(E::Store(e)) => {
+            tracing::error!(share, path = rel, "namespace store: {e}");
+            Err(NtStatus::INTERNAL_ERROR)
+        }
+    }
+}
+
+/// `create_dfs_pathat` (NetDfsAdd/Remove of a target through rpcd_classic):
+/// the link's targets become `targets` in our table.
+pub fn dfs_link_set(state_dir: &std::path::Path, share: &str, rel: &str, targets: &[String]) -> Result<(), NtStatus> {
+    let list: Vec<&str> = targets.iter().map(String::as_str).collect();
+    let set = |t: &mut Table| crate::namespace::junction::set_targets(t, share, rel, &list);
+    if edit_junction(state_dir, share, rel, |t| t.root(share).is_some(), set)? {
+        tracing::info!(share, path = rel, targets = ?targets, "DFS link set through smbd");
+    }
+    Ok(())
+}
+
+/// `unlinkat` of `rel` succeeded: when it was one of our links, it goes.
+pub fn dfs_link_unlinked(state_dir: &std::path::Path, share: &str, rel: &str) -> Result<(), NtStatus> {
+    use crate::namespace::junction::{is_link, remove_link};
+    if edit_junction(state_dir, share, rel, |t| is_link(t, share, rel), |t| remove_link(t, share, rel))? {
+        tracing::info!(share, path = rel, "DFS link removed through smbd");
+    }
+    Ok(())
+}
+
+/// The referral response for `path` from the namespace store in
+/// `state_dir`, at the client's level, for a client at `client_ip`.
+/// NOT_FOUND means "not one of ours": smbd then asks the next module.
+pub fn referral(state_dir: &std::path::Path, path: &str, max_level: u16, client_ip: &str) -> Result<Vec<u8>, NtStatus> {
+    use crate::namespace::resolve::{resolve, ResolveError};
+    let cache = cached_table(state_dir, path)?;
     let Some((_, table, sites)) = cache.as_ref() else {
-        return Err(NtStatus::INTERNAL_ERROR);
+        return Err(NtStatus::NOT_FOUND);
     };
     let ip = client_ip.parse().ok();
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos() as u64

@@ -17,6 +17,7 @@
 #include "lib/param/s3_param.h"
 #include "librpc/gen_ndr/ndr_dfsblobs.h"
 #include "lib/tsocket/tsocket.h"
+#include "msdfs.h"
 #include "dfsr.h"
 
 static int vfs_dfsr_debug_class = DBGC_VFS;
@@ -144,8 +145,174 @@ static NTSTATUS vfs_dfsr_get_dfs_referrals(struct vfs_handle_struct *handle,
 	return NT_STATUS_OK;
 }
 
+/* The share-relative, '/'-separated path of NAME under DIRFSP (smbd's
+ * NetDfs code passes absolute paths under the share's connectpath). */
+static char *dfsr_share_relative(TALLOC_CTX *mem, connection_struct *conn,
+				 struct files_struct *dirfsp,
+				 const struct smb_filename *name)
+{
+	const char *dir = dirfsp->fsp_name->base_name;
+	size_t root = strlen(conn->connectpath);
+	char *full = NULL;
+
+	if (dir == NULL || dir[0] == '\0' || strcmp(dir, ".") == 0) {
+		full = talloc_strdup(mem, name->base_name);
+	} else {
+		full = talloc_asprintf(mem, "%s/%s", dir, name->base_name);
+	}
+	if (full != NULL && strncmp(full, conn->connectpath, root) == 0 &&
+	    full[root] == '/') {
+		return full + root + 1;
+	}
+	return full;
+}
+
+/*
+ * A link's targets come from our table (with the link's TTL) when it is
+ * one of ours; smbd's own reading of the msdfs: placeholder (NEXT) still
+ * runs first: it fills smb_fname->st and says whether this is a link.
+ */
+static NTSTATUS vfs_dfsr_read_dfs_pathat(struct vfs_handle_struct *handle,
+					 TALLOC_CTX *mem_ctx,
+					 struct files_struct *dirfsp,
+					 struct smb_filename *smb_fname,
+					 struct referral **ppreflist,
+					 size_t *preferral_count)
+{
+	const struct loadparm_substitution *lp_sub =
+		loadparm_s3_global_substitution();
+	TALLOC_CTX *frame = NULL;
+	uint8_t *bytes = NULL;
+	size_t len = 0, count = 0, i;
+	uint32_t ttl = 0;
+	struct referral *list = NULL;
+	char *text = NULL;
+	NTSTATUS status;
+
+	status = SMB_VFS_NEXT_READ_DFS_PATHAT(handle, mem_ctx, dirfsp,
+					      smb_fname, ppreflist,
+					      preferral_count);
+	if (!NT_STATUS_IS_OK(status) || ppreflist == NULL ||
+	    preferral_count == NULL || !lp_msdfs_root(SNUM(handle->conn))) {
+		return status;
+	}
+	frame = talloc_stackframe();
+	if (dfsr_dfs_link_text(lp_state_directory(),
+			       lp_servicename(frame, lp_sub, SNUM(handle->conn)),
+			       dfsr_share_relative(frame, handle->conn, dirfsp,
+						   smb_fname),
+			       &bytes, &len, &ttl) != 0) {
+		TALLOC_FREE(frame);
+		return status;
+	}
+	text = talloc_strndup(frame, (const char *)bytes, len);
+	dfsr_free_bytes(bytes, len);
+	if (text == NULL ||
+	    !parse_msdfs_symlink(mem_ctx, false, text, &list, &count)) {
+		TALLOC_FREE(frame);
+		return NT_STATUS_NO_MEMORY;
+	}
+	for (i = 0; i < count; i++) {
+		list[i].ttl = ttl;
+	}
+	TALLOC_FREE(*ppreflist);
+	*ppreflist = list;
+	*preferral_count = count;
+	TALLOC_FREE(frame);
+	return NT_STATUS_OK;
+}
+
+/*
+ * NetDfsAdd/NetDfsRemove of a target (rpcd_classic) end here: NEXT writes
+ * the placeholder, then the new target list goes into our table
+ * (privileged: the table lives in the state directory). An existing
+ * placeholder is replaced here, through NEXT: smbd would unlink it through
+ * our unlinkat, which takes a deleted link out of the table and so would
+ * lose its targets' state, priority and TTL.
+ */
+static NTSTATUS vfs_dfsr_create_dfs_pathat(struct vfs_handle_struct *handle,
+					   struct files_struct *dirfsp,
+					   const struct smb_filename *smb_fname,
+					   const struct referral *reflist,
+					   size_t referral_count)
+{
+	const struct loadparm_substitution *lp_sub =
+		loadparm_s3_global_substitution();
+	TALLOC_CTX *frame = NULL;
+	const char **targets = NULL;
+	size_t i;
+	uint32_t st;
+
+	NTSTATUS status;
+
+	status = SMB_VFS_NEXT_CREATE_DFS_PATHAT(handle, dirfsp, smb_fname,
+						reflist, referral_count);
+	if (!lp_msdfs_root(SNUM(handle->conn))) {
+		return status;
+	}
+	if (NT_STATUS_EQUAL(status, NT_STATUS_OBJECT_NAME_COLLISION)) {
+		if (SMB_VFS_NEXT_UNLINKAT(handle, dirfsp, smb_fname, 0) != 0) {
+			return map_nt_error_from_unix(errno);
+		}
+		status = SMB_VFS_NEXT_CREATE_DFS_PATHAT(handle, dirfsp,
+							smb_fname, reflist,
+							referral_count);
+	}
+	if (!NT_STATUS_IS_OK(status)) {
+		return status;
+	}
+	frame = talloc_stackframe();
+	targets = talloc_zero_array(frame, const char *, referral_count + 1);
+	if (targets == NULL) {
+		TALLOC_FREE(frame);
+		return NT_STATUS_NO_MEMORY;
+	}
+	for (i = 0; i < referral_count; i++) {
+		targets[i] = reflist[i].alternate_path;
+	}
+	become_root();
+	st = dfsr_dfs_link_set(lp_state_directory(),
+			       lp_servicename(frame, lp_sub, SNUM(handle->conn)),
+			       dfsr_share_relative(frame, handle->conn, dirfsp,
+						   smb_fname),
+			       targets, referral_count);
+	unbecome_root();
+	TALLOC_FREE(frame);
+	return NT_STATUS(st);
+}
+
+/* A deleted link (NetDfsRemove of its last target, or a client deleting
+ * it) leaves our table too. Only on DFS root shares. */
+static int vfs_dfsr_unlinkat(struct vfs_handle_struct *handle,
+			     struct files_struct *dirfsp,
+			     const struct smb_filename *smb_fname, int flags)
+{
+	const struct loadparm_substitution *lp_sub =
+		loadparm_s3_global_substitution();
+	TALLOC_CTX *frame = NULL;
+	int ret = SMB_VFS_NEXT_UNLINKAT(handle, dirfsp, smb_fname, flags);
+
+	if (ret != 0 || (flags & AT_REMOVEDIR) ||
+	    smb_fname->stream_name != NULL ||
+	    !lp_msdfs_root(SNUM(handle->conn))) {
+		return ret;
+	}
+	frame = talloc_stackframe();
+	become_root();
+	dfsr_dfs_link_unlinked(lp_state_directory(),
+			       lp_servicename(frame, lp_sub, SNUM(handle->conn)),
+			       dfsr_share_relative(frame, handle->conn, dirfsp,
+						   smb_fname));
+	unbecome_root();
+	TALLOC_FREE(frame);
+	return ret;
+}
+
 static struct vfs_fn_pointers vfs_dfsr_fns = {
 	.get_dfs_referrals_fn = vfs_dfsr_get_dfs_referrals,
+	.read_dfs_pathat_fn = vfs_dfsr_read_dfs_pathat,
+	.create_dfs_pathat_fn = vfs_dfsr_create_dfs_pathat,
+	.unlinkat_fn = vfs_dfsr_unlinkat,
 	.connect_fn = vfs_dfsr_connect,
 	.disconnect_fn = vfs_dfsr_disconnect,
 };

@@ -3,6 +3,7 @@
 //! C values into Rust ones and calls safe code.
 
 use crate::config::Options;
+use crate::samba::ntstatus::NtStatus;
 use crate::vfs_module;
 use std::ffi::{c_char, c_int, CStr};
 
@@ -269,6 +270,84 @@ pub unsafe extern "C" fn dfsr_get_referral(
             0
         }
         Err(status) => status.0,
+    }
+}
+
+/// `read_dfs_pathat`: the `msdfs:` text of link `rel` (share-relative,
+/// '/'-separated) of `share` from our table in `state_dir`, and its TTL.
+/// 0 with the text (no NUL) in `*out`/`*out_len` (free with
+/// `dfsr_free_bytes`); NT_STATUS_NOT_FOUND when it is not one of our links.
+///
+/// # Safety
+/// Strings are NULL or NUL-terminated; the out-pointers are valid for writes.
+#[no_mangle]
+pub unsafe extern "C" fn dfsr_dfs_link_text(
+    state_dir: *const c_char,
+    share: *const c_char,
+    rel: *const c_char,
+    out: *mut *mut u8,
+    out_len: *mut usize,
+    ttl: *mut u32,
+) -> u32 {
+    // SAFETY: forwarded caller contract.
+    let (state_dir, share, rel) = unsafe { (string(state_dir), string(share), string(rel)) };
+    match crate::vfs_module::dfs_link_text(std::path::Path::new(&state_dir), &share, &rel) {
+        Some((text, t)) => {
+            let boxed = text.into_bytes().into_boxed_slice();
+            // SAFETY: out-pointers valid per the contract; the slice goes
+            // back to dfsr_free_bytes with its length.
+            unsafe {
+                *out_len = boxed.len();
+                *ttl = t;
+                *out = Box::into_raw(boxed).cast::<u8>();
+            }
+            0
+        }
+        None => NtStatus::NOT_FOUND.0,
+    }
+}
+
+/// `create_dfs_pathat`: link `rel` of `share` gets the `n` targets (smbd's
+/// alternate paths, `host\share[\sub]`) in our table; 0 also when the
+/// share is not one of our roots.
+///
+/// # Safety
+/// Strings are NULL or NUL-terminated; `targets` points to `n` of them.
+#[no_mangle]
+pub unsafe extern "C" fn dfsr_dfs_link_set(
+    state_dir: *const c_char,
+    share: *const c_char,
+    rel: *const c_char,
+    targets: *const *const c_char,
+    n: usize,
+) -> u32 {
+    // SAFETY: forwarded caller contract.
+    let (state_dir, share, rel) = unsafe { (string(state_dir), string(share), string(rel)) };
+    let list: Vec<String> = if targets.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: `targets` holds `n` valid C strings per the contract.
+        let ptrs = unsafe { std::slice::from_raw_parts(targets, n) };
+        // SAFETY: each is NULL or a NUL-terminated string (contract).
+        ptrs.iter().map(|&p| unsafe { string(p) }).collect()
+    };
+    match crate::vfs_module::dfs_link_set(std::path::Path::new(&state_dir), &share, &rel, &list) {
+        Ok(()) => 0,
+        Err(s) => s.0,
+    }
+}
+
+/// `unlinkat` of `rel` in `share` succeeded: a link of ours leaves the table.
+///
+/// # Safety
+/// Strings are NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn dfsr_dfs_link_unlinked(state_dir: *const c_char, share: *const c_char, rel: *const c_char) -> u32 {
+    // SAFETY: forwarded caller contract.
+    let (state_dir, share, rel) = unsafe { (string(state_dir), string(share), string(rel)) };
+    match crate::vfs_module::dfs_link_unlinked(std::path::Path::new(&state_dir), &share, &rel) {
+        Ok(()) => 0,
+        Err(s) => s.0,
     }
 }
 

@@ -1,6 +1,7 @@
 //! DFS namespaces (MS-DFSC): the partition knowledge table of roots, links
 //! and targets, sites, and the referrals computed from them. Sans-IO.
 
+pub mod junction;
 pub mod ordering;
 pub mod placeholder;
 pub mod referral;

@@ -378,6 +378,23 @@ fn smb_conf(d: &Path, port: u16, cfg: &SmbdConfig) -> String {
     s
 }
 
+/// Adds root to the test smbd's tdbsam (Samba's NetDfs admin calls need
+/// uid 0); returns its `user%password`.
+pub fn add_root_user(conf: &Path) -> String {
+    let mut child = Command::new("smbpasswd")
+        .arg("-c")
+        .arg(conf)
+        .args(["-a", "-s", "root"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("running smbpasswd");
+    child.stdin.take().unwrap().write_all(format!("{PASSWORD}\n{PASSWORD}\n").as_bytes()).unwrap();
+    assert!(child.wait().unwrap().success(), "smbpasswd -a root failed");
+    format!("root%{PASSWORD}")
+}
+
 fn add_samba_user(conf: &Path) {
     let mut child = Command::new("smbpasswd")
         .arg("-c")
