@@ -17,6 +17,7 @@ pub mod ids;
 pub mod local_change;
 pub mod ordering;
 pub mod rules;
+pub mod session;
 pub mod update;
 pub mod version_vector;
 

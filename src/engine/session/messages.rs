@@ -1,0 +1,310 @@
+//! Engine-level requests and responses of the FrsTransport interface
+//! (MS-FRS2 §3.2.4.1): what the session machines send and receive, without
+//! NDR. The wire layer maps these to and from `wire::frstrans` messages; the
+//! engine never depends on it.
+
+use crate::engine::ids::{Guid, Gvsn};
+use crate::engine::update::Update;
+use crate::engine::version_vector::VersionVector;
+
+/// `VERSION_REQUEST_TYPE` (§2.2.1.2.1): the kind of sync a
+/// RequestVersionVector asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VersionRequestType {
+    /// `REQUEST_NORMAL_SYNC` (0).
+    Normal,
+    /// `REQUEST_SLOW_SYNC` (1), §3.3.1.3.
+    Slow,
+    /// `REQUEST_SUBORDINATE_SYNC` (2), §3.3.4.18.
+    Subordinate,
+}
+
+/// `VERSION_CHANGE_TYPE` (§2.2.1.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeType {
+    /// `CHANGE_NOTIFY` (0): complete the AsyncPoll only once the server's
+    /// vector generation passes the one supplied (§3.2.4.1.5).
+    Notify,
+    /// `CHANGE_ALL` (2): send the whole vector now.
+    All,
+}
+
+/// `UPDATE_REQUEST_TYPE` (§2.2.1.2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum UpdateRequestType {
+    /// `UPDATE_REQUEST_ALL` (0): tombstones first, then live updates.
+    All,
+    /// `UPDATE_REQUEST_TOMBSTONES` (1).
+    Tombstones,
+    /// `UPDATE_REQUEST_LIVE` (2).
+    Live,
+}
+
+impl UpdateRequestType {
+    /// True when an update of this presence is of the requested type.
+    pub fn matches(self, update: &Update) -> bool {
+        match self {
+            UpdateRequestType::All => true,
+            UpdateRequestType::Tombstones => !update.present,
+            UpdateRequestType::Live => update.present,
+        }
+    }
+}
+
+/// `UPDATE_STATUS` (§2.2.1.2.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UpdateStatus {
+    /// `UPDATE_STATUS_DONE` (2): nothing more in the supplied vector.
+    Done,
+    /// `UPDATE_STATUS_MORE` (3): ask again with the cursor applied.
+    More,
+}
+
+/// `FRS_REQUESTED_STAGING_POLICY` (§2.2.1.2.7, §3.3.4.7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum StagingPolicy {
+    /// `SERVER_DEFAULT` (0).
+    #[default]
+    ServerDefault,
+    /// `STAGING_REQUIRED` (1): after `ERROR_SHARING_VIOLATION`.
+    StagingRequired,
+    /// `RESTAGING_REQUIRED` (2): after `FRS_ERROR_XPRESS_INVALID_DATA`.
+    RestagingRequired,
+}
+
+/// `cancelType` of FRS_UPDATE_CANCEL_DATA (§2.2.1.4.5): only UNSPECIFIED
+/// (1) is defined; the engine keeps its own reason for the caller's logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CancelReason {
+    /// The download failed for good (server no longer has it, or the
+    /// retry limit was reached).
+    DownloadFailed,
+    /// The installer reported a definitive failure.
+    InstallFailed,
+    /// The update record itself is invalid (`Update::validate`).
+    Invalid,
+}
+
+/// Which call failed, in [`Response::Failed`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Call {
+    /// EstablishConnection (opnum 1).
+    EstablishConnection,
+    /// EstablishSession (opnum 2).
+    EstablishSession,
+    /// RequestVersionVector (opnum 4).
+    RequestVersionVector,
+    /// AsyncPoll (opnum 5), failed on invocation (§3.3.4.5: retry later).
+    AsyncPoll,
+    /// RequestUpdates (opnum 3).
+    RequestUpdates,
+    /// UpdateCancel (opnum 7).
+    UpdateCancel,
+}
+
+/// How a call failed (§3.3.4.x error tables).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallError {
+    /// `FRS_ERROR_CONTENTSET_NOT_FOUND` (0x2344): restart the folder
+    /// session, keep the connection.
+    ContentSetNotFound,
+    /// `FRS_ERROR_CONTENTSET_READ_ONLY` (0x2375): never ask again.
+    ContentSetReadOnly,
+    /// `FRS_ERROR_CONNECTION_INVALID` (0x2342): disconnect.
+    ConnectionInvalid,
+    /// The transport failed (RPC error, timeout, broken socket).
+    Transport,
+    /// Any other non-zero status.
+    Other(u32),
+}
+
+impl CallError {
+    /// `FRS_ERROR_CONNECTION_INVALID`.
+    pub const CONNECTION_INVALID: u32 = 0x2342;
+    /// `FRS_ERROR_CONTENTSET_NOT_FOUND`.
+    pub const CONTENTSET_NOT_FOUND: u32 = 0x2344;
+    /// `FRS_ERROR_CONTENTSET_READ_ONLY`.
+    pub const CONTENTSET_READ_ONLY: u32 = 0x2375;
+
+    /// Classifies a non-zero status code; RPC errors 0x6A4..=0x788 are
+    /// transport errors (§3.3.4.3).
+    pub fn from_status(status: u32) -> Self {
+        match status {
+            Self::CONNECTION_INVALID => CallError::ConnectionInvalid,
+            Self::CONTENTSET_NOT_FOUND => CallError::ContentSetNotFound,
+            Self::CONTENTSET_READ_ONLY => CallError::ContentSetReadOnly,
+            0x6A4..=0x788 => CallError::Transport,
+            other => CallError::Other(other),
+        }
+    }
+}
+
+/// Why a download (InitializeFileTransferAsync and what follows) failed
+/// (§3.3.4.8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DownloadError {
+    /// `ERROR_SHARING_VIOLATION` on the server: retry with
+    /// STAGING_REQUIRED (§3.3.4.7.1).
+    SharingViolation,
+    /// `FRS_ERROR_XPRESS_INVALID_DATA`: retry with RESTAGING_REQUIRED.
+    InvalidCompressedData,
+    /// `FRS_ERROR_RDC_GENERIC`: retry without RDC.
+    RdcGeneric,
+    /// The server no longer holds this version (superseded or deleted):
+    /// nothing to retry; the update is cancelled.
+    Gone,
+    /// `FRS_ERROR_CONNECTION_INVALID`: disconnect.
+    ConnectionInvalid,
+    /// `FRS_ERROR_CONTENTSET_NOT_FOUND`: restart the folder session.
+    ContentSetNotFound,
+    /// Anything else: retry (§3.3.4.8 "MUST retry the download").
+    Other(u32),
+}
+
+/// A request the client sends (or the responder receives).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// EstablishConnection (opnum 1, §3.2.4.1.2); version negotiation is the
+    /// wire layer's business.
+    EstablishConnection,
+    /// EstablishSession (opnum 2, §3.2.4.1.3) for one replicated folder.
+    EstablishSession {
+        /// The replicated folder (content set).
+        folder: Guid,
+    },
+    /// RequestVersionVector (opnum 4, §3.2.4.1.5).
+    RequestVersionVector {
+        /// The replicated folder.
+        folder: Guid,
+        /// Pairs the request with its AsyncPoll completion.
+        sequence: u32,
+        /// NORMAL / SLOW / SUBORDINATE.
+        request_type: VersionRequestType,
+        /// NOTIFY / ALL.
+        change_type: ChangeType,
+        /// The generation last received (NORMAL), else 0.
+        vv_generation: u64,
+    },
+    /// AsyncPoll (opnum 5, §3.2.4.1.6): one outstanding per connection.
+    AsyncPoll,
+    /// RequestUpdates (opnum 3, §3.2.4.1.4).
+    RequestUpdates {
+        /// The replicated folder.
+        folder: Guid,
+        /// `creditsAvailable`, 1..=256.
+        credits: u32,
+        /// ALL / TOMBSTONES / LIVE (§3.3.4.6.1).
+        request_type: UpdateRequestType,
+        /// `hashRequested`.
+        hash_requested: bool,
+        /// `versionVectorDiff`, already pruned by the cursor.
+        vv_diff: VersionVector,
+    },
+    /// Download a file: InitializeFileTransferAsync (opnum 13, §3.2.4.1.14)
+    /// and the RawGetFileData / RDC calls and RdcClose that follow, which
+    /// the transfer layer runs; it answers with [`Response::FileDownloaded`]
+    /// or [`Response::DownloadFailed`].
+    DownloadFile {
+        /// The replicated folder.
+        folder: Guid,
+        /// The update whose content is wanted.
+        update: Update,
+        /// `stagingPolicy`.
+        staging_policy: StagingPolicy,
+        /// `rdcDesired`.
+        rdc_desired: bool,
+    },
+    /// UpdateCancel (opnum 7, §3.2.4.1.8).
+    UpdateCancel {
+        /// The replicated folder (`contentSetId`).
+        folder: Guid,
+        /// The GVSN that could not be processed.
+        gvsn: Gvsn,
+        /// Why (sent as UNSPECIFIED).
+        reason: CancelReason,
+    },
+}
+
+/// The payload of an AsyncPoll completion (FRS_ASYNC_RESPONSE_CONTEXT,
+/// §2.2.1.4.13).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AsyncPollResponse {
+    /// The sequence number of the RequestVersionVector it answers.
+    pub sequence: u32,
+    /// 0 on success; any other value is a failed completion (§3.3.4.5:
+    /// disconnect).
+    pub status: u32,
+    /// The server's vector generation.
+    pub vv_generation: u64,
+    /// The vector for CHANGE_ALL; `None` for a CHANGE_NOTIFY notification
+    /// (§3.2.4.1.5 "MUST NOT provide any version vector").
+    pub vector: Option<VersionVector>,
+}
+
+/// One RequestUpdates reply (§3.2.4.1.4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdatesResponse {
+    /// The replicated folder.
+    pub folder: Guid,
+    /// At most `creditsAvailable` updates; tombstones first for ALL.
+    pub updates: Vec<Update>,
+    /// DONE / MORE.
+    pub status: UpdateStatus,
+    /// `(gvsnDbGuid, gvsnVersion)`: the last GVSN of the diff considered.
+    pub cursor: Gvsn,
+}
+
+/// A response (or completion) the client receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    /// EstablishConnection succeeded.
+    ConnectionEstablished,
+    /// EstablishSession succeeded for `folder`.
+    SessionEstablished {
+        /// The replicated folder.
+        folder: Guid,
+    },
+    /// RequestVersionVector returned 0 (§3.3.4.4: now wait for AsyncPoll).
+    VersionVectorRequested {
+        /// The replicated folder.
+        folder: Guid,
+        /// The request's sequence number.
+        sequence: u32,
+    },
+    /// An AsyncPoll completed (§3.3.4.5).
+    AsyncPoll(AsyncPollResponse),
+    /// RequestUpdates returned 0 (§3.3.4.6).
+    Updates(UpdatesResponse),
+    /// A [`Request::DownloadFile`] finished: the content is staged.
+    FileDownloaded {
+        /// The replicated folder.
+        folder: Guid,
+        /// The update downloaded.
+        gvsn: Gvsn,
+    },
+    /// A [`Request::DownloadFile`] failed.
+    DownloadFailed {
+        /// The replicated folder.
+        folder: Guid,
+        /// The update.
+        gvsn: Gvsn,
+        /// Why.
+        error: DownloadError,
+    },
+    /// UpdateCancel returned 0 (§3.3.4.17).
+    UpdateCancelled {
+        /// The replicated folder.
+        folder: Guid,
+        /// The cancelled GVSN.
+        gvsn: Gvsn,
+    },
+    /// A call failed (non-zero status or transport error).
+    Failed {
+        /// Which call.
+        call: Call,
+        /// Its folder, when it has one.
+        folder: Option<Guid>,
+        /// How.
+        error: CallError,
+    },
+}
