@@ -244,6 +244,10 @@ impl std::fmt::Display for Unc {
 /// Case-insensitive name comparison (Unicode lower-casing, like Samba's
 /// strcasecmp_m for the names that matter here).
 pub fn eq_ci(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        // The common case, without allocating (it runs per link per lookup).
+        return a.eq_ignore_ascii_case(b);
+    }
     a == b || a.to_lowercase() == b.to_lowercase()
 }
 
@@ -631,32 +635,60 @@ impl Table {
         if v != FORMAT_VERSION && v != 1 {
             return Err(DecodeError::UnsupportedVersion(v));
         }
+        // Built directly, with the editing API's checks done through hash
+        // sets: a table of 10 000 links decodes in linear time (every smbd
+        // process decodes it for its first referral).
         let mut t = Table::new();
         let nroots = r.count()?;
         for _ in 0..nroots {
             let name = r.string()?;
-            t.add_root(&name)?;
+            check_name(&name)?;
+            if t.root(&name).is_some() {
+                return Err(TableError::DuplicateRoot(name).into());
+            }
             let ordering = r.u8()?;
             let ordering = OrderingMode::from_byte(ordering).ok_or(DecodeError::BadEnum("ordering", ordering))?;
-            t.set_ordering(&name, ordering)?;
-            get_node(&mut r, &mut t, &name, v)?;
+            let node = read_node(&mut r, v, &name, false)?;
             let nlinks = r.count()?;
+            let mut links = Vec::with_capacity(nlinks.min(1 << 16));
+            let mut keys = std::collections::HashSet::with_capacity(nlinks.min(1 << 16));
             for _ in 0..nlinks {
                 let ncomp = r.count()?;
-                let mut p = name.clone();
+                let mut path = Vec::with_capacity(ncomp.min(64));
                 for _ in 0..ncomp {
-                    p.push('\\');
-                    p.push_str(&r.string()?);
+                    let c = r.string()?;
+                    check_component(&c).map_err(|why| TableError::BadPath(format!("{name}\\{c}"), why))?;
+                    path.push(c);
                 }
-                t.add_link(&p)?;
-                let il = r.u8()?;
-                t.set_interlink(&p, match il {
+                let full = format!("{name}\\{}", path.join("\\"));
+                if path.is_empty() {
+                    return Err(TableError::BadPath(full, "a link needs a root and a name").into());
+                }
+                if !keys.insert(link_key(&path)) {
+                    return Err(TableError::DuplicateLink(full).into());
+                }
+                let interlink = match r.u8()? {
                     0 => false,
                     1 => true,
                     x => return Err(DecodeError::BadEnum("interlink", x)),
-                })?;
-                get_node(&mut r, &mut t, &p, v)?;
+                };
+                let node = read_node(&mut r, v, &full, true)?;
+                links.push(Link { path, node, interlink });
             }
+            // Links never nest: no link's proper prefix is another link.
+            for l in &links {
+                for n in 1..l.path.len() {
+                    let prefix = &l.path[..n];
+                    if keys.contains(&link_key(prefix)) {
+                        return Err(TableError::LinkOverlap(
+                            format!("{name}\\{}", l.path_string()),
+                            prefix.join("\\"),
+                        )
+                        .into());
+                    }
+                }
+            }
+            t.roots.push(Root { name, node, ordering, links });
         }
         if !r.b.is_empty() {
             return Err(DecodeError::TrailingBytes(r.b.len()));
@@ -725,22 +757,31 @@ fn put_node(w: &mut Vec<u8>, n: &Node) {
     }
 }
 
-fn get_node(r: &mut Reader<'_>, t: &mut Table, path: &str, version: u8) -> Result<(), DecodeError> {
+/// The case-insensitive identity of a link path (as `eq_ci` compares).
+fn link_key<S: AsRef<str>>(path: &[S]) -> String {
+    path.iter().map(|c| c.as_ref().to_lowercase()).collect::<Vec<_>>().join("\\")
+}
+
+/// One root's or link's node, checked as the editing API checks it.
+fn read_node(r: &mut Reader<'_>, version: u8, path: &str, is_link: bool) -> Result<Node, DecodeError> {
     let ttl = r.u32()?;
-    t.set_ttl(path, ttl)?;
     let flags = Flags::from_bits(r.u32()?)?;
-    t.set_flags(path, flags)?;
-    if version >= 2 {
-        let state = match r.u8()? {
+    if is_link && flags.contains(Flags::SITE_COSTING) {
+        return Err(TableError::BadPath(path.to_string(), "SITE_COSTING is a namespace-wide flag").into());
+    }
+    let state = if version >= 2 {
+        match r.u8()? {
             0 => TargetState::Online,
             1 => TargetState::Offline,
             x => return Err(DecodeError::BadEnum("node state", x)),
-        };
-        t.set_node_state(path, state)?;
-    }
+        }
+    } else {
+        TargetState::Online
+    };
     let comment = r.string()?;
-    t.set_comment(path, &comment)?;
+    let mut node = Node { ttl, comment, flags, state, targets: Vec::new() };
     let n = r.count()?;
+    let mut seen = std::collections::HashSet::with_capacity(n.min(1 << 12));
     for _ in 0..n {
         let unc = r.string()?;
         let mut target = Target::new(&format!("\\{unc}"))?;
@@ -755,12 +796,19 @@ fn get_node(r: &mut Reader<'_>, t: &mut Table, path: &str, version: u8) -> Resul
         target.priority = Priority::new(class, r.u8()?)?;
         target.site = match r.u8()? {
             0 => None,
-            1 => Some(r.string()?),
+            1 => {
+                let site = r.string()?;
+                check_name(&site)?;
+                Some(site)
+            }
             x => return Err(DecodeError::BadEnum("site marker", x)),
         };
-        t.add_target(path, target)?;
+        if !seen.insert(link_key(target.unc.components())) {
+            return Err(TableError::DuplicateTarget(target.unc.to_string()).into());
+        }
+        node.targets.push(target);
     }
-    Ok(())
+    Ok(node)
 }
 
 struct Reader<'a> {
@@ -974,5 +1022,43 @@ mod tests {
         let n = enc.len();
         enc[n - 6] = 40; // rank, site marker, then the u32 link count
         assert_eq!(Table::decode(&enc), Err(DecodeError::Invalid(TableError::RankOutOfRange(40))));
+    }
+
+    #[test]
+    fn decode_refuses_what_the_editing_api_refuses() {
+        let mut base = Table::new();
+        base.add_root("ns").unwrap();
+        base.add_link(r"ns\a\b").unwrap();
+        base.add_target_unc(r"ns\a\b", r"\\h\s").unwrap();
+        assert_eq!(Table::decode(&base.encode()).unwrap(), base);
+        let tampered = |f: &dyn Fn(&mut Table)| {
+            let mut t = base.clone();
+            f(&mut t);
+            Table::decode(&t.encode())
+        };
+        let dup_link = tampered(&|t| {
+            let l = t.roots[0].links[0].clone();
+            t.roots[0].links.push(Link { path: vec!["A".into(), "B".into()], ..l });
+        });
+        assert!(matches!(dup_link, Err(DecodeError::Invalid(TableError::DuplicateLink(_)))), "{dup_link:?}");
+        let nested = tampered(&|t| {
+            let l = t.roots[0].links[0].clone();
+            t.roots[0].links.push(Link { path: vec!["a".into()], ..l });
+        });
+        assert!(matches!(nested, Err(DecodeError::Invalid(TableError::LinkOverlap(..)))), "{nested:?}");
+        let dup_target = tampered(&|t| {
+            let tg = t.roots[0].links[0].node.targets[0].clone();
+            t.roots[0].links[0].node.targets.push(Target { unc: Unc::parse(r"\\H\S").unwrap(), ..tg });
+        });
+        assert!(matches!(dup_target, Err(DecodeError::Invalid(TableError::DuplicateTarget(_)))), "{dup_target:?}");
+        let costing = tampered(&|t| t.roots[0].links[0].node.flags = Flags::SITE_COSTING);
+        assert!(matches!(costing, Err(DecodeError::Invalid(TableError::BadPath(..)))), "{costing:?}");
+        let bad_component = tampered(&|t| t.roots[0].links[0].path[1] = "x:y".into());
+        assert!(bad_component.is_err());
+        let dup_root = tampered(&|t| {
+            let r = t.roots[0].clone();
+            t.roots.push(Root { name: "NS".into(), ..r });
+        });
+        assert!(matches!(dup_root, Err(DecodeError::Invalid(TableError::DuplicateRoot(_)))), "{dup_root:?}");
     }
 }
