@@ -201,8 +201,12 @@ pub fn referral(state_dir: &std::path::Path, path: &str, max_level: u16, client_
         ^ u64::from(std::process::id());
     let mut rng = crate::namespace::ordering::SplitMix64::new(seed);
     let mut next = || rng.next_u64();
+    // smbd re-marshals our answer through its own NDR, whose V1 entry
+    // (dfsblobs.idl: the share name as a pointer) cannot carry MS-DFSC's
+    // inline V1 string; level-1 clients get V2, as from stock Samba.
+    let level = max_level.max(2);
     // smbd cuts the marshalled answer at the client's maximum size itself.
-    match resolve(table, sites, path, ip, max_level, u32::MAX, &mut next) {
+    match resolve(table, sites, path, ip, level, u32::MAX, &mut next) {
         Ok(r) => {
             tracing::debug!(path, client = client_ip, site = ?r.client_site, entries = r.response.entries.len(), "referral");
             Ok(r.bytes)
