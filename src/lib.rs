@@ -11,6 +11,7 @@
 //! - [`meet`]: the installer in dfsrd that writes staged updates through a
 //!   share's VFS stack, called over IRPC (`dfsr_meet`).
 //! - [`namespace`]: DFS namespaces — the table, sites, referrals (MS-DFSC).
+//! - [`store`]: the replication engine's database in TDB (crash-safe).
 //! - [`staging`]: staged files — LZ77+Huffman, FRSX/XBLO framing, the
 //!   marshaled MS-BKUP format (sans-IO).
 //! - [`wire`]: the MS-FRS2 wire — NDR of the frstrans interface (sans-IO).
@@ -27,5 +28,6 @@ pub mod meet;
 pub mod namespace;
 pub mod samba;
 pub mod staging;
+pub mod store;
 pub mod vfs_module;
 pub mod wire;

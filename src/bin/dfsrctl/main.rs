@@ -6,6 +6,7 @@ use samba_dfsr::config::Options;
 use samba_dfsr::samba::smbconf::{SmbConf, DEFAULT_CONFIG};
 use std::path::PathBuf;
 
+mod db;
 mod meet;
 mod namespace;
 mod staged;
@@ -47,6 +48,11 @@ enum Command {
     Namespace {
         #[command(subcommand)]
         cmd: namespace::NamespaceCommand,
+    },
+    /// The replication database: check, dump.
+    Db {
+        #[command(subcommand)]
+        cmd: db::DbCommand,
     },
     /// Talk to the meet in the running dfsrd (IRPC name dfsr_meet).
     Meet {
@@ -119,6 +125,7 @@ fn main() -> ExitCode {
         Command::Config { share } => config(&cli, share.as_deref()),
         Command::Staged { cmd } => staged::run(cmd, cli.json).map_err(CliError::Other),
         Command::Xpress { cmd } => xpress::run(cmd).map_err(CliError::Other),
+        Command::Db { cmd } => db::run(cmd, &cli.configfile, cli.json).map_err(CliError::Other),
         Command::Meet { cmd } => meet::run(cmd, &cli.configfile, cli.json),
         Command::Namespace { cmd } => namespace::run(cmd, &cli.configfile, cli.json).map_err(CliError::Other),
     };

@@ -1,0 +1,150 @@
+//! `cargo bench --bench store`: inserts DFSR_BENCH_UPDATES updates
+//! (default 1 000 000) into the replication database in transactions of
+//! DFSR_BENCH_BATCH (default 1000), each with its GVSN and parent index
+//! entries, the vector and the originator counters; then writes the same
+//! records (same keys, same value sizes) straight into a raw TDB with the
+//! same hash size and batches, no reads. Prints both rates, the ratio and
+//! the file's bytes per update. Not a test: it prints.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use samba_dfsr::engine::ids::{Guid, Gvsn, Uid};
+use samba_dfsr::engine::update::{fence, Update};
+use samba_dfsr::engine::version_vector::VersionVector;
+use samba_dfsr::store::codec;
+use samba_dfsr::store::database::HASH_SIZE;
+use samba_dfsr::store::{Database, Key, OriginatorState, StoreError};
+use trivialdb::{Flags, Tdb};
+
+const DB: Guid = Guid([0x42; 16]);
+const FOLDER: Guid = Guid([0xcc; 16]);
+const GROUP: Guid = Guid([0x77; 16]);
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Update i: one directory per 100 files, realistic name lengths.
+fn update(i: u64) -> Update {
+    let v = 9 + i;
+    let parent = if i % 100 == 0 { Uid::root_of(FOLDER) } else { Uid::new(DB, 9 + i / 100 * 100) };
+    Update {
+        present: true,
+        name_conflict: false,
+        attributes: if i % 100 == 0 { 0x10 } else { 0x20 },
+        fence: fence::DEFAULT,
+        clock: 0x01da_0000_0000_0000 + v,
+        create_time: 0x01d9_0000_0000_0000 + i,
+        content_set_id: FOLDER,
+        hash: [(i % 251) as u8; 20],
+        rdc_similarity: [0; 16],
+        uid: Uid::new(DB, v),
+        gvsn: Gvsn::new(DB, v),
+        parent,
+        name: format!("Quarterly report {i:07}.docx"),
+        flags: 0,
+    }
+}
+
+fn file_size(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+/// The two sides, written batch by batch in turn so that load from
+/// anything else on the machine (fsync latency above all) hits both alike.
+struct Sides {
+    db: Database,
+    raw: Tdb,
+    db_vector: VersionVector,
+    raw_vector: VersionVector,
+}
+
+impl Sides {
+    fn db_batch(&mut self, from: u64, to: u64) -> Result<(), StoreError> {
+        let vector = &mut self.db_vector;
+        self.db.transaction(|tx| -> Result<(), StoreError> {
+            for k in from..to {
+                let u = update(k);
+                tx.put_update(&u)?;
+                vector.insert(u.gvsn);
+            }
+            tx.set_known_vector(&GROUP, &FOLDER, vector)?;
+            tx.set_originator(&FOLDER, &OriginatorState { next_version: 9 + to, last_clock: 0 })
+        })
+    }
+
+    /// The same records, stored blind: no reads, no index maintenance.
+    fn raw_batch(&mut self, from: u64, to: u64) -> Result<(), trivialdb::Error> {
+        let t = &mut self.raw;
+        t.transaction_start()?;
+        for k in from..to {
+            let u = update(k);
+            t.store(&Key::Update(u.uid).encode(), &codec::encode_update(&u), None)?;
+            t.store(&Key::Gvsn(u.gvsn).encode(), &codec::encode_gvsn_index(&u.uid), None)?;
+            t.store(&Key::Child { parent: u.parent, child: u.uid }.encode(), &[], None)?;
+            self.raw_vector.insert(u.gvsn);
+        }
+        t.store(&Key::Vector { group: GROUP, folder: FOLDER }.encode(), &codec::encode_vector(&self.raw_vector), None)?;
+        let o = OriginatorState { next_version: 9 + to, last_clock: 0 };
+        t.store(&Key::Originator(FOLDER).encode(), &codec::encode_originator(&o), None)?;
+        t.transaction_commit()
+    }
+}
+
+fn fail(what: &str, e: impl std::fmt::Display) -> ! {
+    eprintln!("store bench: {what}: {e}");
+    std::process::exit(1);
+}
+
+fn main() {
+    let n = env_num("DFSR_BENCH_UPDATES", 1_000_000) as u64;
+    let batch = env_num("DFSR_BENCH_BATCH", 1000).max(1) as u64;
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating the bench directory");
+    let raw_path = dir.join("raw.tdb");
+    let db_path = dir.join("dfsr.tdb");
+    let record = codec::encode_update(&update(n / 2)).len();
+    println!("store bench: {n} updates, transactions of {batch}, {record}-byte update records, hash size {HASH_SIZE}");
+
+    let db = Database::open(&db_path).unwrap_or_else(|e| fail("database", e));
+    let raw = Tdb::open(&raw_path, Some(HASH_SIZE), Flags::empty(), libc::O_RDWR | libc::O_CREAT, 0o600)
+        .unwrap_or_else(|| fail("raw tdb", std::io::Error::last_os_error()));
+    let mut sides = Sides { db, raw, db_vector: VersionVector::new(), raw_vector: VersionVector::new() };
+    let (mut db_time, mut raw_time) = (Duration::ZERO, Duration::ZERO);
+    let mut i = 0;
+    while i < n {
+        let end = (i + batch).min(n);
+        let t = Instant::now();
+        sides.raw_batch(i, end).unwrap_or_else(|e| fail("raw tdb", e));
+        raw_time += t.elapsed();
+        let t = Instant::now();
+        sides.db_batch(i, end).unwrap_or_else(|e| fail("database", e));
+        db_time += t.elapsed();
+        i = end;
+    }
+    drop(sides);
+    let (db, raw) = (db_time.as_secs_f64(), raw_time.as_secs_f64());
+    let raw_size = file_size(&raw_path);
+    let db_size = file_size(&db_path);
+    println!(
+        "raw tdb : {raw:8.2} s  {:>10.0} updates/s  {:6.1} bytes/update (the same 3 records, no reads)",
+        n as f64 / raw,
+        raw_size as f64 / n as f64
+    );
+    println!(
+        "database: {db:8.2} s  {:>10.0} updates/s  {:6.1} bytes/update (file {:.1} MB)",
+        n as f64 / db,
+        db_size as f64 / n as f64,
+        db_size as f64 / 1e6
+    );
+    println!("ratio database/raw time: {:.2}", db / raw);
+    // A sanity check that the run stored what it claims.
+    if let Ok(d) = Database::open(&db_path) {
+        if let Ok(c) = d.counts() {
+            println!("records: {} updates, {} gvsn index, {} parent index", c.updates, c.gvsn_index, c.parent_index);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,994 @@
+//! The replication database: one TDB file holding every update we keep,
+//! its indexes, the known version vectors, our originator counters, the
+//! download state of each update and the ConflictAndDeleted records.
+//!
+//! All writes of one logical change go through [`Database::transaction`],
+//! a TDB transaction: a reader (or a restart after a crash, even one in the
+//! middle of the commit, thanks to TDB's recovery area) sees all of the
+//! change or none of it.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+use trivialdb::{Flags, Tdb};
+
+use super::codec::{self, DecodeError, DownloadState, OriginatorState, RecordType};
+use super::keys::{self, prefix, Key};
+use crate::engine::ids::{Guid, Gvsn, Uid};
+use crate::engine::rules::ConflictRecord;
+use crate::engine::update::Update;
+use crate::engine::version_vector::{VersionRange, VersionVector};
+
+/// The directory, inside Samba's state directory, that holds the file.
+pub const DIR_NAME: &str = "dfsr";
+/// The database's file name inside [`DIR_NAME`].
+pub const FILE_NAME: &str = "dfsr.tdb";
+/// Layout of the set of records; bump when keys or their meaning change
+/// and add a step to `UPGRADES`.
+pub const SCHEMA_VERSION: u32 = 1;
+/// TDB hash buckets, fixed when the file is created. TDB's default (131)
+/// makes chains thousands of records long at a million updates (each with
+/// two index records); 100 003 buckets cost 400 KB of file.
+pub const HASH_SIZE: u32 = 100_003;
+/// Private to dfsrd (root): the database says which files exist where.
+const CREATE_MODE: u32 = 0o600;
+/// `by_gvsn` fetches versions one by one when the vector asks for at most
+/// this many, and traverses the whole file above.
+const POINT_LOOKUP_MAX: u64 = 65_536;
+
+/// Why the database could not be used.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// tdb_open failed (missing directory, not a TDB, permissions …).
+    #[error("{path}: cannot open the replication database: {source}")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// What open reported.
+        source: io::Error,
+    },
+    /// A TDB call failed.
+    #[error("{path}: TDB {op} failed: {source}")]
+    Tdb {
+        /// The file.
+        path: PathBuf,
+        /// Which operation.
+        op: &'static str,
+        /// TDB's error.
+        source: trivialdb::Error,
+    },
+    /// The file was written by a newer samba-dfsr; refusing protects it.
+    #[error("{path}: replication database schema {found} is newer than the supported {supported}")]
+    NewerSchema {
+        /// The file.
+        path: PathBuf,
+        /// Its schema.
+        found: u32,
+        /// Ours.
+        supported: u32,
+    },
+    /// An older schema for which no upgrade step exists.
+    #[error("{path}: replication database schema {found} cannot be upgraded to {supported}")]
+    NoUpgrade {
+        /// The file.
+        path: PathBuf,
+        /// Its schema.
+        found: u32,
+        /// Ours.
+        supported: u32,
+    },
+    /// Records but no schema record: not a database we wrote.
+    #[error("{path}: the replication database has records but no schema record")]
+    MissingSchema {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A record that does not decode.
+    #[error("{path}: record {key}: {source}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// The record's key, readable.
+        key: String,
+        /// What is wrong with it.
+        source: DecodeError,
+    },
+    /// An index entry points at an update that does not carry it.
+    #[error("{path}: index entry {key} is inconsistent; run `dfsrctl db check`")]
+    Inconsistent {
+        /// The file.
+        path: PathBuf,
+        /// The index key, readable.
+        key: String,
+    },
+    /// Two different UIDs with one GVSN: a GVSN names one change.
+    #[error("{path}: GVSN {gvsn} of {uid} is already held by {by}")]
+    GvsnTaken {
+        /// The file.
+        path: PathBuf,
+        /// The GVSN.
+        gvsn: Gvsn,
+        /// The update being stored.
+        uid: Uid,
+        /// The update holding it.
+        by: Uid,
+    },
+}
+
+/// An open replication database. TDB allows one handle per file per
+/// process: open it once and share it.
+pub struct Database {
+    path: PathBuf,
+    tdb: Tdb,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("path", &self.path).finish()
+    }
+}
+
+/// One upgrade step from the schema it names to the next; run in one
+/// transaction. None yet: schema 1 is the first.
+type UpgradeStep = fn(&mut Transaction<'_>) -> Result<(), StoreError>;
+const UPGRADES: &[(u32, UpgradeStep)] = &[];
+
+/// Reads shared by [`Database`] and [`Transaction`].
+struct View<'a> {
+    tdb: &'a Tdb,
+    path: &'a Path,
+}
+
+impl View<'_> {
+    fn tdb_err(&self, op: &'static str) -> impl FnOnce(trivialdb::Error) -> StoreError + '_ {
+        move |source| StoreError::Tdb { path: self.path.into(), op, source }
+    }
+
+    fn decode_err(&self, key: &Key) -> impl FnOnce(DecodeError) -> StoreError + '_ {
+        let key = key.to_string();
+        move |source| StoreError::Decode { path: self.path.into(), key, source }
+    }
+
+    fn fetch(&self, key: &Key) -> Result<Option<Vec<u8>>, StoreError> {
+        self.tdb.fetch(&key.encode()).map_err(self.tdb_err("fetch"))
+    }
+
+    fn get<T>(&self, key: Key, decode: fn(&[u8]) -> Result<T, DecodeError>) -> Result<Option<T>, StoreError> {
+        match self.fetch(&key)? {
+            Some(b) => decode(&b).map(Some).map_err(self.decode_err(&key)),
+            None => Ok(None),
+        }
+    }
+
+    fn update(&self, uid: &Uid) -> Result<Option<Update>, StoreError> {
+        self.get(Key::Update(*uid), codec::decode_update)
+    }
+
+    fn gvsn_owner(&self, gvsn: &Gvsn) -> Result<Option<Uid>, StoreError> {
+        self.get(Key::Gvsn(*gvsn), codec::decode_gvsn_index)
+    }
+
+    /// The update the GVSN index names for `gvsn`, checked to carry it.
+    fn update_by_gvsn(&self, gvsn: &Gvsn) -> Result<Option<Update>, StoreError> {
+        let Some(uid) = self.gvsn_owner(gvsn)? else { return Ok(None) };
+        match self.update(&uid)? {
+            Some(u) if u.gvsn == *gvsn => Ok(Some(u)),
+            _ => Err(StoreError::Inconsistent { path: self.path.into(), key: Key::Gvsn(*gvsn).to_string() }),
+        }
+    }
+
+    fn known_vector(&self, group: &Guid, folder: &Guid) -> Result<VersionVector, StoreError> {
+        Ok(self.get(Key::Vector { group: *group, folder: *folder }, codec::decode_vector)?.unwrap_or_default())
+    }
+
+    /// Every key starting with `p`, sorted (TDB traverses in hash order).
+    fn keys_with_prefix(&self, p: &[u8]) -> Vec<Vec<u8>> {
+        let mut out: Vec<Vec<u8>> = self.tdb.keys().filter(|k| k.starts_with(p)).collect();
+        out.sort_unstable();
+        out
+    }
+
+    fn children(&self, parent: &Uid) -> Vec<Uid> {
+        self.keys_with_prefix(&Key::children_prefix(parent))
+            .iter()
+            .filter_map(|k| match Key::parse(k) {
+                Key::Child { child, .. } => Some(child),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn by_gvsn(&self, vector: &VersionVector, limit: usize) -> Result<Vec<Update>, StoreError> {
+        let wanted = vector.iter().fold(0u64, |n, (_, r)| n.saturating_add(r.len()));
+        let mut out = Vec::new();
+        if wanted <= POINT_LOOKUP_MAX {
+            // vector.iter() is in GVSN order already.
+            for (db, r) in vector.iter() {
+                for v in r.first..=r.last {
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                    if let Some(u) = self.update_by_gvsn(&Gvsn::new(db, v))? {
+                        out.push(u);
+                    }
+                }
+            }
+            return Ok(out);
+        }
+        // Raw g/ keys sort in GVSN order (big-endian versions).
+        for k in self.keys_with_prefix(prefix::GVSN) {
+            if out.len() >= limit {
+                break;
+            }
+            if let Key::Gvsn(g) = Key::parse(&k) {
+                if vector.contains(&g) {
+                    if let Some(u) = self.update_by_gvsn(&g)? {
+                        out.push(u);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Cancels the TDB transaction unless committed (also on a panic).
+pub struct Transaction<'a> {
+    tdb: &'a mut Tdb,
+    path: &'a Path,
+    open: bool,
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // Nothing to report to: the error that got us here is returned.
+            let _ = self.tdb.transaction_cancel();
+        }
+    }
+}
+
+/// Releases an all-record lock.
+struct AllLocked<'a>(&'a Tdb);
+
+impl Drop for AllLocked<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.unlockall();
+    }
+}
+
+impl Database {
+    /// Opens the database read-write, creating the file (mode 0600) when
+    /// missing. The directory must exist: the caller makes
+    /// `<state directory>/dfsr`.
+    pub fn open(path: &Path) -> Result<Database, StoreError> {
+        Self::open_with(path, true)
+    }
+
+    /// Opens an existing database; a missing file is an error (for tools
+    /// that only look, like `dfsrctl db check`).
+    pub fn open_existing(path: &Path) -> Result<Database, StoreError> {
+        Self::open_with(path, false)
+    }
+
+    fn open_with(path: &Path, create: bool) -> Result<Database, StoreError> {
+        let empty = match std::fs::metadata(path) {
+            Ok(m) => m.len() == 0,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && create => true,
+            Err(source) => return Err(StoreError::Open { path: path.into(), source }),
+        };
+        // With O_CREAT tdb_open rewrites a file whose header is not a TDB's
+        // as a new database: only allow that for a missing or empty file.
+        let flags = if empty { libc::O_RDWR | libc::O_CREAT } else { libc::O_RDWR };
+        // Default flags: the default hash function and synced transactions
+        // (trivialdb 0.1.10 maps Flags::NoSync to TDB_SEQNUM anyway).
+        let tdb = Tdb::open(path, Some(HASH_SIZE), Flags::empty(), flags, CREATE_MODE)
+            .ok_or_else(|| StoreError::Open { path: path.into(), source: io::Error::last_os_error() })?;
+        let mut db = Database { path: path.into(), tdb };
+        db.check_schema()?;
+        Ok(db)
+    }
+
+    /// Writes the schema of a new database, refuses a newer one, upgrades
+    /// an older one step by step.
+    fn check_schema(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let found = self.transaction(|tx| -> Result<Option<u32>, StoreError> {
+            match tx.view().get(Key::Schema, codec::decode_schema)? {
+                Some(v) => Ok(Some(v)),
+                None if tx.tdb.keys().next().is_none() => {
+                    tx.store(&Key::Schema, &codec::encode_schema(SCHEMA_VERSION))?;
+                    Ok(None)
+                }
+                None => Err(StoreError::MissingSchema { path: path.clone() }),
+            }
+        })?;
+        let Some(mut v) = found else { return Ok(()) };
+        if v > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema { path, found: v, supported: SCHEMA_VERSION });
+        }
+        while v < SCHEMA_VERSION {
+            let Some((_, step)) = UPGRADES.iter().find(|(from, _)| *from == v) else {
+                return Err(StoreError::NoUpgrade { path, found: v, supported: SCHEMA_VERSION });
+            };
+            self.transaction(|tx| {
+                step(tx)?;
+                tx.store(&Key::Schema, &codec::encode_schema(v + 1))
+            })?;
+            v += 1;
+        }
+        Ok(())
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn view(&self) -> View<'_> {
+        View { tdb: &self.tdb, path: &self.path }
+    }
+
+    fn lock_all(&self) -> Result<AllLocked<'_>, StoreError> {
+        // Write lock: trivialdb can only release that kind.
+        self.tdb.lockall().map_err(self.view().tdb_err("lockall"))?;
+        Ok(AllLocked(&self.tdb))
+    }
+
+    /// Runs `f` in one TDB transaction and commits when it returns `Ok`;
+    /// on `Err` (or a panic) nothing it wrote is kept. Use one per logical
+    /// change: an update with its indexes, the vector, the counters.
+    pub fn transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        E: From<StoreError>,
+        F: FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+    {
+        let path = self.path.as_path();
+        self.tdb.transaction_start().map_err(|source| StoreError::Tdb {
+            path: path.into(),
+            op: "transaction start",
+            source,
+        })?;
+        let mut tx = Transaction { tdb: &mut self.tdb, path, open: true };
+        let out = f(&mut tx)?;
+        // A failed commit is cancelled by tdb itself.
+        tx.open = false;
+        tx.tdb.transaction_commit().map_err(|source| StoreError::Tdb {
+            path: path.into(),
+            op: "transaction commit",
+            source,
+        })?;
+        Ok(out)
+    }
+
+    /// The update held for `uid`.
+    pub fn update(&self, uid: &Uid) -> Result<Option<Update>, StoreError> {
+        self.view().update(uid)
+    }
+
+    /// The update carrying `gvsn`, if we hold it.
+    pub fn update_by_gvsn(&self, gvsn: &Gvsn) -> Result<Option<Update>, StoreError> {
+        self.view().update_by_gvsn(gvsn)
+    }
+
+    /// The updates whose GVSN is in `vector`, in GVSN order (GUID
+    /// byte-wise, then version), at most `limit`: what the server side of
+    /// RequestUpdates sends (MS-FRS2 §3.3.4.6.1); the caller prunes its
+    /// vector with `remove_through` for the next batch.
+    pub fn by_gvsn(&self, vector: &VersionVector, limit: usize) -> Result<Vec<Update>, StoreError> {
+        let _lock = self.lock_all()?;
+        self.view().by_gvsn(vector, limit)
+    }
+
+    /// [`Self::by_gvsn`] for versions `first..=last` of one database.
+    pub fn by_gvsn_range(&self, db: Guid, first: u64, last: u64, limit: usize) -> Result<Vec<Update>, StoreError> {
+        let mut v = VersionVector::new();
+        if let Some(r) = VersionRange::new(first, last) {
+            v.insert_range(db, r);
+        }
+        self.by_gvsn(&v, limit)
+    }
+
+    /// The UIDs whose update names `parent` as its directory, sorted.
+    /// Costs a traverse of the file (TDB has no ordered prefix scan).
+    pub fn children(&self, parent: &Uid) -> Result<Vec<Uid>, StoreError> {
+        let _lock = self.lock_all()?;
+        Ok(self.view().children(parent))
+    }
+
+    /// What we know of (group, folder); empty when never stored.
+    pub fn known_vector(&self, group: &Guid, folder: &Guid) -> Result<VersionVector, StoreError> {
+        self.view().known_vector(group, folder)
+    }
+
+    /// Our database GUID, once set.
+    pub fn database_guid(&self) -> Result<Option<Guid>, StoreError> {
+        self.view().get(Key::DatabaseGuid, codec::decode_database_guid)
+    }
+
+    /// The counters to `Originator::resume` a folder with.
+    pub fn originator(&self, folder: &Guid) -> Result<Option<OriginatorState>, StoreError> {
+        self.view().get(Key::Originator(*folder), codec::decode_originator)
+    }
+
+    /// Where the content of `uid` stands.
+    pub fn download(&self, uid: &Uid) -> Result<Option<DownloadState>, StoreError> {
+        self.view().get(Key::Download(*uid), codec::decode_download)
+    }
+
+    /// All ConflictAndDeleted records, by UID then GVSN.
+    pub fn conflicts(&self) -> Result<Vec<ConflictRecord>, StoreError> {
+        let _lock = self.lock_all()?;
+        let view = self.view();
+        let mut out = Vec::new();
+        for k in view.keys_with_prefix(prefix::CONFLICT) {
+            let key = Key::parse(&k);
+            if let Some(c) = view.get(key, codec::decode_conflict)? {
+                out.push(c);
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many records of each kind there are.
+    pub fn counts(&self) -> Result<Counts, StoreError> {
+        let _lock = self.lock_all()?;
+        let mut c = Counts::default();
+        for k in self.tdb.keys() {
+            match Key::parse(&k) {
+                Key::Update(_) => c.updates += 1,
+                Key::Gvsn(_) => c.gvsn_index += 1,
+                Key::Child { .. } => c.parent_index += 1,
+                Key::Download(_) => c.downloads += 1,
+                Key::Conflict(..) => c.conflicts += 1,
+                _ => c.other += 1,
+            }
+        }
+        Ok(c)
+    }
+
+    /// Reads every record, under an all-record lock so a writer cannot
+    /// commit half-way through, and reports what does not fit: undecodable
+    /// or unknown records, index entries without their update, updates
+    /// without their index entries. Empty means consistent.
+    pub fn check(&self) -> Result<Vec<Inconsistency>, StoreError> {
+        let _lock = self.lock_all()?;
+        let view = self.view();
+        let mut found = Vec::new();
+        let mut updates: HashMap<Uid, (Gvsn, Uid)> = HashMap::new();
+        let mut gvsn_index: HashMap<Gvsn, Uid> = HashMap::new();
+        let mut children: Vec<(Uid, Uid)> = Vec::new();
+        let mut schema = false;
+        // Streamed in hash order (a million updates are three million
+        // keys); the findings are sorted at the end.
+        for raw in self.tdb.keys() {
+            let key = Key::parse(&raw);
+            let Some(value) = view.fetch(&key)? else { continue };
+            let bad = |error| Inconsistency::Undecodable { key: key.clone(), error };
+            match &key {
+                Key::Schema => match codec::decode_schema(&value) {
+                    Ok(_) => schema = true,
+                    Err(e) => found.push(bad(e)),
+                },
+                Key::Update(uid) => match codec::decode_update(&value) {
+                    Ok(u) if u.uid != *uid => {
+                        found.push(Inconsistency::UpdateUnderWrongKey { key: *uid, holds: u.uid })
+                    }
+                    Ok(u) => {
+                        updates.insert(u.uid, (u.gvsn, u.parent));
+                    }
+                    Err(e) => found.push(bad(e)),
+                },
+                Key::Gvsn(g) => match codec::decode_gvsn_index(&value) {
+                    Ok(uid) => {
+                        gvsn_index.insert(*g, uid);
+                    }
+                    Err(e) => found.push(bad(e)),
+                },
+                Key::Child { parent, child } => {
+                    if value.is_empty() {
+                        children.push((*parent, *child));
+                    } else {
+                        found.push(bad(DecodeError::Trailing(value.len())));
+                    }
+                }
+                Key::Vector { .. } => {
+                    if let Err(e) = codec::decode_vector(&value) {
+                        found.push(bad(e));
+                    }
+                }
+                Key::DatabaseGuid => {
+                    if let Err(e) = codec::decode_database_guid(&value) {
+                        found.push(bad(e));
+                    }
+                }
+                Key::Originator(_) => {
+                    if let Err(e) = codec::decode_originator(&value) {
+                        found.push(bad(e));
+                    }
+                }
+                Key::Download(_) => {
+                    if let Err(e) = codec::decode_download(&value) {
+                        found.push(bad(e));
+                    }
+                }
+                Key::Conflict(..) => {
+                    if let Err(e) = codec::decode_conflict(&value) {
+                        found.push(bad(e));
+                    }
+                }
+                Key::Unknown(_) => found.push(Inconsistency::UnknownKey { key: key.clone() }),
+            }
+        }
+        if !schema {
+            found.push(Inconsistency::MissingSchema);
+        }
+        let mut index_problems = Vec::new();
+        for (gvsn, uid) in &gvsn_index {
+            match updates.get(uid) {
+                None => index_problems.push(Inconsistency::DanglingGvsnIndex { gvsn: *gvsn, uid: *uid }),
+                Some((actual, _)) if actual != gvsn => {
+                    index_problems.push(Inconsistency::StaleGvsnIndex { gvsn: *gvsn, uid: *uid, actual: *actual })
+                }
+                Some(_) => {}
+            }
+        }
+        let mut child_set = std::collections::HashSet::with_capacity(children.len());
+        for (parent, child) in &children {
+            child_set.insert((*parent, *child));
+            match updates.get(child) {
+                None => index_problems.push(Inconsistency::DanglingChild { parent: *parent, child: *child }),
+                Some((_, actual)) if actual != parent => {
+                    index_problems.push(Inconsistency::StaleChild { parent: *parent, child: *child, actual: *actual })
+                }
+                Some(_) => {}
+            }
+        }
+        for (uid, (gvsn, parent)) in &updates {
+            if gvsn_index.get(gvsn) != Some(uid) {
+                index_problems.push(Inconsistency::MissingGvsnIndex { uid: *uid, gvsn: *gvsn });
+            }
+            if !child_set.contains(&(*parent, *uid)) {
+                index_problems.push(Inconsistency::MissingChild { parent: *parent, child: *uid });
+            }
+        }
+        found.extend(index_problems);
+        // TDB and hash maps iterate in any order; report in a stable one.
+        found.sort_by_cached_key(|i| i.to_string());
+        Ok(found)
+    }
+
+    /// Calls `visit` with every record, sorted by raw key (so updates by
+    /// UID, the GVSN index in GVSN order). Keys are listed under a lock;
+    /// records are then read one by one, each consistent by itself (a
+    /// record deleted meanwhile is skipped), so a slow reader of the dump
+    /// does not hold up dfsrd.
+    pub fn dump_with<E>(&self, mut visit: impl FnMut(&DumpEntry) -> Result<(), E>) -> Result<usize, E>
+    where
+        E: From<StoreError>,
+    {
+        let keys = {
+            let _lock = self.lock_all()?;
+            let mut k: Vec<Vec<u8>> = self.tdb.keys().collect();
+            k.sort_unstable();
+            k
+        };
+        let view = self.view();
+        let mut n = 0;
+        for raw in keys {
+            let key = Key::parse(&raw);
+            let Some(value) = view.fetch(&key)? else { continue };
+            let entry = DumpEntry::decode(key, &value);
+            visit(&entry)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Writes every record as one JSON object per line (see
+    /// [`DumpEntry::json`]); returns how many.
+    pub fn dump(&self, out: &mut dyn io::Write) -> Result<usize, DumpError> {
+        self.dump_with(|e| -> Result<(), DumpError> {
+            writeln!(out, "{}", e.json())?;
+            Ok(())
+        })
+    }
+}
+
+/// Why `dump` stopped.
+#[derive(Debug, Error)]
+pub enum DumpError {
+    /// Reading the database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Writing the output.
+    #[error("writing the dump: {0}")]
+    Write(#[from] io::Error),
+}
+
+impl Transaction<'_> {
+    fn view(&self) -> View<'_> {
+        View { tdb: self.tdb, path: self.path }
+    }
+
+    fn store(&mut self, key: &Key, value: &[u8]) -> Result<(), StoreError> {
+        let path = self.path;
+        self.tdb.store(&key.encode(), value, None).map_err(|source| StoreError::Tdb {
+            path: path.into(),
+            op: "store",
+            source,
+        })
+    }
+
+    fn delete(&mut self, key: &Key) -> Result<(), StoreError> {
+        match self.tdb.delete(&key.encode()) {
+            Ok(()) | Err(trivialdb::Error::NoExist) => Ok(()),
+            Err(source) => Err(StoreError::Tdb { path: self.path.into(), op: "delete", source }),
+        }
+    }
+
+    /// The update held for `uid`, as of this transaction.
+    pub fn update(&self, uid: &Uid) -> Result<Option<Update>, StoreError> {
+        self.view().update(uid)
+    }
+
+    /// Stores `u` as the update of its UID with its index entries, and
+    /// removes the index entries of the update it replaces (an old GVSN,
+    /// an old parent). Returns the replaced update. A GVSN already held by
+    /// another UID is refused: a GVSN names one change.
+    pub fn put_update(&mut self, u: &Update) -> Result<Option<Update>, StoreError> {
+        let old = self.update(&u.uid)?;
+        if let Some(owner) = self.view().gvsn_owner(&u.gvsn)? {
+            if owner != u.uid {
+                return Err(StoreError::GvsnTaken { path: self.path.into(), gvsn: u.gvsn, uid: u.uid, by: owner });
+            }
+        }
+        if let Some(o) = &old {
+            if o.gvsn != u.gvsn && self.view().gvsn_owner(&o.gvsn)? == Some(u.uid) {
+                self.delete(&Key::Gvsn(o.gvsn))?;
+            }
+            if o.parent != u.parent {
+                self.delete(&Key::Child { parent: o.parent, child: u.uid })?;
+            }
+        }
+        self.store(&Key::Update(u.uid), &codec::encode_update(u))?;
+        self.store(&Key::Gvsn(u.gvsn), &codec::encode_gvsn_index(&u.uid))?;
+        self.store(&Key::Child { parent: u.parent, child: u.uid }, &[])?;
+        Ok(old)
+    }
+
+    /// Forgets `uid` (an expired tombstone): its update, its index
+    /// entries and its download state. Returns what was held.
+    pub fn remove_update(&mut self, uid: &Uid) -> Result<Option<Update>, StoreError> {
+        let Some(old) = self.update(uid)? else { return Ok(None) };
+        if self.view().gvsn_owner(&old.gvsn)? == Some(*uid) {
+            self.delete(&Key::Gvsn(old.gvsn))?;
+        }
+        self.delete(&Key::Child { parent: old.parent, child: *uid })?;
+        self.delete(&Key::Download(*uid))?;
+        self.delete(&Key::Update(*uid))?;
+        Ok(Some(old))
+    }
+
+    /// What we know of (group, folder), as of this transaction.
+    pub fn known_vector(&self, group: &Guid, folder: &Guid) -> Result<VersionVector, StoreError> {
+        self.view().known_vector(group, folder)
+    }
+
+    /// Replaces the known vector of (group, folder).
+    pub fn set_known_vector(&mut self, group: &Guid, folder: &Guid, v: &VersionVector) -> Result<(), StoreError> {
+        self.store(&Key::Vector { group: *group, folder: *folder }, &codec::encode_vector(v))
+    }
+
+    /// Adds one GVSN to the known vector of (group, folder).
+    pub fn add_known(&mut self, group: &Guid, folder: &Guid, gvsn: Gvsn) -> Result<(), StoreError> {
+        let mut v = self.known_vector(group, folder)?;
+        v.insert(gvsn);
+        self.set_known_vector(group, folder, &v)
+    }
+
+    /// Our database GUID, as of this transaction.
+    pub fn database_guid(&self) -> Result<Option<Guid>, StoreError> {
+        self.view().get(Key::DatabaseGuid, codec::decode_database_guid)
+    }
+
+    /// Sets our database GUID (once, when the database is made).
+    pub fn set_database_guid(&mut self, g: &Guid) -> Result<(), StoreError> {
+        self.store(&Key::DatabaseGuid, &codec::encode_database_guid(g))
+    }
+
+    /// A folder's originator counters, as of this transaction.
+    pub fn originator(&self, folder: &Guid) -> Result<Option<OriginatorState>, StoreError> {
+        self.view().get(Key::Originator(*folder), codec::decode_originator)
+    }
+
+    /// Persists a folder's originator counters; do it in the transaction
+    /// that stores the updates they numbered.
+    pub fn set_originator(&mut self, folder: &Guid, s: &OriginatorState) -> Result<(), StoreError> {
+        self.store(&Key::Originator(*folder), &codec::encode_originator(s))
+    }
+
+    /// Where the content of `uid` stands, as of this transaction.
+    pub fn download(&self, uid: &Uid) -> Result<Option<DownloadState>, StoreError> {
+        self.view().get(Key::Download(*uid), codec::decode_download)
+    }
+
+    /// Records where the content of `uid` stands.
+    pub fn set_download(&mut self, uid: &Uid, s: &DownloadState) -> Result<(), StoreError> {
+        self.store(&Key::Download(*uid), &codec::encode_download(s))
+    }
+
+    /// Forgets the download state of `uid`.
+    pub fn clear_download(&mut self, uid: &Uid) -> Result<(), StoreError> {
+        self.delete(&Key::Download(*uid))
+    }
+
+    /// Adds a ConflictAndDeleted record (keyed by UID and lost GVSN).
+    pub fn add_conflict(&mut self, c: &ConflictRecord) -> Result<(), StoreError> {
+        self.store(&Key::Conflict(c.uid, c.gvsn), &codec::encode_conflict(c))
+    }
+
+    /// The UIDs whose update names `parent`, as of this transaction.
+    pub fn children(&self, parent: &Uid) -> Vec<Uid> {
+        self.view().children(parent)
+    }
+}
+
+/// Record counts by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// `u/` records.
+    pub updates: usize,
+    /// `g/` records.
+    pub gvsn_index: usize,
+    /// `p/` records.
+    pub parent_index: usize,
+    /// `s/` records.
+    pub downloads: usize,
+    /// `c/` records.
+    pub conflicts: usize,
+    /// Everything else (schema, vectors, counters, unknown keys).
+    pub other: usize,
+}
+
+/// One thing `check` found wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inconsistency {
+    /// A record whose value does not decode.
+    Undecodable {
+        /// Its key.
+        key: Key,
+        /// Why.
+        error: DecodeError,
+    },
+    /// A key of no known kind.
+    UnknownKey {
+        /// The key.
+        key: Key,
+    },
+    /// No schema record.
+    MissingSchema,
+    /// `u/<key>` holds the update of another UID.
+    UpdateUnderWrongKey {
+        /// The UID in the key.
+        key: Uid,
+        /// The UID in the record.
+        holds: Uid,
+    },
+    /// `g/<gvsn>` names a UID that has no update.
+    DanglingGvsnIndex {
+        /// The GVSN.
+        gvsn: Gvsn,
+        /// The UID it names.
+        uid: Uid,
+    },
+    /// `g/<gvsn>` names a UID whose update has another GVSN now.
+    StaleGvsnIndex {
+        /// The GVSN.
+        gvsn: Gvsn,
+        /// The UID it names.
+        uid: Uid,
+        /// That update's GVSN.
+        actual: Gvsn,
+    },
+    /// An update without its `g/` entry.
+    MissingGvsnIndex {
+        /// The update.
+        uid: Uid,
+        /// Its GVSN.
+        gvsn: Gvsn,
+    },
+    /// `p/<parent><child>` for a child with no update.
+    DanglingChild {
+        /// The directory.
+        parent: Uid,
+        /// The missing child.
+        child: Uid,
+    },
+    /// `p/<parent><child>` though the child's update names another parent.
+    StaleChild {
+        /// The directory in the key.
+        parent: Uid,
+        /// The child.
+        child: Uid,
+        /// The parent its update names.
+        actual: Uid,
+    },
+    /// An update without its `p/` entry.
+    MissingChild {
+        /// The parent its update names.
+        parent: Uid,
+        /// The update.
+        child: Uid,
+    },
+}
+
+impl std::fmt::Display for Inconsistency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Inconsistency::Undecodable { key, error } => write!(f, "{key}: undecodable: {error}"),
+            Inconsistency::UnknownKey { key } => write!(f, "{key}: unknown key"),
+            Inconsistency::MissingSchema => write!(f, "schema: missing"),
+            Inconsistency::UpdateUnderWrongKey { key, holds } => {
+                write!(f, "{}: holds the update of {holds}", Key::Update(*key))
+            }
+            Inconsistency::DanglingGvsnIndex { gvsn, uid } => {
+                write!(f, "{}: points to {uid}, which has no readable update ({})", Key::Gvsn(*gvsn), Key::Update(*uid))
+            }
+            Inconsistency::StaleGvsnIndex { gvsn, uid, actual } => {
+                write!(f, "{}: points to {uid}, whose update has GVSN {actual}", Key::Gvsn(*gvsn))
+            }
+            Inconsistency::MissingGvsnIndex { uid, gvsn } => {
+                write!(f, "{}: its GVSN index entry {} is missing", Key::Update(*uid), Key::Gvsn(*gvsn))
+            }
+            Inconsistency::DanglingChild { parent, child } => {
+                write!(
+                    f,
+                    "{}: the child has no readable update ({})",
+                    Key::Child { parent: *parent, child: *child },
+                    Key::Update(*child)
+                )
+            }
+            Inconsistency::StaleChild { parent, child, actual } => {
+                write!(f, "{}: the child's update names parent {actual}", Key::Child { parent: *parent, child: *child })
+            }
+            Inconsistency::MissingChild { parent, child } => write!(
+                f,
+                "{}: its parent index entry {} is missing",
+                Key::Update(*child),
+                Key::Child { parent: *parent, child: *child }
+            ),
+        }
+    }
+}
+
+/// One record as `dump` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DumpEntry {
+    /// The key.
+    pub key: Key,
+    /// The record type's name (from the key).
+    pub kind: &'static str,
+    /// The decoded value, or why it did not decode.
+    pub value: Result<serde_json::Value, DecodeError>,
+    /// The raw value's size.
+    pub len: usize,
+    /// The raw value, kept for undecodable records.
+    pub raw: Vec<u8>,
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// An update as JSON (GUIDs as text, UIDs and GVSNs as `guid:version`).
+pub fn update_json(u: &Update) -> serde_json::Value {
+    serde_json::json!({
+        "uid": u.uid.to_string(),
+        "gvsn": u.gvsn.to_string(),
+        "parent": u.parent.to_string(),
+        "name": u.name,
+        "present": u.present,
+        "name_conflict": u.name_conflict,
+        "attributes": u.attributes,
+        "fence": u.fence,
+        "clock": u.clock,
+        "create_time": u.create_time,
+        "content_set_id": u.content_set_id.to_string(),
+        "hash": hex(&u.hash),
+        "rdc_similarity": hex(&u.rdc_similarity),
+        "flags": u.flags,
+    })
+}
+
+impl DumpEntry {
+    fn decode(key: Key, value: &[u8]) -> DumpEntry {
+        use serde_json::json;
+        let (kind, value_json) = match &key {
+            Key::Schema => (RecordType::Schema.name(), codec::decode_schema(value).map(|v| json!(v))),
+            Key::Update(_) => (RecordType::Update.name(), codec::decode_update(value).map(|u| update_json(&u))),
+            Key::Gvsn(_) => {
+                (RecordType::GvsnIndex.name(), codec::decode_gvsn_index(value).map(|u| json!({"uid": u.to_string()})))
+            }
+            Key::Child { .. } => (
+                "parent-index",
+                if value.is_empty() { Ok(serde_json::Value::Null) } else { Err(DecodeError::Trailing(value.len())) },
+            ),
+            Key::Vector { .. } => (
+                RecordType::Vector.name(),
+                codec::decode_vector(value).map(|v| {
+                    json!(v
+                        .to_wire()
+                        .iter()
+                        .map(|(g, low, high)| json!({"db": g.to_string(), "low": low, "high": high}))
+                        .collect::<Vec<_>>())
+                }),
+            ),
+            Key::DatabaseGuid => {
+                (RecordType::DatabaseGuid.name(), codec::decode_database_guid(value).map(|g| json!(g.to_string())))
+            }
+            Key::Originator(_) => (
+                RecordType::Originator.name(),
+                codec::decode_originator(value)
+                    .map(|s| json!({"next_version": s.next_version, "last_clock": s.last_clock})),
+            ),
+            Key::Download(_) => (
+                RecordType::Download.name(),
+                codec::decode_download(value).map(|s| match s {
+                    DownloadState::Pending => json!({"state": "pending"}),
+                    DownloadState::Downloading { offset } => json!({"state": "downloading", "offset": offset}),
+                    DownloadState::Staged { path, hash } => {
+                        json!({"state": "staged", "path": path.to_string_lossy(), "hash": hex(&hash)})
+                    }
+                    DownloadState::Installed => json!({"state": "installed"}),
+                    DownloadState::Failed { reason, retries } => {
+                        json!({"state": "failed", "reason": reason, "retries": retries})
+                    }
+                }),
+            ),
+            Key::Conflict(..) => (
+                RecordType::Conflict.name(),
+                codec::decode_conflict(value).map(|c| {
+                    json!({
+                        "uid": c.uid.to_string(), "gvsn": c.gvsn.to_string(), "name": c.name,
+                        "parent": c.parent.to_string(), "reason": codec::loss_reason_name(c.reason), "at": c.at,
+                    })
+                }),
+            ),
+            Key::Unknown(_) => ("unknown", Ok(serde_json::Value::Null)),
+        };
+        let raw = if value_json.is_err() || matches!(key, Key::Unknown(_)) { value.to_vec() } else { Vec::new() };
+        DumpEntry { key, kind, value: value_json, len: value.len(), raw }
+    }
+
+    /// `{"key": …, "type": …, "value": …}`, or with `"error"` and the raw
+    /// value in hex instead of `"value"` for a record that does not decode.
+    pub fn json(&self) -> serde_json::Value {
+        match &self.value {
+            Ok(v) if !matches!(self.key, Key::Unknown(_)) => {
+                serde_json::json!({"key": self.key.to_string(), "type": self.kind, "value": v})
+            }
+            Ok(_) => serde_json::json!({"key": self.key.to_string(), "type": self.kind, "raw": hex(&self.raw)}),
+            Err(e) => serde_json::json!({
+                "key": self.key.to_string(), "type": self.kind, "error": e.to_string(), "raw": hex(&self.raw)
+            }),
+        }
+    }
+
+    /// One line for people: key, type, then the value compactly.
+    pub fn text(&self) -> String {
+        match &self.value {
+            Ok(serde_json::Value::Null) if matches!(self.key, Key::Unknown(_)) => {
+                format!("{}\t{}\t{}", self.key, self.kind, hex(&self.raw))
+            }
+            Ok(serde_json::Value::Null) => format!("{}\t{}", self.key, self.kind),
+            Ok(v) => format!("{}\t{}\t{v}", self.key, self.kind),
+            Err(e) => format!("{}\t{}\tUNDECODABLE: {e} ({} bytes)", self.key, self.kind, self.len),
+        }
+    }
+}
+
+/// The key of the schema record, for tools that inject or inspect it.
+pub const SCHEMA_KEY: &[u8] = keys::SCHEMA;

@@ -1,0 +1,262 @@
+//! The keys of the replication database.
+//!
+//! Every key is a two-byte ASCII prefix naming the kind of record, then
+//! fixed-size binary fields: GUIDs as their 16 wire bytes, versions as
+//! **big-endian** u64 so that sorting raw keys sorts by (GUID byte-wise,
+//! version) — the MS-FRS2 GVSN order — after a TDB traverse (TDB itself is
+//! a hash, unordered). The one exception is the schema record, `schema`.
+//!
+//! | key                               | value                              |
+//! |-----------------------------------|------------------------------------|
+//! | `schema`                          | schema version                     |
+//! | `u/` uid                          | the update held for that UID       |
+//! | `g/` gvsn                         | the UID whose update has that GVSN |
+//! | `p/` parent-uid uid               | empty: `uid` is a child of parent  |
+//! | `v/` group-guid folder-guid       | our known version vector           |
+//! | `d/`                              | our database GUID                  |
+//! | `o/` folder-guid                  | originator counters of the folder  |
+//! | `s/` uid                          | download / staging state           |
+//! | `c/` uid gvsn                     | a ConflictAndDeleted record        |
+//!
+//! (uid and gvsn are 24 bytes each: GUID then big-endian version.)
+
+use std::fmt;
+
+use crate::engine::ids::{Guid, Gvsn, Uid};
+
+/// The schema record's key.
+pub const SCHEMA: &[u8] = b"schema";
+
+/// The prefix of each kind of record, for prefix scans.
+pub mod prefix {
+    /// Updates by UID.
+    pub const UPDATE: &[u8] = b"u/";
+    /// GVSN index.
+    pub const GVSN: &[u8] = b"g/";
+    /// Parent index.
+    pub const PARENT: &[u8] = b"p/";
+    /// Known version vectors.
+    pub const VECTOR: &[u8] = b"v/";
+    /// Our database GUID.
+    pub const DATABASE: &[u8] = b"d/";
+    /// Originator counters.
+    pub const ORIGINATOR: &[u8] = b"o/";
+    /// Download states.
+    pub const DOWNLOAD: &[u8] = b"s/";
+    /// ConflictAndDeleted records.
+    pub const CONFLICT: &[u8] = b"c/";
+}
+
+/// A parsed key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {
+    /// `schema`.
+    Schema,
+    /// `u/<uid>`.
+    Update(Uid),
+    /// `g/<gvsn>`.
+    Gvsn(Gvsn),
+    /// `p/<parent><child>`.
+    Child {
+        /// The directory.
+        parent: Uid,
+        /// The file in it.
+        child: Uid,
+    },
+    /// `v/<group><folder>`.
+    Vector {
+        /// The replication group.
+        group: Guid,
+        /// The replicated folder.
+        folder: Guid,
+    },
+    /// `d/`.
+    DatabaseGuid,
+    /// `o/<folder>`.
+    Originator(Guid),
+    /// `s/<uid>`.
+    Download(Uid),
+    /// `c/<uid><gvsn>`.
+    Conflict(Uid, Gvsn),
+    /// Anything else: a corrupt or foreign key (`check` reports it).
+    Unknown(Vec<u8>),
+}
+
+fn put_id(out: &mut Vec<u8>, g: &Guid, v: u64) {
+    out.extend_from_slice(&g.0);
+    out.extend_from_slice(&v.to_be_bytes());
+}
+
+fn id_at(b: &[u8]) -> (Guid, u64) {
+    let mut g = [0u8; 16];
+    g.copy_from_slice(&b[..16]);
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[16..24]);
+    (Guid(g), u64::from_be_bytes(v))
+}
+
+fn guid_at(b: &[u8]) -> Guid {
+    let mut g = [0u8; 16];
+    g.copy_from_slice(&b[..16]);
+    Guid(g)
+}
+
+impl Key {
+    /// The raw key.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(50);
+        match self {
+            Key::Schema => out.extend_from_slice(SCHEMA),
+            Key::Update(u) => {
+                out.extend_from_slice(prefix::UPDATE);
+                put_id(&mut out, &u.db, u.version);
+            }
+            Key::Gvsn(g) => {
+                out.extend_from_slice(prefix::GVSN);
+                put_id(&mut out, &g.db, g.version);
+            }
+            Key::Child { parent, child } => {
+                out.extend_from_slice(prefix::PARENT);
+                put_id(&mut out, &parent.db, parent.version);
+                put_id(&mut out, &child.db, child.version);
+            }
+            Key::Vector { group, folder } => {
+                out.extend_from_slice(prefix::VECTOR);
+                out.extend_from_slice(&group.0);
+                out.extend_from_slice(&folder.0);
+            }
+            Key::DatabaseGuid => out.extend_from_slice(prefix::DATABASE),
+            Key::Originator(f) => {
+                out.extend_from_slice(prefix::ORIGINATOR);
+                out.extend_from_slice(&f.0);
+            }
+            Key::Download(u) => {
+                out.extend_from_slice(prefix::DOWNLOAD);
+                put_id(&mut out, &u.db, u.version);
+            }
+            Key::Conflict(u, g) => {
+                out.extend_from_slice(prefix::CONFLICT);
+                put_id(&mut out, &u.db, u.version);
+                put_id(&mut out, &g.db, g.version);
+            }
+            Key::Unknown(raw) => out.extend_from_slice(raw),
+        }
+        out
+    }
+
+    /// Parses a raw key; never fails (odd keys are [`Key::Unknown`]).
+    pub fn parse(raw: &[u8]) -> Key {
+        if raw == SCHEMA {
+            return Key::Schema;
+        }
+        let (p, rest) = raw.split_at(raw.len().min(2));
+        let id = |b: &[u8]| id_at(b);
+        match (p, rest.len()) {
+            (prefix::UPDATE, 24) => {
+                let (g, v) = id(rest);
+                Key::Update(Uid::new(g, v))
+            }
+            (prefix::GVSN, 24) => {
+                let (g, v) = id(rest);
+                Key::Gvsn(Gvsn::new(g, v))
+            }
+            (prefix::PARENT, 48) => {
+                let (pg, pv) = id(rest);
+                let (cg, cv) = id(&rest[24..]);
+                Key::Child { parent: Uid::new(pg, pv), child: Uid::new(cg, cv) }
+            }
+            (prefix::VECTOR, 32) => Key::Vector { group: guid_at(rest), folder: guid_at(&rest[16..]) },
+            (prefix::DATABASE, 0) => Key::DatabaseGuid,
+            (prefix::ORIGINATOR, 16) => Key::Originator(guid_at(rest)),
+            (prefix::DOWNLOAD, 24) => {
+                let (g, v) = id(rest);
+                Key::Download(Uid::new(g, v))
+            }
+            (prefix::CONFLICT, 48) => {
+                let (ug, uv) = id(rest);
+                let (gg, gv) = id(&rest[24..]);
+                Key::Conflict(Uid::new(ug, uv), Gvsn::new(gg, gv))
+            }
+            _ => Key::Unknown(raw.to_vec()),
+        }
+    }
+
+    /// The prefix a scan for the children of `parent` uses.
+    pub fn children_prefix(parent: &Uid) -> Vec<u8> {
+        let mut out = prefix::PARENT.to_vec();
+        put_id(&mut out, &parent.db, parent.version);
+        out
+    }
+}
+
+impl fmt::Display for Key {
+    /// Readable: `u/<guid>:<version>`, `p/<parent>/<child>`, unknown keys
+    /// in hex.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Key::Schema => f.write_str("schema"),
+            Key::Update(u) => write!(f, "u/{u}"),
+            Key::Gvsn(g) => write!(f, "g/{g}"),
+            Key::Child { parent, child } => write!(f, "p/{parent}/{child}"),
+            Key::Vector { group, folder } => write!(f, "v/{group}/{folder}"),
+            Key::DatabaseGuid => f.write_str("d/"),
+            Key::Originator(g) => write!(f, "o/{g}"),
+            Key::Download(u) => write!(f, "s/{u}"),
+            Key::Conflict(u, g) => write!(f, "c/{u}/{g}"),
+            Key::Unknown(raw) => {
+                f.write_str("0x")?;
+                raw.iter().try_for_each(|b| write!(f, "{b:02x}"))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip() {
+        let u = Uid::new(Guid([1; 16]), 9);
+        let g = Gvsn::new(Guid([2; 16]), u64::MAX);
+        for k in [
+            Key::Schema,
+            Key::Update(u),
+            Key::Gvsn(g),
+            Key::Child { parent: u, child: Uid::new(Guid([3; 16]), 10) },
+            Key::Vector { group: Guid([4; 16]), folder: Guid([5; 16]) },
+            Key::DatabaseGuid,
+            Key::Originator(Guid([6; 16])),
+            Key::Download(u),
+            Key::Conflict(u, g),
+        ] {
+            assert_eq!(Key::parse(&k.encode()), k, "{k}");
+        }
+        for odd in [&b""[..], b"u", b"u/", b"u/123", b"x/0123456789012345678901234", b"schem"] {
+            assert_eq!(Key::parse(odd), Key::Unknown(odd.to_vec()));
+        }
+        assert_eq!(Key::Unknown(vec![0xab, 1]).to_string(), "0xab01");
+    }
+
+    #[test]
+    fn raw_gvsn_keys_sort_in_gvsn_order() {
+        let gs = [
+            Gvsn::new(Guid([1; 16]), 256),
+            Gvsn::new(Guid([1; 16]), 255),
+            Gvsn::new(Guid([0; 16]), u64::MAX),
+            Gvsn::new(Guid([1; 16]), 1 << 40),
+        ];
+        let mut raw: Vec<Vec<u8>> = gs.iter().map(|g| Key::Gvsn(*g).encode()).collect();
+        raw.sort();
+        let back: Vec<Gvsn> = raw
+            .iter()
+            .map(|r| match Key::parse(r) {
+                Key::Gvsn(g) => g,
+                k => panic!("{k}"),
+            })
+            .collect();
+        let mut want = gs.to_vec();
+        want.sort();
+        assert_eq!(back, want);
+    }
+}

@@ -1,0 +1,24 @@
+//! Persistence of the replication engine's state in a TDB file
+//! (`<state directory>/dfsr/dfsr.tdb`): updates by UID with their GVSN
+//! and parent indexes, known version vectors, our database GUID and
+//! originator counters, download/staging state, ConflictAndDeleted
+//! records. Every logical change is one TDB transaction, so a crash
+//! (even mid-commit) leaves all of it or none.
+//!
+//! - [`keys`]: the key layout (prefix + fixed-size binary ids, big-endian
+//!   versions so sorted keys are in GVSN order).
+//! - [`codec`]: the versioned binary value encoding, hostile-input safe.
+//! - [`database`]: the [`Database`], its transactions, reads, `check` and
+//!   `dump`.
+
+pub mod codec;
+pub mod database;
+pub mod keys;
+#[cfg(test)]
+mod tests;
+
+pub use codec::{DecodeError, DownloadState, OriginatorState, RecordType};
+pub use database::{
+    Counts, Database, DumpEntry, DumpError, Inconsistency, StoreError, Transaction, DIR_NAME, FILE_NAME, SCHEMA_VERSION,
+};
+pub use keys::Key;
