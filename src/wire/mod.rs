@@ -5,7 +5,10 @@
 //! - [`frstrans`]: every MS-FRS2 structure and the request/response stub
 //!   data of opnums 0..=17, keyed by opnum in [`frstrans::Request`] and
 //!   [`frstrans::Response`].
+//! - [`dcerpc`]: connection-oriented DCE/RPC (C706 ch. 12, MS-RPCE): PDUs,
+//!   the security-context seam, client and server association machines.
 
+pub mod dcerpc;
 pub mod frstrans;
 pub mod ndr;
 
