@@ -2,7 +2,7 @@
 //! through smbd for a namespace of BENCH_LINKS links (default 10 000) × 4
 //! targets served from our table by the dfsr module, beside stock Samba's
 //! `msdfs:` symlinks for the same links, in the same smbd, same client
-//! (smbtorture dfsr.referral-bench over SMB2), interleaved; prints the
+//! (smbtorture dfsr.namespace.referral-bench over SMB2), interleaved; prints the
 //! ratio and the table's size per link. Not a test: it prints.
 
 #[path = "../tests/support/mod.rs"]
@@ -25,7 +25,7 @@ fn run(smbd: &Smbd, prefix: &str, links: usize, requests: usize) -> (f64, f64) {
         .arg(format!("--option=torture:dfsr_bench_links={links}"))
         .arg(format!("--option=torture:dfsr_bench_requests={requests}"))
         .arg(format!("--load-module={}", support::torture_so().display()))
-        .arg("dfsr.referral-bench")
+        .arg("dfsr.namespace.referral-bench")
         .output()
         .expect("running smbtorture");
     let text = String::from_utf8_lossy(&o.stdout);

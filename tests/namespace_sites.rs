@@ -60,7 +60,7 @@ fn referral_from(ns: &NetNs, smbd: &Smbd, path: &str, first: &str) -> Output {
         .arg("--option=torture:dfsr_expect_count=2")
         .arg(format!("--option=torture:dfsr_expect_first={first}"))
         .arg(format!("--load-module={}", support::torture_so().display()))
-        .arg("dfsr.referral")
+        .arg("dfsr.namespace.referral")
         .output()
         .expect("running smbtorture in a network namespace")
 }

@@ -33,7 +33,7 @@ fn referral(smbd: &Smbd, path: &str, level: u32, count: usize, first: &str) -> O
         module,
     ];
     let opts: Vec<&str> = opts.iter().map(String::as_str).collect();
-    smbd.smbtorture("IPC$", &opts, &["dfsr.referral"])
+    smbd.smbtorture("IPC$", &opts, &["dfsr.namespace.referral"])
 }
 
 #[test]

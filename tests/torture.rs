@@ -79,7 +79,7 @@ fn dfsr_torture_suite_runs_its_test() {
     let out = smbd.smbtorture("data", &[&module], &["dfsr"]);
     let text = String::from_utf8_lossy(&out.stdout);
     let found = subunit_outcomes(&text);
-    // dfsr.referral needs a namespace and options (tests/namespace_smbd.rs
+    // dfsr.namespace.referral needs a namespace and options (tests/namespace_smbd.rs
     // runs it), dfsr.meet.* a dfsrd (tests/meet_torture.rs); here they
     // must say so and skip.
     let skip = |t: &str| (t.to_string(), "skip".to_string());
@@ -87,8 +87,8 @@ fn dfsr_torture_suite_runs_its_test() {
         found,
         vec![
             ("ads-roundtrip".to_string(), "success".to_string()),
-            skip("referral"),
-            skip("referral-bench"),
+            skip("namespace.referral"),
+            skip("namespace.referral-bench"),
             skip("meet.install"),
             skip("meet.replace"),
             skip("meet.move-remove"),

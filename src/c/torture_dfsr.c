@@ -239,14 +239,20 @@ static bool bench_referral(struct torture_context *tctx, struct smb2_tree *tree)
 NTSTATUS samba_init_module(TALLOC_CTX *ctx)
 {
 	struct torture_suite *suite = torture_suite_create(ctx, "dfsr");
+	struct torture_suite *namespace = NULL;
 
 	if (suite == NULL) {
 		return NT_STATUS_NO_MEMORY;
 	}
 	suite->description = talloc_strdup(suite, "samba-dfsr tests");
 	torture_suite_add_1smb2_test(suite, "ads-roundtrip", test_ads_roundtrip);
-	torture_suite_add_1smb2_test(suite, "referral", test_referral);
-	torture_suite_add_1smb2_test(suite, "referral-bench", bench_referral);
+	namespace = torture_suite_create(suite, "namespace");
+	if (namespace == NULL) {
+		return NT_STATUS_NO_MEMORY;
+	}
+	torture_suite_add_1smb2_test(namespace, "referral", test_referral);
+	torture_suite_add_1smb2_test(namespace, "referral-bench", bench_referral);
+	torture_suite_add_suite(suite, namespace);
 	torture_suite_add_suite(suite, torture_dfsr_meet_suite(suite));
 	if (!torture_register_suite(ctx, suite)) {
 		return NT_STATUS_UNSUCCESSFUL;
