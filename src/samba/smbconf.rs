@@ -18,6 +18,8 @@ pub enum SmbConfError {
     Rejected { path: PathBuf, stderr: String },
     #[error("{path}: line {line} of testparm's output is not a section or `key = value`: {text:?}")]
     Syntax { path: PathBuf, line: usize, text: String },
+    #[error("{path}: no state directory")]
+    NoStateDirectory { path: PathBuf },
 }
 
 /// One section: `[global]` or a share.
@@ -105,6 +107,15 @@ impl SmbConf {
         finish(current.take(), &mut conf);
         Ok(conf)
     }
+}
+
+/// Samba's state directory of `path` (where our TDBs live).
+pub fn state_directory(path: &Path) -> Result<PathBuf, SmbConfError> {
+    let dir = parameter(path, "state directory")?;
+    if dir.is_empty() {
+        return Err(SmbConfError::NoStateDirectory { path: path.into() });
+    }
+    Ok(PathBuf::from(dir))
 }
 
 /// One parameter's effective value as Samba computes it (defaults,

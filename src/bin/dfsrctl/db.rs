@@ -37,11 +37,7 @@ fn db_path(given: &Option<PathBuf>, configfile: &Path) -> CliResult<PathBuf> {
     if let Some(p) = given {
         return Ok(p.clone());
     }
-    let dir = smbconf::parameter(configfile, "state directory")?;
-    if dir.is_empty() {
-        return Err(format!("{}: no state directory", configfile.display()).into());
-    }
-    Ok(Path::new(&dir).join(DIR_NAME).join(FILE_NAME))
+    Ok(smbconf::state_directory(configfile)?.join(DIR_NAME).join(FILE_NAME))
 }
 
 /// Runs one `db` subcommand; an inconsistent database is an error (non-zero exit).

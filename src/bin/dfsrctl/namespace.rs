@@ -260,11 +260,7 @@ fn parse_priority(s: &str) -> CliResult<Priority> {
 }
 
 fn store_path(configfile: &Path) -> CliResult<PathBuf> {
-    let dir = smbconf::parameter(configfile, "state directory")?;
-    if dir.is_empty() {
-        return Err(format!("{}: no state directory", configfile.display()).into());
-    }
-    Ok(Path::new(&dir).join(FILE_NAME))
+    Ok(smbconf::state_directory(configfile)?.join(FILE_NAME))
 }
 
 /// One edit, in one store transaction: nothing is written if it fails.
