@@ -86,6 +86,9 @@ $(GEN)/dfsr_meet.h: include/dfsr_meet.idl | check-tree
 	@mkdir -p $(GEN)
 	cd $(TREE) && perl pidl/pidl --quiet --includedir librpc/idl --header \
 		--ndr-parser --client --outputdir $(CURDIR)/$(GEN) -- $(CURDIR)/$<
+# pidl writes the NDR and client code in the same run.
+$(GEN)/ndr_dfsr_meet.c $(GEN)/ndr_dfsr_meet_c.c: $(GEN)/dfsr_meet.h
+	@test -f $@
 
 $(BUILD)/dfsrd.o: src/c/dfsrd.c include/dfsr.h $(GEN)/dfsr_meet.h | check-tree
 	$(CC) -I$(GEN) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
