@@ -525,3 +525,22 @@ fn a_sparse_file_installs_with_its_holes() {
     assert!(info.contains("create_time:    Tue Jan  2 03:04:05 2024 UTC"), "{info}");
     assert!(info.contains("write_time:     Sat Feb  3 04:05:06 2024 UTC"), "{info}");
 }
+
+#[test]
+fn a_symlink_on_the_way_does_not_lead_out_of_the_share() {
+    let smbd = Smbd::start(SmbdConfig::default());
+    let _dfsrd = Dfsrd::start(&smbd.conf);
+    let work = TestDir::new("meet");
+    let outside = work.0.join("outside");
+    fs::create_dir(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, smbd.share_path("data").join("escape")).unwrap();
+    let f = staged(&work.0, "f", b"must not land outside\n", &[], SDDL, "0x20");
+    for path in ["escape/file.txt", "escape/new/file.txt"] {
+        let o = install(&smbd, path, &f);
+        assert!(!o.status.success(), "{path} was installed through a symlink out of the share");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(e.contains("NT_STATUS_"), "{e}");
+    }
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), 0, "something was written outside the share");
+    installing_is_empty(&smbd);
+}
