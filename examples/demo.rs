@@ -15,7 +15,11 @@ fn dfsrctl_bin() -> String {
 }
 
 fn main() {
-    let smbd = Smbd::start(SmbdConfig::default());
+    let smbd = Smbd::start(SmbdConfig {
+        global_extra: vec!["host msdfs = yes".into()],
+        extra_shares: vec![("ns".into(), vec!["msdfs root = yes".into(), "read only = no".into()])],
+        ..Default::default()
+    });
     let share = smbd.share_path("data");
     fs::write(share.join("hello.txt"), "Hello from samba-dfsr.\n").unwrap();
 
@@ -69,6 +73,14 @@ fn main() {
         }
     }
     let resolved = dfsrctl(c, &["namespace", "resolve", r"\\127.0.0.1\ns\docs", "--client-ip", "127.0.0.1"]);
+    // Samba's own NetDfs server adds a target through the module: it lands
+    // in our table.
+    let root = support::add_root_user(c);
+    let _ = Command::new("rpcclient")
+        .args(["127.0.0.1", "-p", &smbd.port.to_string(), "-U", &root])
+        .args(["-c", r"dfsadd \\\\DFSRTEST\\ns\\docs 10.7.7.7 added-by-netdfs c"])
+        .output();
+    let listed = dfsrctl(c, &["namespace", "list"]);
 
     let port = smbd.port;
     let conf = smbd.conf.display();
@@ -97,6 +109,10 @@ namespace {ns} (table: {ctl} -s {conf} namespace list); smbd's referral for
 {ns}\\docs to a client at 127.0.0.1 (same-site target first):
 {resolved}
 
+after `rpcclient -c 'dfsadd …\\docs 10.7.7.7 added-by-netdfs'` through Samba's
+NetDfs server (rpcd_classic), the table says:
+{listed}
+
 Ctrl-C to stop.",
         pid = smbd.pid(),
         dpid = dfsrd.pid(),
@@ -105,6 +121,7 @@ Ctrl-C to stop.",
         ok = if ls.status.success() { "ok" } else { "FAILED" },
         inst = if installed { "ok" } else { "FAILED" },
         resolved = String::from_utf8_lossy(&resolved.stdout).trim_end(),
+        listed = String::from_utf8_lossy(&listed.stdout).trim_end(),
         ns = r"\\127.0.0.1\ns",
     );
     let sig = samba_dfsr::ffi::signals::wait_for_interrupt();
