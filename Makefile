@@ -23,11 +23,15 @@ MODULE_LIBS := -l:libsmbd-base-samba4.so.0 -l:libsmbconf.so.0 \
 	-l:libsamba-util.so.0 -l:libsamba-debug-samba4.so.0 \
 	-l:libsmbd-shim-samba4.so.0 -ltalloc
 RUST_NATIVE := -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc
+# gensec for the MS-FRS2 wire (src/c/gensec_shim.c, in the staticlib).
+GENSEC_LIBS := -l:libauth-samba4.so.0 -l:libgensec-samba4.so.0 \
+	-l:libsamba-credentials.so.1 -l:libsamba-sockets-samba4.so.0
 # The Rust staticlib bundles the meet's IRPC client and VFS primitives
 # (build.rs).
 RUST_SAMBA_LIBS := -l:libtdb.so.1 -l:libMESSAGING-samba4.so.0 -l:libMESSAGING-SEND-samba4.so.0 -l:libsamba-hostconfig.so.0 \
 	-l:libndr.so.3 -l:libdcerpc-binding.so.0 -l:libsamba-errors.so.1 \
-	-l:libtevent.so.0 -l:libtevent-util.so.0 -l:libtalloc.so.2 -l:libbsd.so.0
+	-l:libtevent.so.0 -l:libtevent-util.so.0 -l:libtalloc.so.2 -l:libbsd.so.0 \
+	$(GENSEC_LIBS)
 # dfsrd: Samba-linked daemon (shared/notes/meet-host.md, link line).
 DFSRD_LIBS := -l:libsmbd-base-samba4.so.0 -l:libsmbd-shim-samba4.so.0 \
 	-l:libauth-samba4.so.0 -l:libsamba3-util-samba4.so.0 \
@@ -38,7 +42,8 @@ DFSRD_LIBS := -l:libsmbd-base-samba4.so.0 -l:libsmbd-shim-samba4.so.0 \
 	-l:libsamba-errors.so.1 -l:libsamba-hostconfig.so.0 \
 	-l:libdcerpc-binding.so.0 -l:libtevent-util.so.0 -l:libtevent.so.0 \
 	-l:libtalloc.so.2 -l:libRPC-WORKER-samba4.so.0 \
-	-l:libcmdline-samba4.so.0 -l:libsys-rw-samba4.so.0 -l:libtdb.so.1 -lpopt -l:libbsd.so.0
+	-l:libcmdline-samba4.so.0 -l:libsys-rw-samba4.so.0 -l:libtdb.so.1 -lpopt -l:libbsd.so.0 \
+	$(GENSEC_LIBS)
 GEN := $(BUILD)/gen
 
 .PHONY: all check-tree rust FORCE header install test unit-test integration-test \

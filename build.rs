@@ -17,6 +17,8 @@ const SAMBA_LIBS: &[&str] = &[
     "libsamba-util.so.0", "libsamba-errors.so.1", "libtevent.so.0", "libtalloc.so.2",
     "libtevent-util.so.0", "libbsd.so.0", "libsmbd-base-samba4.so.0", "libsmbconf.so.0",
     "libsamba-security-samba4.so.0", "libauth-samba4.so.0", "libsamba3-util-samba4.so.0",
+    // gensec for the MS-FRS2 wire (src/c/gensec_shim.c).
+    "libgensec-samba4.so.0", "libsamba-credentials.so.1", "libsamba-sockets-samba4.so.0",
 ];
 
 /// Include paths relative to the prepared tree (shared/notes/samba-build.md;
@@ -119,13 +121,14 @@ fn c_parts(manifest: &Path, tree: &Path, out: &Path) {
     let idl = manifest.join("include/dfsr_meet.idl");
     let client = manifest.join("src/c/meet_client.c");
     let vfs = manifest.join("src/c/meet_vfs.c");
-    for f in [&idl, &client, &vfs, &manifest.join("src/c/meet_client.h")] {
+    let gensec = manifest.join("src/c/gensec_shim.c");
+    for f in [&idl, &client, &vfs, &gensec, &manifest.join("src/c/meet_client.h"), &manifest.join("src/c/gensec_shim.h")] {
         println!("cargo:rerun-if-changed={}", f.display());
     }
     let gen = out.join("gen");
     pidl(tree, &idl, &gen);
     let mut objs = Vec::new();
-    for src in [client, vfs, gen.join("ndr_dfsr_meet.c"), gen.join("ndr_dfsr_meet_c.c")] {
+    for src in [client, vfs, gensec, gen.join("ndr_dfsr_meet.c"), gen.join("ndr_dfsr_meet_c.c")] {
         let obj = out.join(src.file_name().unwrap()).with_extension("o");
         let mut cc = Command::new("gcc");
         cc.args(["-c", "-O2", "-g", "-fPIC", "-Wall"]);

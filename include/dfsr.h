@@ -206,4 +206,24 @@ uint32_t dfsr_meet_move(const char *share,
                         char *reason,
                         size_t reason_len);
 
+/**
+ * Opens dfsrd's MS-FRS2 listening socket (`dfsr:rpc address`, `dfsr:rpc
+ * port`); returns its file descriptor, or -1 (the reason is logged).
+ *
+ * # Safety
+ * `address` is NULL or a NUL-terminated string valid for the call.
+ */
+int dfsr_rpc_listen(const char *address, uint16_t port);
+
+/**
+ * Serves FrsTransport on `fd` (from `dfsr_rpc_listen`) with gensec
+ * security in the calling process, which must have initialised Samba
+ * (passdb); returns only when the listener fails (then 1).
+ *
+ * # Safety
+ * `fd` is a listening TCP socket the caller hands over (it is closed
+ * when serving ends).
+ */
+int dfsr_rpc_serve(int fd);
+
 #endif  /* SAMBA_DFSR_H */

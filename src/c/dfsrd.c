@@ -199,6 +199,57 @@ static NTSTATUS dfsrd_move(struct irpc_message *msg,
 	return NT_STATUS_OK;
 }
 
+/*
+ * The MS-FRS2 wire (ncacn_ip_tcp on "dfsr:rpc port", default 5722; 0
+ * disables it): the socket is opened here, so a listening dfsrd is ready
+ * once started, and served by one child process that does all its Samba
+ * calls (gensec) from one thread. The child dies with dfsrd (PDEATHSIG).
+ * A port that cannot be opened is logged and leaves dfsrd without the
+ * wire, not without the meet.
+ */
+static pid_t dfsrd_start_rpc(void)
+{
+	int port = lp_parm_int(-1, "dfsr", "rpc port", 5722);
+	const char *address = lp_parm_const_string(-1, "dfsr", "rpc address", "");
+	pid_t parent = getpid();
+	pid_t pid;
+	int fd;
+
+	if (port <= 0 || port > 65535) {
+		DBG_NOTICE("dfsrd: MS-FRS2 listener disabled (dfsr:rpc port = %d)\n",
+			   port);
+		return -1;
+	}
+	fd = dfsr_rpc_listen(address, (uint16_t)port);
+	if (fd == -1) {
+		return -1;
+	}
+	pid = fork();
+	if (pid == 0) {
+		NTSTATUS status;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent) {
+			_exit(0);
+		}
+		status = reinit_after_fork(global_messaging_context(),
+					   global_event_context(), true,
+					   "dfsrd-rpc");
+		if (!NT_STATUS_IS_OK(status)) {
+			DBG_ERR("dfsrd-rpc: reinit_after_fork: %s\n",
+				nt_errstr(status));
+			_exit(1);
+		}
+		_exit(dfsr_rpc_serve(fd));
+	}
+	close(fd);
+	if (pid == -1) {
+		DBG_ERR("dfsrd: cannot fork the MS-FRS2 listener: %s\n",
+			strerror(errno));
+	}
+	return pid;
+}
+
 static void dfsrd_sigterm(struct tevent_context *ev,
 			  struct tevent_signal *se,
 			  int signum, int count, void *siginfo,
@@ -230,6 +281,7 @@ int main(int argc, const char *argv[])
 	TALLOC_CTX *frame = NULL;
 	poptContext pc;
 	NTSTATUS status;
+	pid_t rpc_pid = -1;
 	int opt;
 
 	talloc_enable_null_tracking();
@@ -323,6 +375,8 @@ int main(int argc, const char *argv[])
 		}
 	}
 
+	rpc_pid = dfsrd_start_rpc();
+
 	lp_ctx = loadparm_init_s3(frame, loadparm_s3_helpers());
 	imsg = imessaging_init(frame, lp_ctx, messaging_server_id(msg), ev);
 	if (imsg == NULL) {
@@ -374,6 +428,10 @@ int main(int argc, const char *argv[])
 	}
 
 	DBG_NOTICE("dfsrd: stopping\n");
+	if (rpc_pid > 0) {
+		kill(rpc_pid, SIGKILL);
+		waitpid(rpc_pid, NULL, 0);
+	}
 	irpc_remove_name(imsg, "dfsr_meet");
 	TALLOC_FREE(imsg);
 	pidfile_unlink(lp_pid_directory(), "dfsrd");

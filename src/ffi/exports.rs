@@ -387,3 +387,46 @@ pub unsafe extern "C" fn dfsr_meet_move(
         }
     }
 }
+
+// ---- dfsrd: the MS-FRS2 listener (src/c/dfsrd.c) ----
+
+/// Opens dfsrd's MS-FRS2 listening socket (`dfsr:rpc address`, `dfsr:rpc
+/// port`); returns its file descriptor, or -1 (the reason is logged).
+///
+/// # Safety
+/// `address` is NULL or a NUL-terminated string valid for the call.
+#[no_mangle]
+pub unsafe extern "C" fn dfsr_rpc_listen(address: *const c_char, port: u16) -> c_int {
+    // SAFETY: forwarded caller contract.
+    let address = unsafe { string(address) };
+    match crate::wire::rpc_server::listen(&address, port) {
+        Ok(l) => {
+            tracing::info!(address = %address, port, "rpc: listening for MS-FRS2 (ncacn_ip_tcp)");
+            std::os::fd::IntoRawFd::into_raw_fd(l)
+        }
+        Err(e) => {
+            tracing::error!(address = %address, port, error = %e, "rpc: cannot listen; MS-FRS2 wire disabled");
+            -1
+        }
+    }
+}
+
+/// Serves FrsTransport on `fd` (from `dfsr_rpc_listen`) with gensec
+/// security in the calling process, which must have initialised Samba
+/// (passdb); returns only when the listener fails (then 1).
+///
+/// # Safety
+/// `fd` is a listening TCP socket the caller hands over (it is closed
+/// when serving ends).
+#[no_mangle]
+pub unsafe extern "C" fn dfsr_rpc_serve(fd: c_int) -> c_int {
+    // SAFETY: the caller transfers ownership of an open listening socket.
+    let listener = unsafe { <std::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    match crate::wire::rpc_server::serve(listener, crate::ffi::gensec::server_maker()) {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!(error = %e, "rpc: listener stopped");
+            1
+        }
+    }
+}

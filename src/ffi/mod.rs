@@ -5,6 +5,8 @@
 //! - [`exports`]: the `extern "C"` functions the C shim calls; cbindgen
 //!   turns them into `include/dfsr.h`.
 //! - [`debug`]: safe calls into Samba's debug system.
+//! - [`gensec`]: Samba's gensec as the DCE/RPC security provider of the
+//!   MS-FRS2 wire (server in dfsrd, client).
 //! - [`meet_client`]: the IRPC client of the meet in dfsrd (for dfsrctl).
 //! - [`meet_vfs`]: the meet's VFS primitives (share, open file); meaningful in dfsrd.
 //! - [`signals`]: waiting for SIGINT/SIGTERM (demo, daemons).
@@ -12,6 +14,7 @@
 pub mod debug;
 pub mod exports;
 pub mod file_regions;
+pub mod gensec;
 pub mod meet_client;
 pub mod meet_vfs;
 pub mod signals;

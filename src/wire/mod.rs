@@ -7,9 +7,12 @@
 //!   [`frstrans::Response`].
 //! - [`dcerpc`]: connection-oriented DCE/RPC (C706 ch. 12, MS-RPCE): PDUs,
 //!   the security-context seam, client and server association machines.
+//! - [`rpc_server`]: the FrsTransport server — the method dispatcher
+//!   (sans-IO) and the thin TCP edge dfsrd serves it on.
 
 pub mod dcerpc;
 pub mod frstrans;
 pub mod ndr;
+pub mod rpc_server;
 
 pub use ndr::{Error, Guid};

@@ -291,10 +291,7 @@ fn set_mode(p: &Path, mode: u32) {
 
 fn check_user() {
     let ok = Command::new("id").arg(USER).stdout(Stdio::null()).stderr(Stdio::null()).status();
-    assert!(
-        matches!(ok, Ok(s) if s.success()),
-        "unix user {USER} is missing: run ./setup"
-    );
+    assert!(matches!(ok, Ok(s) if s.success()), "unix user {USER} is missing: run ./setup");
 }
 
 /// Samba's VFS modules plus ours, copied (symlinks would loop under the
@@ -307,8 +304,7 @@ fn populate_vfs_dir(vfs: &Path) {
         }
     }
     let so = module_so();
-    fs::copy(&so, vfs.join("dfsr.so"))
-        .unwrap_or_else(|e| panic!("copying {} (run `make`): {e}", so.display()));
+    fs::copy(&so, vfs.join("dfsr.so")).unwrap_or_else(|e| panic!("copying {} (run `make`): {e}", so.display()));
 }
 
 fn smb_conf(d: &Path, port: u16, cfg: &SmbdConfig) -> String {
@@ -405,12 +401,7 @@ fn add_samba_user(conf: &Path) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("running smbpasswd");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PASSWORD}\n{PASSWORD}\n").as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{PASSWORD}\n{PASSWORD}\n").as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "smbpasswd -a {USER}: {}", String::from_utf8_lossy(&out.stderr));
 }
