@@ -490,16 +490,17 @@ pub type UpdateCancelResponse = StatusResponse;
 
 // ---- opnum 8 -------------------------------------------------------------
 
-/// RawGetFileData `[in]` (opnum 8, §3.2.4.1.9).
+/// The `[in]` of RawGetFileData (opnum 8, §3.2.4.1.9) and RdcGetFileData
+/// (opnum 11, §3.2.4.1.12): a server context and how much to read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct RawGetFileDataRequest {
-    /// `*serverContext` (in).
+pub struct FileDataRequest {
+    /// `serverContext`.
     pub server_context: ContextHandle,
     /// `bufferSize`, 0..=262144.
     pub buffer_size: u32,
 }
 
-impl NdrCodec for RawGetFileDataRequest {
+impl NdrCodec for FileDataRequest {
     fn write<'a>(&'a self, w: &mut Writer<'a>) {
         self.server_context.write(w);
         w.u32(self.buffer_size);
@@ -508,10 +509,13 @@ impl NdrCodec for RawGetFileDataRequest {
     fn read(r: &mut Reader<'_>) -> Result<Self> {
         let server_context = ContextHandle::read(r)?;
         let buffer_size = r.u32()?;
-        range("RawGetFileData.bufferSize", buffer_size.into(), 0, CONFIG_TRANSPORT_MAX_BUFFER_SIZE.into())?;
-        Ok(RawGetFileDataRequest { server_context, buffer_size })
+        range("bufferSize", buffer_size.into(), 0, CONFIG_TRANSPORT_MAX_BUFFER_SIZE.into())?;
+        Ok(FileDataRequest { server_context, buffer_size })
     }
 }
+
+/// RawGetFileData `[in]` (opnum 8, §3.2.4.1.9).
+pub type RawGetFileDataRequest = FileDataRequest;
 
 /// RawGetFileData `[out]` (opnum 8).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -636,27 +640,7 @@ pub type RdcPushSourceNeedsResponse = StatusResponse;
 // ---- opnum 11 ------------------------------------------------------------
 
 /// RdcGetFileData `[in]` (opnum 11, §3.2.4.1.12).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct RdcGetFileDataRequest {
-    /// `serverContext`.
-    pub server_context: ContextHandle,
-    /// `bufferSize`, 0..=262144.
-    pub buffer_size: u32,
-}
-
-impl NdrCodec for RdcGetFileDataRequest {
-    fn write<'a>(&'a self, w: &mut Writer<'a>) {
-        self.server_context.write(w);
-        w.u32(self.buffer_size);
-    }
-
-    fn read(r: &mut Reader<'_>) -> Result<Self> {
-        let server_context = ContextHandle::read(r)?;
-        let buffer_size = r.u32()?;
-        range("RdcGetFileData.bufferSize", buffer_size.into(), 0, CONFIG_TRANSPORT_MAX_BUFFER_SIZE.into())?;
-        Ok(RdcGetFileDataRequest { server_context, buffer_size })
-    }
-}
+pub type RdcGetFileDataRequest = FileDataRequest;
 
 /// RdcGetFileData `[out]` (opnum 11).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
