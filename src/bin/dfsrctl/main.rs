@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 mod meet;
 mod namespace;
+mod simulate;
 mod staged;
 mod xpress;
 use std::process::ExitCode;
@@ -53,6 +54,9 @@ enum Command {
         #[command(subcommand)]
         cmd: meet::MeetCommand,
     },
+    /// Deterministic replication simulation (engine sessions, faults,
+    /// crash-restarts); exits non-zero on divergence.
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +125,7 @@ fn main() -> ExitCode {
         Command::Xpress { cmd } => xpress::run(cmd).map_err(CliError::Other),
         Command::Meet { cmd } => meet::run(cmd, &cli.configfile, cli.json),
         Command::Namespace { cmd } => namespace::run(cmd, &cli.configfile, cli.json).map_err(CliError::Other),
+        Command::Simulate(args) => simulate::run(args, cli.json).map_err(CliError::Other),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
