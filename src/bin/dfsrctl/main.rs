@@ -9,6 +9,7 @@ use std::path::PathBuf;
 mod db;
 mod meet;
 mod namespace;
+mod simulate;
 mod staged;
 mod xpress;
 use std::process::ExitCode;
@@ -59,6 +60,9 @@ enum Command {
         #[command(subcommand)]
         cmd: meet::MeetCommand,
     },
+    /// Deterministic replication simulation (engine sessions, faults,
+    /// crash-restarts); exits non-zero on divergence.
+    Simulate(simulate::SimulateArgs),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +132,7 @@ fn main() -> ExitCode {
         Command::Db { cmd } => db::run(cmd, &cli.configfile, cli.json).map_err(CliError::Other),
         Command::Meet { cmd } => meet::run(cmd, &cli.configfile, cli.json),
         Command::Namespace { cmd } => namespace::run(cmd, &cli.configfile, cli.json).map_err(CliError::Other),
+        Command::Simulate(args) => simulate::run(args, cli.json).map_err(CliError::Other),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -596,6 +596,10 @@ impl PartnerSync {
         self.poll_retry_at = None;
         self.credit_queue.clear();
         for f in self.folders.values_mut() {
+            // The next connection meets a new server session, whose
+            // vector generations start again (§3.2.4.1.6): a stale one
+            // would hold CHANGE_NOTIFY until its time-out.
+            f.vv_generation = 0;
             if !matches!(f.st, St::ReadOnly) {
                 f.st = St::Restart { at: now };
                 f.resync = false;
@@ -705,6 +709,9 @@ impl PartnerSync {
     fn on_failed(&mut self, call: Call, folder: Option<Guid>, error: CallError) {
         let now = self.now;
         match (call, folder, error) {
+            // A broken transport takes the pending completion with it: the
+            // folder waiting for it could never move on, so disconnect.
+            (Call::AsyncPoll, _, CallError::Transport) => self.disconnect(),
             // §3.3.4.5: AsyncPoll failing on invocation is retried later.
             (Call::AsyncPoll, _, _) => {
                 self.poll_outstanding = false;
