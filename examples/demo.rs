@@ -81,6 +81,8 @@ fn main() {
         .args(["-c", r"dfsadd \\\\DFSRTEST\\ns\\docs 10.7.7.7 added-by-netdfs c"])
         .output();
     let listed = dfsrctl(c, &["namespace", "list"]);
+    // The replication engine: three simulated members with every fault.
+    let sim = Command::new(dfsrctl_bin()).args(["simulate", "--members", "3", "--ops", "300", "--seed", "1"]).output().unwrap();
 
     let port = smbd.port;
     let conf = smbd.conf.display();
@@ -113,6 +115,13 @@ after `rpcclient -c 'dfsadd …\\docs 10.7.7.7 added-by-netdfs'` through Samba's
 NetDfs server (rpcd_classic), the table says:
 {listed}
 
+the replication engine, `{ctl} simulate --members 3 --ops 300 --seed 1`
+(delays, drops, reordering, partitions, crash-restarts):
+{sim}
+
+dfsrd also serves MS-FRS2 (FrsTransport) over sealed DCE/RPC on port 5722
+(`dfsr:rpc port`); see README.md, section MS-FRS2 wire.
+
 Ctrl-C to stop.",
         pid = smbd.pid(),
         dpid = dfsrd.pid(),
@@ -122,6 +131,7 @@ Ctrl-C to stop.",
         inst = if installed { "ok" } else { "FAILED" },
         resolved = String::from_utf8_lossy(&resolved.stdout).trim_end(),
         listed = String::from_utf8_lossy(&listed.stdout).trim_end(),
+        sim = String::from_utf8_lossy(&sim.stdout).trim_end(),
         ns = r"\\127.0.0.1\ns",
     );
     let sig = samba_dfsr::ffi::signals::wait_for_interrupt();
