@@ -97,6 +97,15 @@ uint32_t dfsr_meet_install(const char *share,
                            size_t reason_len);
 
 /**
+ * Whether dfsrd installs `staged_file` in its main process (small) rather
+ * than in a child.
+ *
+ * # Safety
+ * `staged_file` is NULL or NUL-terminated.
+ */
+bool dfsr_meet_install_runs_inline(const char *staged_file);
+
+/**
  * dfsrd's main process: an install child was started.
  */
 void dfsr_meet_install_started(void);

@@ -70,11 +70,12 @@ static NTSTATUS dfsrd_status(struct irpc_message *msg,
 }
 
 /*
- * Install runs in a child process, so a long install never blocks the
- * event loop (Ping, Status and other installs go on) and concurrent
- * installs do not share one current directory. The IRPC reply is deferred
- * until the child reports. The child dies with dfsrd (PDEATHSIG), so a
- * killed dfsrd leaves nothing running.
+ * A large install runs in a child process, so it never blocks the event
+ * loop (Ping, Status and other installs go on) and concurrent installs do
+ * not share one current directory. The IRPC reply is deferred until the
+ * child reports. The child dies with dfsrd (PDEATHSIG), so a killed dfsrd
+ * leaves nothing running. A small one (dfsr_meet_install_runs_inline)
+ * runs at once in this process: a fork costs more than it does.
  */
 struct dfsrd_install_state {
 	struct irpc_message *msg;
@@ -118,6 +119,23 @@ static NTSTATUS dfsrd_install(struct irpc_message *msg,
 	struct dfsrd_install_state *state = NULL;
 	int fds[2];
 
+	if (dfsr_meet_install_runs_inline((const char *)r->in.staged_file)) {
+		char reason[1024] = "";
+		struct GUID_txt_buf uid_buf;
+		uint32_t st;
+
+		dfsr_meet_install_started();
+		st = dfsr_meet_install((const char *)r->in.share,
+				       (const char *)r->in.path,
+				       (const char *)r->in.staged_file,
+				       GUID_buf_string(&r->in.uid_db, &uid_buf),
+				       r->in.uid_version, r->in.flags,
+				       reason, sizeof(reason));
+		dfsr_meet_install_finished(st);
+		r->out.result = NT_STATUS(st);
+		*r->out.reason = talloc_strdup(r, reason);
+		return NT_STATUS_OK;
+	}
 	state = talloc_zero(msg, struct dfsrd_install_state);
 	if (state == NULL || pipe(fds) != 0) {
 		return NT_STATUS_NO_MEMORY;

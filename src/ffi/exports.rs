@@ -183,6 +183,17 @@ pub unsafe extern "C" fn dfsr_meet_install(
     }
 }
 
+/// Whether dfsrd installs `staged_file` in its main process (small) rather
+/// than in a child.
+///
+/// # Safety
+/// `staged_file` is NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn dfsr_meet_install_runs_inline(staged_file: *const c_char) -> bool {
+    // SAFETY: forwarded caller contract.
+    crate::meet::install_runs_inline(&unsafe { string(staged_file) })
+}
+
 /// dfsrd's main process: an install child was started.
 #[no_mangle]
 pub extern "C" fn dfsr_meet_install_started() {

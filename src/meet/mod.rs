@@ -113,6 +113,28 @@ pub fn install_started() {
     IN_PROGRESS.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Largest staged file, and largest main data, an install runs with in
+/// dfsrd's main process.
+pub const INLINE_INSTALL_LIMIT: u64 = 1 << 20;
+
+/// Whether `staged_file` is small enough to install in dfsrd's main
+/// process: forking costs more than a small install (the meet bench), and
+/// a small one holds up Ping, Status and other requests only briefly.
+/// Anything larger, or whose header cannot be read here, goes to a child.
+pub fn install_runs_inline(staged_file: &str) -> bool {
+    use crate::staging::frsx::FrsxReader;
+    use crate::staging::marshal::{Event, MarshalReader};
+    let Ok(f) = std::fs::File::open(staged_file) else { return false };
+    if f.metadata().map_or(true, |m| m.len() > INLINE_INSTALL_LIMIT) {
+        return false;
+    }
+    let mut r = MarshalReader::new(FrsxReader::new(std::io::BufReader::new(f)));
+    match r.next() {
+        Ok(Some(Event::Metadata(m))) => m.primary_data_size <= INLINE_INSTALL_LIMIT,
+        _ => false,
+    }
+}
+
 /// Counts an install's outcome: done, to retry (sharing violation) or failed.
 pub fn install_finished(status: NtStatus) {
     IN_PROGRESS.fetch_sub(1, Ordering::Relaxed);
