@@ -191,6 +191,18 @@ struct Entry {
     attempts: u32,
 }
 
+impl Entry {
+    /// A new install candidate: live updates download first.
+    fn new(update: Update, page: u64, now: u64) -> Entry {
+        let stage = if update.present {
+            Stage::Download { policy: StagingPolicy::ServerDefault, at: now }
+        } else {
+            Stage::Ready
+        };
+        Entry { update, page, stage, attempts: 0 }
+    }
+}
+
 /// One sync of a folder: from the partner's vector to the merge.
 #[derive(Debug, Clone)]
 struct SyncRun {
@@ -867,20 +879,7 @@ impl PartnerSync {
         let ordered = order_batch(batch, &overlay(store, &run.pipeline));
         let page = run.page;
         for u in ordered.install {
-            let stage = if u.present {
-                Stage::Download {
-                    policy: StagingPolicy::ServerDefault,
-                    at: now,
-                }
-            } else {
-                Stage::Ready
-            };
-            run.pipeline.push(Entry {
-                update: u,
-                page,
-                stage,
-                attempts: 0,
-            });
+            run.pipeline.push(Entry::new(u, page, now));
         }
         let mut hold = Vec::new();
         for h in ordered.held {
@@ -1239,20 +1238,7 @@ fn pump_sync<S: LocalStore + ?Sized>(
         let mut progressed = false;
         for u in ordered.install {
             progressed = true;
-            let stage = if u.present {
-                Stage::Download {
-                    policy: StagingPolicy::ServerDefault,
-                    at: now,
-                }
-            } else {
-                Stage::Ready
-            };
-            run.pipeline.push(Entry {
-                update: u,
-                page,
-                stage,
-                attempts: 0,
-            });
+            run.pipeline.push(Entry::new(u, page, now));
         }
         // Orphans of a dropped parent are fetched again with it; the rest
         // are the caller's to keep.
