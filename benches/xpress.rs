@@ -6,25 +6,9 @@
 //! size of the generated input).
 
 use samba_dfsr::staging::xpress::{Decoder, Effort, Encoder};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The Windows-made MS-XCA vectors, read in place: `DFSR_TESTDATA` (the
-/// `shared/testdata` folder) if set, else `shared/` beside the checkout,
-/// else the team's `/work/shared` (CI clones elsewhere).
-fn testdata() -> PathBuf {
-    let candidates = [
-        std::env::var_os("DFSR_TESTDATA").map(PathBuf::from),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata")),
-        Some(PathBuf::from("/work/shared/testdata")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .map(|p| p.join("xca"))
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| panic!("MS-XCA test vectors not found: set DFSR_TESTDATA to shared/testdata"))
-}
+include!("../src/staging/xpress/vectors_dir.rs");
 
 fn mbps(bytes: usize, t: Duration) -> f64 {
     bytes as f64 / 1e6 / t.as_secs_f64()

@@ -2,24 +2,9 @@
 //! round trips through our encoder.
 
 use super::*;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// The Windows-made MS-XCA vectors, read in place: `DFSR_TESTDATA` (the
-/// `shared/testdata` folder) if set, else `shared/` beside the checkout,
-/// else the team's `/work/shared` (CI clones elsewhere).
-fn testdata() -> PathBuf {
-    let candidates = [
-        std::env::var_os("DFSR_TESTDATA").map(PathBuf::from),
-        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata")),
-        Some(PathBuf::from("/work/shared/testdata")),
-    ];
-    candidates
-        .into_iter()
-        .flatten()
-        .map(|p| p.join("xca"))
-        .find(|p| p.is_dir())
-        .unwrap_or_else(|| panic!("MS-XCA test vectors not found: set DFSR_TESTDATA to shared/testdata"))
-}
+include!("vectors_dir.rs");
 
 /// (name, compressed, decompressed) for every vector pair.
 fn vectors() -> Vec<(String, Vec<u8>, Vec<u8>)> {
