@@ -227,12 +227,14 @@ int dfsr_rpc_listen(const char *address, uint16_t port);
 /**
  * Serves FrsTransport on `fd` (from `dfsr_rpc_listen`) with gensec
  * security in the calling process, which must have initialised Samba
- * (passdb); returns only when the listener fails (then 1).
+ * (passdb), from the engine's database and staging area under
+ * `state_dir`/dfsr; returns only when the listener fails (then 1).
  *
  * # Safety
  * `fd` is a listening TCP socket the caller hands over (it is closed
- * when serving ends).
+ * when serving ends); `state_dir` is NULL or a NUL-terminated string
+ * valid for the call.
  */
-int dfsr_rpc_serve(int fd);
+int dfsr_rpc_serve(int fd, const char *state_dir);
 
 #endif  /* SAMBA_DFSR_H */

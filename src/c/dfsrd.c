@@ -258,7 +258,7 @@ static pid_t dfsrd_start_rpc(void)
 				nt_errstr(status));
 			_exit(1);
 		}
-		_exit(dfsr_rpc_serve(fd));
+		_exit(dfsr_rpc_serve(fd, lp_state_directory()));
 	}
 	close(fd);
 	if (pid == -1) {

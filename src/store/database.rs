@@ -403,6 +403,33 @@ impl Database {
         self.view().known_vector(group, folder)
     }
 
+    /// The known vector of (group, folder), `None` when the folder was
+    /// never stored: whether we replicate it at all.
+    pub fn folder_vector(&self, group: &Guid, folder: &Guid) -> Result<Option<VersionVector>, StoreError> {
+        self.view().get(Key::Vector { group: *group, folder: *folder }, codec::decode_vector)
+    }
+
+    /// Every update held of `folder`, by UID (a traverse of the file:
+    /// for loading a folder once, not per request).
+    pub fn folder_updates(&self, folder: &Guid) -> Result<Vec<Update>, StoreError> {
+        let keys = {
+            let _lock = self.lock_all()?;
+            self.view().keys_with_prefix(prefix::UPDATE)
+        };
+        let view = self.view();
+        let mut out = Vec::new();
+        for raw in keys {
+            if let Key::Update(uid) = Key::parse(&raw) {
+                if let Some(u) = view.update(&uid)? {
+                    if u.content_set_id == *folder {
+                        out.push(u);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Our database GUID, once set.
     pub fn database_guid(&self) -> Result<Option<Guid>, StoreError> {
         self.view().get(Key::DatabaseGuid, codec::decode_database_guid)

@@ -13,7 +13,9 @@
 
 pub mod codec;
 pub mod database;
+pub mod folder_view;
 pub mod keys;
+pub mod staging_area;
 #[cfg(test)]
 mod tests;
 
@@ -21,4 +23,6 @@ pub use codec::{DecodeError, DownloadState, OriginatorState, RecordType};
 pub use database::{
     Counts, Database, DumpEntry, DumpError, Inconsistency, StoreError, Transaction, DIR_NAME, FILE_NAME, SCHEMA_VERSION,
 };
+pub use folder_view::{PulledFolder, ServedGroup};
 pub use keys::Key;
+pub use staging_area::StagingArea;

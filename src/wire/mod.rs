@@ -7,12 +7,20 @@
 //!   [`frstrans::Response`].
 //! - [`dcerpc`]: connection-oriented DCE/RPC (C706 ch. 12, MS-RPCE): PDUs,
 //!   the security-context seam, client and server association machines.
-//! - [`rpc_server`]: the FrsTransport server — the method dispatcher
-//!   (sans-IO) and the thin TCP edge dfsrd serves it on.
+//! - [`frs_service`]: the FrsTransport methods as dfsrd answers them
+//!   (sans-IO dispatcher over the engine's responder and store).
+//! - [`rpc_server`]: the thin TCP edge dfsrd serves it on.
+//! - [`rpc_client`]: the thin TCP edge of a client association.
+//! - [`partner_client`]: pulling a folder from a partner — the engine's
+//!   session machine driving [`rpc_client`], downloads into the staging
+//!   area, updates into the store.
 
 pub mod dcerpc;
+pub mod frs_service;
 pub mod frstrans;
 pub mod ndr;
+pub mod partner_client;
+pub mod rpc_client;
 pub mod rpc_server;
 
 pub use ndr::{Error, Guid};

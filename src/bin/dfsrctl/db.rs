@@ -11,7 +11,7 @@ use clap::Subcommand;
 use samba_dfsr::samba::smbconf;
 use samba_dfsr::store::{Database, DumpError, DIR_NAME, FILE_NAME};
 
-type CliResult<T = ()> = Result<T, Box<dyn Error>>;
+pub(crate) type CliResult<T = ()> = Result<T, Box<dyn Error>>;
 
 /// `dfsrctl db …` subcommands.
 #[derive(Subcommand)]
@@ -30,10 +30,31 @@ pub enum DbCommand {
         #[arg(long)]
         db: Option<PathBuf>,
     },
+    /// Start replicating a new folder from a local directory tree (this
+    /// member is its primary): originate a create for every file and
+    /// directory, stage each one, and store the updates and the folder's
+    /// version vector. dfsrd then serves the folder to partners.
+    Seed {
+        /// The replication group GUID.
+        #[arg(long)]
+        group: String,
+        /// The replicated folder (content set) GUID.
+        #[arg(long)]
+        folder: String,
+        /// The directory whose contents become the folder's.
+        #[arg(long)]
+        from: PathBuf,
+        /// The database (default: <state directory>/dfsr/dfsr.tdb).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// The staging area (default: <state directory>/dfsr/staging).
+        #[arg(long)]
+        staging: Option<PathBuf>,
+    },
 }
 
 /// `--db`, or the default place under smb.conf's state directory.
-fn db_path(given: &Option<PathBuf>, configfile: &Path) -> CliResult<PathBuf> {
+pub(crate) fn db_path(given: &Option<PathBuf>, configfile: &Path) -> CliResult<PathBuf> {
     if let Some(p) = given {
         return Ok(p.clone());
     }
@@ -45,7 +66,27 @@ pub fn run(cmd: &DbCommand, configfile: &Path, json: bool) -> CliResult {
     match cmd {
         DbCommand::Check { db } => check(&db_path(db, configfile)?, json),
         DbCommand::Dump { db } => dump(&db_path(db, configfile)?, json),
+        DbCommand::Seed { group, folder, from, db, staging } => {
+            let staging = staging_path(staging, configfile)?;
+            crate::seed::seed(&db_path(db, configfile)?, &staging, parse_guid("--group", group)?, parse_guid("--folder", folder)?, from, json)
+        }
     }
+}
+
+/// `--staging`, or the default place under smb.conf's state directory.
+pub(crate) fn staging_path(given: &Option<PathBuf>, configfile: &Path) -> CliResult<PathBuf> {
+    if let Some(p) = given {
+        return Ok(p.clone());
+    }
+    Ok(smbconf::state_directory(configfile)?.join(DIR_NAME).join(samba_dfsr::store::staging_area::DIR_NAME))
+}
+
+/// A GUID argument (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, braces allowed).
+pub(crate) fn parse_guid(arg: &str, s: &str) -> CliResult<samba_dfsr::engine::ids::Guid> {
+    let t = s.trim().trim_start_matches('{').trim_end_matches('}');
+    samba_dfsr::wire::Guid::parse(t)
+        .map(|g| samba_dfsr::engine::ids::Guid::from_bytes(g.0))
+        .ok_or_else(|| format!("{arg}: {s:?} is not a GUID").into())
 }
 
 fn check(path: &Path, json: bool) -> CliResult {

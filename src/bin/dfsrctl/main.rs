@@ -9,6 +9,8 @@ use std::path::PathBuf;
 mod db;
 mod meet;
 mod namespace;
+mod seed;
+mod sync;
 mod simulate;
 mod staged;
 mod xpress;
@@ -63,6 +65,9 @@ enum Command {
     /// Deterministic replication simulation (engine sessions, faults,
     /// crash-restarts); exits non-zero on divergence.
     Simulate(simulate::SimulateArgs),
+    /// Pull a replicated folder from a partner's dfsrd over MS-FRS2
+    /// (packet privacy) until in sync.
+    Sync(sync::SyncArgs),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,6 +138,7 @@ fn main() -> ExitCode {
         Command::Meet { cmd } => meet::run(cmd, &cli.configfile, cli.json),
         Command::Namespace { cmd } => namespace::run(cmd, &cli.configfile, cli.json).map_err(CliError::Other),
         Command::Simulate(args) => simulate::run(args, cli.json).map_err(CliError::Other),
+        Command::Sync(args) => sync::run(args, &cli.configfile, cli.json).map_err(CliError::Other),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -156,6 +156,17 @@ impl Responder {
         self.cancelled.get(folder).into_iter().flatten()
     }
 
+    /// Whether EstablishConnection succeeded on this connection.
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Whether a replicated folder session for `folder` is established
+    /// (the check file transfers make, §3.2.4.1.14).
+    pub fn in_session(&self, folder: &Guid) -> bool {
+        self.connected && self.sessions.contains(folder)
+    }
+
     /// True while an AsyncPoll is registered and not completed.
     pub fn poll_registered(&self) -> bool {
         self.poll_registered

@@ -3,6 +3,7 @@
 //! ([`types`], §2.2.1), per-method stub data ([`messages`], §3.2.4.1), and
 //! [`Request`]/[`Response`] dispatch by opnum.
 
+pub mod convert;
 pub mod messages;
 pub mod types;
 

@@ -1,0 +1,163 @@
+//! `dfsrctl db seed`: a new replicated folder from a local directory tree.
+//! Every file and directory gets a create update from our originator
+//! (MS-FRS2 §3.3.4.6.2 UIDs and GVSNs of our database) and a staged file
+//! (FRSX, §3.2.4.1.14) in the staging area named by its GVSN; the updates,
+//! the folder's version vector and the originator counters are stored in
+//! one transaction, so a failed seed leaves the database as it was.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use samba_dfsr::engine::ids::{Guid, Uid};
+use samba_dfsr::engine::local_change::{NewFile, Originator};
+use samba_dfsr::engine::update::Update;
+use samba_dfsr::engine::version_vector::VersionVector;
+use samba_dfsr::store::{Database, OriginatorState, StagingArea, StoreError};
+
+use crate::db::CliResult;
+use crate::staged::{self, CreateSpec};
+
+/// A random GUID (a new database's identity).
+pub(crate) fn random_guid() -> CliResult<Guid> {
+    let mut b = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
+    // RFC 4122 version 4, variant 1 (data3's high nibble, data4[0]'s top bits).
+    b[7] = (b[7] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    Ok(Guid::from_bytes(b))
+}
+
+fn filetime(t: std::io::Result<std::time::SystemTime>) -> Option<i64> {
+    let d = t.ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
+    Some((d.as_secs() as i64 + 11_644_473_600) * 10_000_000 + (d.subsec_nanos() / 100) as i64)
+}
+
+struct Entry {
+    path: PathBuf,
+    parent: Uid,
+    name: String,
+    is_dir: bool,
+}
+
+pub fn seed(db_path: &Path, staging: &Path, group: Guid, folder: Guid, from: &Path, json: bool) -> CliResult {
+    let top = std::fs::metadata(from).map_err(|e| format!("{}: {e}", from.display()))?;
+    if !top.is_dir() {
+        return Err(format!("{}: not a directory", from.display()).into());
+    }
+    if let Some(dir) = db_path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::create_dir_all(staging).map_err(|e| format!("{}: {e}", staging.display()))?;
+    let area = StagingArea::new(staging);
+    let mut db = Database::open(db_path)?;
+    if db.folder_vector(&group, &folder)?.is_some() {
+        return Err(format!("{}: folder {folder} of group {group} is already replicated here", db_path.display()).into());
+    }
+    let db_guid = match db.database_guid()? {
+        Some(g) => g,
+        None => random_guid()?,
+    };
+    let mut originator = match db.originator(&folder)? {
+        Some(s) => Originator::resume(db_guid, folder, s.next_version, s.last_clock),
+        None => Originator::new(db_guid, folder),
+    };
+    let empty = tempfile(staging, "empty")?;
+    let mut held: BTreeMap<Uid, Update> = BTreeMap::new();
+    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut vector = VersionVector::new();
+    let (mut files, mut dirs, mut bytes) = (0u64, 0u64, 0u64);
+    // Breadth first, names sorted: parents are created before children.
+    let mut queue = std::collections::VecDeque::from([(from.to_path_buf(), Uid::root_of(folder))]);
+    let result = (|| -> CliResult {
+        while let Some((dir, parent)) = queue.pop_front() {
+            let mut entries = Vec::new();
+            for e in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+                let e = e.map_err(|e| format!("{}: {e}", dir.display()))?;
+                let path = e.path();
+                let ft = e.file_type().map_err(|e| format!("{}: {e}", path.display()))?;
+                let Some(name) = e.file_name().to_str().map(str::to_string) else {
+                    return Err(format!("{}: the name is not UTF-8", path.display()).into());
+                };
+                if !ft.is_dir() && !ft.is_file() {
+                    eprintln!("dfsrctl: {}: not a regular file or directory, skipped", path.display());
+                    continue;
+                }
+                entries.push(Entry { path, parent, name, is_dir: ft.is_dir() });
+            }
+            entries.sort_by(|a, b| a.name.cmp(&b.name));
+            for e in entries {
+                let md = std::fs::metadata(&e.path).map_err(|err| format!("{}: {err}", e.path.display()))?;
+                let mtime = filetime(md.modified()).unwrap_or(0);
+                let ctime = filetime(md.created()).unwrap_or(mtime);
+                let spec = CreateSpec {
+                    data: if e.is_dir { empty.clone() } else { e.path.clone() },
+                    streams: Vec::new(),
+                    security: None,
+                    attributes: if e.is_dir { 0x10 } else { 0x20 },
+                    times: [ctime, filetime(md.accessed()).unwrap_or(mtime), mtime, mtime],
+                    reparse: None,
+                    sparse: false,
+                };
+                let tmp = staging.join(format!(".seed-{}.tmp", staged.len()));
+                let hash = staged::create(&spec, &tmp).map_err(|err| format!("{}: {err}", e.path.display()))?;
+                let file = NewFile { attributes: spec.attributes, create_time: ctime as u64, hash };
+                let u = originator
+                    .create(&held, e.parent, &e.name, file, samba_dfsr::staging::filetime::now() as u64)
+                    .map_err(|err| format!("{}: {err}", e.path.display()))?;
+                staged.push((tmp, area.path_of(&u.gvsn)));
+                vector.insert(u.gvsn);
+                if e.is_dir {
+                    dirs += 1;
+                    queue.push_back((e.path.clone(), u.uid));
+                } else {
+                    files += 1;
+                    bytes += md.len();
+                }
+                held.insert(u.uid, u);
+            }
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_file(&empty);
+    if let Err(e) = result {
+        for (tmp, _) in &staged {
+            let _ = std::fs::remove_file(tmp);
+        }
+        return Err(e);
+    }
+    for (tmp, dest) in &staged {
+        std::fs::rename(tmp, dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    }
+    let state = OriginatorState { next_version: originator.next_version(), last_clock: originator.last_clock() };
+    db.transaction(|tx| -> Result<(), StoreError> {
+        if tx.database_guid()?.is_none() {
+            tx.set_database_guid(&db_guid)?;
+        }
+        for u in held.values() {
+            tx.put_update(u)?;
+        }
+        tx.set_known_vector(&group, &folder, &vector)?;
+        tx.set_originator(&folder, &state)
+    })?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"database": db_guid.to_string(), "group": group.to_string(), "folder": folder.to_string(),
+                "files": files, "directories": dirs, "bytes": bytes, "updates": held.len()})
+        );
+    } else {
+        println!(
+            "{}: folder {folder} seeded from {}: {files} files ({bytes} bytes), {dirs} directories; database {db_guid}",
+            db_path.display(),
+            from.display()
+        );
+    }
+    Ok(())
+}
+
+fn tempfile(dir: &Path, tag: &str) -> CliResult<PathBuf> {
+    let p = dir.join(format!(".seed-{tag}-{}", std::process::id()));
+    std::fs::File::create(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+    Ok(p)
+}

@@ -1,0 +1,546 @@
+//! Pulling a replicated folder from a partner over the wire: the engine's
+//! [`PartnerSync`] (client side, §3.3) drives an [`RpcClient`]; its
+//! requests become FrsTransport calls, the answers engine responses.
+//! Downloads (InitializeFileTransferAsync, RawGetFileData pieces, RdcClose,
+//! §3.3.4.7-8) write the staged file to the staging area, check it against
+//! the update's hash, and report it to the engine; installs store the
+//! update in the database (installing into a share is the meet's, driven
+//! by dfsrd).
+//!
+//! [`pull_once`] runs until the folder is in sync: a full sync was done
+//! and the partner has nothing newer (the folder waits on a CHANGE_NOTIFY
+//! poll), which is what `dfsrctl sync` needs.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::time::{Duration, Instant};
+
+use crate::engine::ids::{Guid as EGuid, Gvsn};
+use crate::engine::rules::{decide, Decision};
+use crate::engine::session::{
+    Action, AsyncPollResponse as EPoll, Call, CallError, ChangeType, DownloadError, FolderState, LocalStore,
+    PartnerSync, Request as ERequest, Response as EResponse, SessionError, SyncConfig, UpdateOutcome,
+    UpdatesResponse,
+};
+use crate::engine::update::Update as EUpdate;
+use crate::staging::frsx::FrsxReader;
+use crate::staging::marshal::MarshalReader;
+use crate::store::{Database, PulledFolder, StagingArea, StoreError};
+
+use super::frs_service::{frs_error, version_compatible, OUR_PROTOCOL_VERSION};
+use super::frstrans::convert::{
+    change_to_wire, guid_from_wire, guid_to_wire, staging_to_wire, update_from_wire, update_request_to_wire,
+    update_to_wire, vector_from_wire, vector_to_wire, version_request_to_wire,
+};
+use super::frstrans::{
+    AsyncPollRequest, ContextHandle, EstablishConnectionRequest, EstablishSessionRequest, FileDataRequest,
+    InitializeFileTransferAsyncRequest, Request, RequestUpdatesRequest, RequestVersionVectorRequest, Response,
+    UpdateCancelData, UpdateCancelRequest, CONFIG_TRANSPORT_MAX_BUFFER_SIZE,
+};
+use super::rpc_client::{Completion, RpcClient, RpcClientError};
+use super::Guid;
+
+/// `ERROR_SHARING_VIOLATION`.
+const ERROR_SHARING_VIOLATION: u32 = 32;
+/// `FRS_ERROR_RDC_GENERIC`.
+const FRS_ERROR_RDC_GENERIC: u32 = 0x234b;
+/// `FRS_ERROR_XPRESS_INVALID_DATA`.
+const FRS_ERROR_XPRESS_INVALID_DATA: u32 = 0x2358;
+
+/// What to pull and how.
+#[derive(Debug, Clone)]
+pub struct PullConfig {
+    /// The replication group (`replicaSetId`).
+    pub replica_set: EGuid,
+    /// Our connection's GUID (`connectionId`).
+    pub connection_id: EGuid,
+    /// The replicated folder (`contentSetId`).
+    pub folder: EGuid,
+    /// Session limits (credits per RequestUpdates, downloads in flight…).
+    pub sync: SyncConfig,
+    /// `bufferSize` of file transfers, at most 256 KiB.
+    pub buffer_size: u32,
+    /// Give up when not in sync after this long.
+    pub timeout: Duration,
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullReport {
+    /// RequestUpdates calls answered.
+    pub update_pages: u64,
+    /// Updates received in those pages.
+    pub updates_received: u64,
+    /// Updates stored as what we hold.
+    pub installed: u64,
+    /// Updates not stored: what we held supersedes them.
+    pub superseded: u64,
+    /// Updates kept aside (orphans, cycles).
+    pub held: u64,
+    /// UpdateCancel calls sent.
+    pub cancelled: u64,
+    /// Files downloaded and checked.
+    pub files_downloaded: u64,
+    /// Staged bytes downloaded.
+    pub bytes_downloaded: u64,
+    /// RawGetFileData calls (pieces after the first buffer).
+    pub raw_get_file_data_calls: u64,
+    /// The largest piece received.
+    pub largest_piece: u64,
+    /// AsyncPoll calls completed.
+    pub async_polls: u64,
+    /// Vectors merged into ours.
+    pub merges: u64,
+}
+
+impl PullReport {
+    /// The report as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "update_pages": self.update_pages,
+            "updates_received": self.updates_received,
+            "installed": self.installed,
+            "superseded": self.superseded,
+            "held": self.held,
+            "cancelled": self.cancelled,
+            "files_downloaded": self.files_downloaded,
+            "bytes_downloaded": self.bytes_downloaded,
+            "raw_get_file_data_calls": self.raw_get_file_data_calls,
+            "largest_piece": self.largest_piece,
+            "async_polls": self.async_polls,
+            "merges": self.merges,
+        })
+    }
+}
+
+/// Why a pull stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    /// The connection failed.
+    #[error(transparent)]
+    Rpc(#[from] RpcClientError),
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The session machine refused its configuration.
+    #[error("session: {0}")]
+    Session(#[from] SessionError),
+    /// The staging area.
+    #[error("staging {path}: {source}")]
+    Staging {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The partner refused us (connection, session, version).
+    #[error("the partner refused {call:?}: status {status:#x}")]
+    Refused {
+        /// Which call.
+        call: Call,
+        /// Its status.
+        status: u32,
+    },
+    /// Not in sync in time.
+    #[error("not in sync after {0:?}")]
+    Timeout(Duration),
+}
+
+/// A call in flight.
+enum Pending {
+    /// An engine request mapped to one call.
+    Engine(ERequest),
+    /// InitializeFileTransferAsync of a download.
+    Init(Box<Download>),
+    /// RawGetFileData of a download.
+    Read(Box<Download>),
+    /// RdcClose (answer ignored).
+    Close,
+}
+
+/// A download in progress.
+struct Download {
+    folder: EGuid,
+    update: EUpdate,
+    file: File,
+    path: std::path::PathBuf,
+    bytes: u64,
+    /// Set once the first answer names a server context.
+    context: ContextHandle,
+}
+
+/// Pulls `cfg.folder` from the partner `client` is bound to, into `db` and
+/// `staging`, until in sync. `progress` sees the report after every batch
+/// of answers.
+pub fn pull_once(
+    client: &mut RpcClient,
+    db: &mut Database,
+    staging: &StagingArea,
+    cfg: &PullConfig,
+    progress: &mut dyn FnMut(&PullReport),
+) -> Result<PullReport, PullError> {
+    std::fs::create_dir_all(staging.dir())
+        .map_err(|source| PullError::Staging { path: staging.dir().into(), source })?;
+    let buffer_size = cfg.buffer_size.clamp(1, CONFIG_TRANSPORT_MAX_BUFFER_SIZE);
+    let start = Instant::now();
+    let now = || start.elapsed().as_millis() as u64;
+    let mut store = PulledFolder::load(db, cfg.replica_set, cfg.folder)?;
+    let mut sync = PartnerSync::new(cfg.sync, [cfg.folder], now())?;
+    let ids = Ids { connection: guid_to_wire(cfg.connection_id), replica_set: guid_to_wire(cfg.replica_set) };
+    let mut inflight: HashMap<u32, Pending> = HashMap::new();
+    let mut report = PullReport::default();
+    let mut saw_full_vector = false;
+    loop {
+        while let Some(action) = sync.poll_action() {
+            match action {
+                Action::Send(ERequest::DownloadFile { folder, update, staging_policy, rdc_desired }) => {
+                    let path = staging.partial_path_of(&update.gvsn);
+                    let file = File::create(&path).map_err(|source| PullError::Staging { path: path.clone(), source })?;
+                    let req = Request::InitializeFileTransferAsync(Box::new(InitializeFileTransferAsyncRequest {
+                        connection_id: ids.connection,
+                        frs_update: update_to_wire(&update),
+                        rdc_desired,
+                        staging_policy: staging_to_wire(staging_policy),
+                        buffer_size,
+                    }));
+                    let id = client.start(req.opnum(), &req.to_bytes())?;
+                    let d = Download { folder, update, file, path, bytes: 0, context: ContextHandle::default() };
+                    inflight.insert(id, Pending::Init(Box::new(d)));
+                }
+                Action::Send(req) => {
+                    let Some(wire) = ids.request(&req) else { continue };
+                    let id = client.start(wire.opnum(), &wire.to_bytes())?;
+                    if matches!(req, ERequest::UpdateCancel { .. }) {
+                        report.cancelled += 1;
+                    }
+                    inflight.insert(id, Pending::Engine(req));
+                }
+                Action::Install(folder, updates) => {
+                    for u in updates {
+                        let outcome = match decide(&u, store.held(&u.uid)) {
+                            Ok(Decision::Install) => {
+                                store.store(db, &u)?;
+                                report.installed += 1;
+                                UpdateOutcome::Installed
+                            }
+                            _ => {
+                                report.superseded += 1;
+                                UpdateOutcome::Superseded
+                            }
+                        };
+                        sync.on_update_processed(folder, u.gvsn, outcome, now(), &store)?;
+                    }
+                }
+                Action::Hold(folder, held) => {
+                    report.held += held.len() as u64;
+                    tracing::warn!(%folder, count = held.len(), "sync: updates held (orphans or cycles)");
+                }
+                Action::CycleBreaks(folder, breaks) => {
+                    tracing::warn!(%folder, count = breaks.len(), "sync: name cycles left for the installer");
+                }
+                Action::MergeKnownVector(_, vv) => {
+                    store.merge(db, &vv)?;
+                    report.merges += 1;
+                }
+                Action::Disconnect => {
+                    return Err(PullError::Refused { call: Call::EstablishConnection, status: frs_error::CONNECTION_INVALID })
+                }
+                Action::Schedule(_) => {}
+            }
+        }
+        if saw_full_vector
+            && inflight.values().all(|p| matches!(p, Pending::Engine(ERequest::AsyncPoll) | Pending::Close))
+            && sync.state(&cfg.folder) == Some(FolderState::WaitingAsyncPoll(ChangeType::Notify))
+        {
+            progress(&report);
+            return Ok(report);
+        }
+        if start.elapsed() > cfg.timeout {
+            return Err(PullError::Timeout(cfg.timeout));
+        }
+        let wait = sync
+            .poll_timeout()
+            .map(|t| Duration::from_millis(t.saturating_sub(now())))
+            .unwrap_or(Duration::from_secs(1))
+            .clamp(Duration::from_millis(1), Duration::from_secs(1));
+        let done = client.wait(wait)?;
+        for (id, completion) in done {
+            let Some(p) = inflight.remove(&id) else { continue };
+            match p {
+                Pending::Close => {}
+                Pending::Engine(req) => {
+                    let r = ids.response(&req, completion)?;
+                    match &r {
+                        EResponse::Updates(u) => {
+                            report.update_pages += 1;
+                            report.updates_received += u.updates.len() as u64;
+                        }
+                        EResponse::AsyncPoll(p) => {
+                            report.async_polls += 1;
+                            saw_full_vector |= p.vector.is_some();
+                        }
+                        _ => {}
+                    }
+                    if let Err(e) = sync.on_response(r, now(), &store) {
+                        tracing::debug!(error = %e, "sync: response ignored");
+                    }
+                }
+                Pending::Init(d) | Pending::Read(d) => {
+                    if let Some(r) = download_step(client, *d, completion, buffer_size, &mut inflight, &mut report)? {
+                        if let Err(e) = sync.on_response(r, now(), &store) {
+                            tracing::debug!(error = %e, "sync: download result ignored");
+                        }
+                    }
+                }
+            }
+        }
+        sync.on_timer(now(), &store);
+        progress(&report);
+    }
+}
+
+/// Handles one answer of a download; returns the engine response once the
+/// download is over (done or failed).
+fn download_step(
+    client: &mut RpcClient,
+    mut d: Download,
+    completion: Completion,
+    buffer_size: u32,
+    inflight: &mut HashMap<u32, Pending>,
+    report: &mut PullReport,
+) -> Result<Option<EResponse>, PullError> {
+    let (folder, gvsn) = (d.folder, d.update.gvsn);
+    let failed = |d: &Download, error: DownloadError| {
+        let _ = std::fs::remove_file(&d.path);
+        Some(EResponse::DownloadFailed { folder, gvsn, error })
+    };
+    let stub = match completion {
+        Completion::Reply(s) => s,
+        Completion::Fault(f) => {
+            tracing::warn!(%gvsn, fault = format_args!("{f:#x}"), "sync: download call faulted");
+            return Ok(failed(&d, DownloadError::Other(f)));
+        }
+    };
+    let first = d.context.is_null() && d.bytes == 0;
+    let (data, eof, status, context) = match Response::decode(if first { 13 } else { 8 }, &stub) {
+        Ok(Response::InitializeFileTransferAsync(r)) => {
+            if r.status == 0 && update_from_wire(&r.frs_update).gvsn != d.update.gvsn {
+                // The partner holds another version now: this one is gone;
+                // the next sync brings the new one.
+                tracing::info!(%gvsn, "sync: partner has a newer version; update cancelled");
+                if !r.server_context.is_null() {
+                    close(client, &r.server_context, inflight)?;
+                }
+                return Ok(failed(&d, DownloadError::Gone));
+            }
+            (r.data, r.is_end_of_file, r.status, r.server_context)
+        }
+        Ok(Response::RawGetFileData(r)) => (r.data, r.is_end_of_file, r.status, d.context),
+        _ => {
+            tracing::warn!(%gvsn, "sync: undecodable file transfer answer");
+            return Ok(failed(&d, DownloadError::Other(frs_error::INVALID_PARAMETER)));
+        }
+    };
+    if status != 0 {
+        if !context.is_null() {
+            close(client, &context, inflight)?;
+        }
+        let error = match status {
+            ERROR_SHARING_VIOLATION => DownloadError::SharingViolation,
+            FRS_ERROR_XPRESS_INVALID_DATA => DownloadError::InvalidCompressedData,
+            FRS_ERROR_RDC_GENERIC => DownloadError::RdcGeneric,
+            frs_error::FILE_NOT_FOUND => DownloadError::Gone,
+            frs_error::CONNECTION_INVALID => DownloadError::ConnectionInvalid,
+            frs_error::CONTENTSET_NOT_FOUND => DownloadError::ContentSetNotFound,
+            other => DownloadError::Other(other),
+        };
+        return Ok(failed(&d, error));
+    }
+    d.file.write_all(&data).map_err(|source| PullError::Staging { path: d.path.clone(), source })?;
+    d.bytes += data.len() as u64;
+    d.context = context;
+    report.bytes_downloaded += data.len() as u64;
+    report.largest_piece = report.largest_piece.max(data.len() as u64);
+    if !first {
+        report.raw_get_file_data_calls += 1;
+    }
+    if !eof {
+        if context.is_null() {
+            return Ok(failed(&d, DownloadError::Other(frs_error::INVALID_PARAMETER)));
+        }
+        let req = Request::RawGetFileData(FileDataRequest { server_context: context, buffer_size });
+        let id = client.start(req.opnum(), &req.to_bytes())?;
+        inflight.insert(id, Pending::Read(Box::new(d)));
+        return Ok(None);
+    }
+    if !context.is_null() {
+        close(client, &context, inflight)?;
+    }
+    d.file.sync_all().map_err(|source| PullError::Staging { path: d.path.clone(), source })?;
+    // The staged file must be what the update names (§3.2.4.1.14.1: the
+    // hash covers the marshaled data and security); anything else is
+    // damaged in transit or at the partner: ask for it to be restaged.
+    match staged_hash(&d.path) {
+        Ok(h) if h == d.update.hash => {}
+        Ok(_) | Err(_) => {
+            tracing::warn!(%gvsn, name = %d.update.name, "sync: downloaded file does not match its hash");
+            return Ok(failed(&d, DownloadError::InvalidCompressedData));
+        }
+    }
+    let final_path = d.path.with_extension("");
+    std::fs::rename(&d.path, &final_path).map_err(|source| PullError::Staging { path: final_path.clone(), source })?;
+    report.files_downloaded += 1;
+    tracing::info!(%gvsn, name = %d.update.name, bytes = d.bytes, "sync: file downloaded");
+    Ok(Some(EResponse::FileDownloaded { folder, gvsn }))
+}
+
+fn close(client: &mut RpcClient, ctx: &ContextHandle, inflight: &mut HashMap<u32, Pending>) -> Result<(), PullError> {
+    let req = Request::RdcClose(super::frstrans::ContextRequest { server_context: *ctx });
+    let id = client.start(req.opnum(), &req.to_bytes())?;
+    inflight.insert(id, Pending::Close);
+    Ok(())
+}
+
+/// The DFS-R hash of a staged file (its marshaled data and security).
+pub fn staged_hash(path: &std::path::Path) -> Result<[u8; 20], Box<dyn std::error::Error>> {
+    let f = File::open(path)?;
+    let mut r = MarshalReader::new(FrsxReader::new(BufReader::with_capacity(1 << 16, f)));
+    while r.next()?.is_some() {}
+    Ok(r.frs_hash())
+}
+
+/// The connection's GUIDs: engine requests to wire calls and back.
+struct Ids {
+    connection: Guid,
+    replica_set: Guid,
+}
+
+impl Ids {
+    /// The call for `r`; `None` for a download (several calls, run by
+    /// [`pull_once`]).
+    fn request(&self, r: &ERequest) -> Option<Request> {
+        Some(match r {
+            ERequest::EstablishConnection => Request::EstablishConnection(EstablishConnectionRequest {
+                replica_set_id: self.replica_set,
+                connection_id: self.connection,
+                downstream_protocol_version: OUR_PROTOCOL_VERSION,
+                downstream_flags: 0,
+            }),
+            ERequest::EstablishSession { folder } => Request::EstablishSession(EstablishSessionRequest {
+                connection_id: self.connection,
+                content_set_id: guid_to_wire(*folder),
+            }),
+            ERequest::RequestVersionVector { folder, sequence, request_type, change_type, vv_generation } => {
+                Request::RequestVersionVector(RequestVersionVectorRequest {
+                    sequence_number: *sequence,
+                    connection_id: self.connection,
+                    content_set_id: guid_to_wire(*folder),
+                    request_type: version_request_to_wire(*request_type),
+                    change_type: change_to_wire(*change_type),
+                    vv_generation: *vv_generation,
+                })
+            }
+            ERequest::AsyncPoll => Request::AsyncPoll(AsyncPollRequest { connection_id: self.connection }),
+            ERequest::RequestUpdates { folder, credits, request_type, hash_requested, vv_diff } => {
+                Request::RequestUpdates(RequestUpdatesRequest {
+                    connection_id: self.connection,
+                    content_set_id: guid_to_wire(*folder),
+                    credits_available: *credits,
+                    hash_requested: *hash_requested,
+                    update_request_type: update_request_to_wire(*request_type),
+                    version_vector_diff: vector_to_wire(vv_diff),
+                })
+            }
+            ERequest::UpdateCancel { folder, gvsn, .. } => Request::UpdateCancel(Box::new(UpdateCancelRequest {
+                connection_id: self.connection,
+                cancel_data: UpdateCancelData {
+                    content_set_id: guid_to_wire(*folder),
+                    gvsn_database_id: guid_to_wire(gvsn.db),
+                    gvsn_version: gvsn.version,
+                    // §2.2.1.4.5: UNSPECIFIED is the only cancel type.
+                    cancel_type: 1,
+                    ..Default::default()
+                },
+            })),
+            ERequest::DownloadFile { .. } => return None,
+        })
+    }
+
+    /// The engine response for the answer to `req`.
+    fn response(&self, req: &ERequest, c: Completion) -> Result<EResponse, PullError> {
+        let (call, folder) = call_and_folder(req);
+        let failed = |error| Ok(EResponse::Failed { call, folder, error });
+        let stub = match c {
+            Completion::Reply(s) => s,
+            Completion::Fault(f) => {
+                tracing::warn!(?call, fault = format_args!("{f:#x}"), "sync: call faulted");
+                return failed(CallError::Transport);
+            }
+        };
+        let opnum = self.request(req).map_or(0, |r| r.opnum());
+        let Ok(r) = Response::decode(opnum, &stub) else {
+            tracing::warn!(?call, "sync: undecodable answer");
+            return failed(CallError::Transport);
+        };
+        let status = r.status();
+        if status != 0 {
+            if matches!(call, Call::EstablishConnection) {
+                return Err(PullError::Refused { call, status });
+            }
+            return failed(CallError::from_status(status));
+        }
+        Ok(match (req, r) {
+            (ERequest::EstablishConnection, Response::EstablishConnection(r)) => {
+                if !version_compatible(r.upstream_protocol_version) {
+                    return Err(PullError::Refused { call, status: frs_error::INCOMPATIBLE_VERSION });
+                }
+                EResponse::ConnectionEstablished
+            }
+            (ERequest::EstablishSession { folder }, _) => EResponse::SessionEstablished { folder: *folder },
+            (ERequest::RequestVersionVector { folder, sequence, .. }, _) => {
+                EResponse::VersionVectorRequested { folder: *folder, sequence: *sequence }
+            }
+            (ERequest::AsyncPoll, Response::AsyncPoll(r)) => {
+                let c = r.response;
+                let vector = match c.result.version_vector.as_deref().map(vector_from_wire) {
+                    None => None,
+                    Some(Ok(v)) => Some(v),
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "sync: partner sent a bad version vector");
+                        return failed(CallError::Transport);
+                    }
+                };
+                EResponse::AsyncPoll(EPoll {
+                    sequence: c.sequence_number,
+                    status: c.status,
+                    vv_generation: c.result.vv_generation,
+                    vector,
+                })
+            }
+            (ERequest::RequestUpdates { folder, .. }, Response::RequestUpdates(r)) => {
+                EResponse::Updates(UpdatesResponse {
+                    folder: *folder,
+                    updates: r.updates.iter().map(update_from_wire).collect(),
+                    status: super::frstrans::convert::update_status_from_wire(r.update_status),
+                    cursor: Gvsn::new(guid_from_wire(r.gvsn_db_guid), r.gvsn_version),
+                })
+            }
+            (ERequest::UpdateCancel { folder, gvsn, .. }, _) => EResponse::UpdateCancelled { folder: *folder, gvsn: *gvsn },
+            _ => return failed(CallError::Transport),
+        })
+    }
+}
+
+fn call_and_folder(r: &ERequest) -> (Call, Option<EGuid>) {
+    match r {
+        ERequest::EstablishConnection => (Call::EstablishConnection, None),
+        ERequest::EstablishSession { folder } => (Call::EstablishSession, Some(*folder)),
+        ERequest::RequestVersionVector { folder, .. } => (Call::RequestVersionVector, Some(*folder)),
+        ERequest::AsyncPoll => (Call::AsyncPoll, None),
+        ERequest::RequestUpdates { folder, .. } | ERequest::DownloadFile { folder, .. } => {
+            (Call::RequestUpdates, Some(*folder))
+        }
+        ERequest::UpdateCancel { folder, .. } => (Call::UpdateCancel, Some(*folder)),
+    }
+}
