@@ -597,7 +597,7 @@ impl ClientConnection {
 
     /// Everything queued for sending, concatenated.
     pub fn drain_transmit(&mut self) -> Vec<u8> {
-        self.out.drain(..).flatten().collect()
+        concat_frames(&mut self.out)
     }
 
     /// The next event, if any.
@@ -962,7 +962,7 @@ impl ServerConnection {
 
     /// Everything queued for sending, concatenated.
     pub fn drain_transmit(&mut self) -> Vec<u8> {
-        self.out.drain(..).flatten().collect()
+        concat_frames(&mut self.out)
     }
 
     /// The next event, if any.
@@ -1452,4 +1452,17 @@ impl ServerConnection {
         }
         self.state = ServerState::Closing;
     }
+}
+
+/// Concatenates queued frames with one allocation (a byte-wise
+/// `flatten().collect()` cost a quarter of a sealed transfer's CPU).
+fn concat_frames(q: &mut VecDeque<Vec<u8>>) -> Vec<u8> {
+    if q.len() == 1 {
+        return q.pop_front().unwrap_or_default();
+    }
+    let mut out = Vec::with_capacity(q.iter().map(Vec::len).sum());
+    for f in q.drain(..) {
+        out.extend_from_slice(&f);
+    }
+    out
 }
