@@ -7,11 +7,14 @@
 //!   [`frstrans::Response`].
 //! - [`dcerpc`]: connection-oriented DCE/RPC (C706 ch. 12, MS-RPCE): PDUs,
 //!   the security-context seam, client and server association machines.
+//! - [`mgmt`]: the DCE/RPC remote management interface every endpoint
+//!   answers (C706 Appendix Q), sans-IO.
 //! - [`rpc_server`]: the FrsTransport server — the method dispatcher
 //!   (sans-IO) and the thin TCP edge dfsrd serves it on.
 
 pub mod dcerpc;
 pub mod frstrans;
+pub mod mgmt;
 pub mod ndr;
 pub mod rpc_server;
 
