@@ -1,9 +1,12 @@
 //! The MS-FRS2 wire of dfsrd, checked with Samba's own DCE/RPC client
 //! library (libdcerpc: a small raw client compiled here, and
-//! python3-samba's `ClientConnection` where it can): an NTLM-authenticated
-//! bind at packet privacy against passdb (SPNEGO and plain NTLMSSP), the
-//! FrsTransport answers encoded and decoded by our codec, and refusals of
-//! lower levels, anonymous binds and bad passwords.
+//! python3-samba): an NTLM-authenticated bind at packet privacy against
+//! passdb (SPNEGO and plain NTLMSSP), the FrsTransport answers encoded and
+//! decoded by our codec, and refusals of lower levels, anonymous binds and
+//! bad passwords. Python's `ClientConnection` makes its authenticated
+//! FrsTransport context as an alter_context on an association that
+//! `samba.dcerpc.mgmt` bound (the remote management interface, whose
+//! answers Samba's pidl bindings decode); see [`PY_MGMT`].
 
 mod support;
 
@@ -18,6 +21,7 @@ use samba_dfsr::wire::dcerpc::{AuthLevel, AuthType, ClientConfig, ClientConnecti
 use samba_dfsr::wire::frstrans::{
     protocol_version, CheckConnectivityRequest, EstablishConnectionRequest, EstablishSessionRequest, Request, Response,
 };
+use samba_dfsr::wire::mgmt::mgmt_syntax;
 use samba_dfsr::wire::rpc_server::{frs_error, frstrans_syntax, OUR_PROTOCOL_VERSION};
 use samba_dfsr::wire::Guid;
 use support::{Dfsrd, Smbd, SmbdConfig, PASSWORD, USER};
@@ -28,11 +32,11 @@ use support::{Dfsrd, Smbd, SmbdConfig, PASSWORD, USER};
 /// `opnum:hex` argument; prints `BIND-ERROR <status>`, or one `OK <hex>` /
 /// `CALL-ERROR <status>` line per request.
 ///
-/// Python's `ClientConnection` itself cannot make an authenticated bind
-/// in 4.17: its dummy interface table has no `authservices`, and
+/// Python's `ClientConnection` cannot make an authenticated bind of its
+/// own in 4.17: its dummy interface table has no `authservices`, and
 /// `dcerpc_pipe_auth_send` dereferences `table->authservices->names[0]`
-/// (SIGSEGV). So the authenticated cases use this C client over the same
-/// library; Python covers the unauthenticated bind.
+/// (SIGSEGV). This C client binds FrsTransport directly; Python goes
+/// through a management-interface basis connection ([`PY_MGMT`]).
 const C_CLIENT: &str = r#"
 /* Raw FrsTransport client on Samba's DCE/RPC client library (what
  * python3-samba's ClientConnection.request wraps): connect with the
@@ -128,6 +132,76 @@ try:
     print("OK", conn.request(0, bytes.fromhex(data)).hex())
 except Exception as e:
     print("CALL-ERROR", repr(e))
+"#;
+
+/// python3-samba against dfsrd: binds the remote management interface
+/// with `samba.dcerpc.mgmt.mgmt(BINDING, lp, creds)` (a generated pidl
+/// interface, whose table has `authservices`, so credentials work), calls
+/// each mgmt method through Samba's pidl Python bindings, then — with
+/// `basis` = 1 — opens FrsTransport on the same association with
+/// `base.ClientConnection(..., basis_connection=m)` (an alter_context,
+/// `dcerpc_secondary_context`) and sends each `opnum:hex` raw with
+/// `request`. One line per step: `NAME OK <json>` or `NAME ERROR
+/// <exception>`.
+const PY_MGMT: &str = r#"
+import json, socket, sys
+import samba.param
+from samba import credentials
+from samba.dcerpc import base, mgmt
+conf, binding, user, password, basis = sys.argv[1:6]
+calls = sys.argv[6:]
+lp = samba.param.LoadParm()
+lp.load(conf)
+creds = credentials.Credentials()
+creds.guess(lp)
+if user:
+    creds.set_username(user)
+    creds.set_password(password)
+    creds.set_domain("DFSRTEST")
+else:
+    creds.set_anonymous()
+creds.set_kerberos_state(credentials.DONT_USE_KERBEROS)
+
+def step(name, f):
+    try:
+        v = f()
+    except Exception as e:
+        print(name, "ERROR", "%s%r" % (type(e).__name__, e.args), flush=True)
+        return None
+    print(name, "OK", json.dumps(v), flush=True)
+    return v
+
+print("HOSTNAME OK", json.dumps(socket.gethostname()))
+try:
+    m = mgmt.mgmt(binding, lp, creds)
+except Exception as e:
+    print("MGMT-BIND ERROR", "%s%r" % (type(e).__name__, e.args), flush=True)
+    sys.exit(0)
+print("MGMT-BIND OK true", flush=True)
+step("IS-SERVER-LISTENING", lambda: list(m.is_server_listening()))
+step("INQ-IF-IDS", lambda: [[str(x.id.uuid), x.id.if_version] for x in m.inq_if_ids().if_id])
+step("INQ-STATS", lambda: list(m.inq_stats(4, 0).statistics))
+name = step("PRINC-10", lambda: m.inq_princ_name(10, 256))
+step("PRINC-9", lambda: m.inq_princ_name(9, 256))
+step("PRINC-16", lambda: m.inq_princ_name(16, 256))
+if name is not None:
+    step("PRINC-10-EXACT", lambda: m.inq_princ_name(10, len(name) + 1))
+    step("PRINC-10-SHORT", lambda: m.inq_princ_name(10, len(name)))
+step("PRINC-10-ZERO", lambda: m.inq_princ_name(10, 0))
+step("STOP", lambda: m.stop_server_listening())
+if basis == "1":
+    conn = None
+    def alter():
+        global conn
+        conn = base.ClientConnection(binding,
+            ("897e2e5f-93f3-4376-9c9c-fd2277495c27", 1), lp, creds,
+            basis_connection=m)
+        return True
+    if step("FRS-ALTER", alter):
+        for i, c in enumerate(calls):
+            op, data = c.split(":")
+            step("FRS-%d" % i, lambda: conn.request(int(op), bytes.fromhex(data)).hex())
+    step("IS-SERVER-LISTENING-AFTER", lambda: list(m.is_server_listening()))
 "#;
 
 fn free_port() -> u16 {
@@ -385,4 +459,139 @@ fn rust_gensec_client_binds_with_privacy_to_dfsrd() {
     );
     let r = rust_client(&smbd.conf, port, AuthType::SPNEGO, "wrong-password", &[&check]);
     assert!(matches!(&r, Err(e) if e.starts_with("bind rejected: Fault")), "SPNEGO, wrong password: {r:?}");
+}
+
+/// Runs [`PY_MGMT`]; returns its steps as `(name, "OK <json>" | "ERROR
+/// <exception>")`.
+fn py_mgmt(
+    smbd: &Smbd,
+    binding: &str,
+    user: &str,
+    password: &str,
+    basis: bool,
+    calls: &[&Request],
+) -> Vec<(String, String)> {
+    let mut cmd = Command::new("/usr/bin/python3");
+    cmd.arg("-c").arg(PY_MGMT).arg(&smbd.conf).args([binding, user, password, if basis { "1" } else { "0" }]);
+    for r in calls {
+        cmd.arg(format!("{}:{}", r.opnum(), hex(&r.to_bytes())));
+    }
+    let out = cmd.output().expect("running /usr/bin/python3");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "python ({binding}): {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.split_once(' ')?;
+            (rest.starts_with("OK ") || rest.starts_with("ERROR ")).then(|| (name.to_string(), rest.to_string()))
+        })
+        .collect()
+}
+
+/// The result of step `name`.
+fn py_step<'a>(steps: &'a [(String, String)], name: &str) -> &'a str {
+    steps
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, r)| r.as_str())
+        .unwrap_or_else(|| panic!("no step {name}: {steps:?}"))
+}
+
+/// The JSON value of a successful step.
+fn py_ok(steps: &[(String, String)], name: &str) -> serde_json::Value {
+    let r = py_step(steps, name);
+    let json = r.strip_prefix("OK ").unwrap_or_else(|| panic!("{name} failed: {r}"));
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("{name}: {json}: {e}"))
+}
+
+/// What python3-samba raises for `NT_STATUS_ACCESS_DENIED` (the fault
+/// `nca_s_fault_access_denied` on a call below packet privacy).
+const PY_ACCESS_DENIED: &str = "ERROR NTSTATUSError(3221225506, '{Access Denied} A process has requested access \
+                                to an object but has not been granted those access rights.')";
+
+#[test]
+fn samba_python_mgmt_and_frstrans_over_a_mgmt_basis_connection() {
+    let port = free_port();
+    let smbd = Smbd::start(SmbdConfig { global_extra: vec![format!("dfsr:rpc port = {port}")], ..Default::default() });
+    let _dfsrd = Dfsrd::start(&smbd.conf);
+    let binding = |flags: &str| {
+        if flags.is_empty() {
+            format!("ncacn_ip_tcp:127.0.0.1[{port}]")
+        } else {
+            format!("ncacn_ip_tcp:127.0.0.1[{port},{flags}]")
+        }
+    };
+    let check = Request::CheckConnectivity(CheckConnectivityRequest {
+        replica_set_id: Guid::from_fields(0x1111_2222, 0x3333, 0x4444, [5; 8]),
+        connection_id: Guid::from_fields(0x6666_7777, 0x8888, 0x9999, [0xaa; 8]),
+    });
+    let ok = establish(protocol_version::WINBLUE_SERVER);
+    let bad = establish(0x0005_0001);
+    let frstrans = frstrans_syntax().uuid.to_string();
+    let mgmt = mgmt_syntax().uuid.to_string();
+
+    // Sealed, SPNEGO (Samba's default; NTLMSSP inside, Kerberos off) and
+    // plain NTLMSSP: the mgmt answers as Samba's pidl bindings decode them.
+    for flags in ["seal", "seal,ntlm"] {
+        // Samba 4.17's client cannot alter_context after a plain NTLMSSP
+        // bind: bind_auth_next_gensec_done() leaves
+        // security_state.tmp_auth_info pointing into the freed bind state
+        // after the auth3 leg (the bind and alter_context paths reset it),
+        // and dcerpc_alter_context_send() pushes that stale auth trailer
+        // (ndr_push_expand of gigabytes: NT_STATUS_NO_MEMORY, or worse).
+        // So the basis connection is only exercised with SPNEGO.
+        let basis = flags == "seal";
+        let steps = py_mgmt(&smbd, &binding(flags), USER, PASSWORD, basis, &[&check, &ok, &bad]);
+        let host = py_ok(&steps, "HOSTNAME");
+        assert_eq!(py_ok(&steps, "MGMT-BIND"), true, "{flags}: {steps:?}");
+        assert_eq!(py_ok(&steps, "IS-SERVER-LISTENING"), serde_json::json!([0, 1]), "{flags}");
+        assert_eq!(py_ok(&steps, "INQ-IF-IDS"), serde_json::json!([[frstrans, 1], [mgmt, 1]]), "{flags}");
+        assert_eq!(py_ok(&steps, "INQ-STATS"), serde_json::json!([0, 0, 0, 0]), "{flags}");
+        // The principal name is the host name, for SPNEGO and NTLMSSP;
+        // Kerberos is not offered; the caller's room counts the NUL.
+        assert_eq!(py_ok(&steps, "PRINC-10"), host, "{flags}");
+        assert_eq!(py_ok(&steps, "PRINC-9"), host, "{flags}");
+        assert_eq!(py_step(&steps, "PRINC-16"), "ERROR WERRORError(1747, 'WERR_RPC_S_UNKNOWN_AUTHN_SERVICE')");
+        assert_eq!(py_ok(&steps, "PRINC-10-EXACT"), host, "{flags}");
+        assert_eq!(py_step(&steps, "PRINC-10-SHORT"), "ERROR WERRORError(122, 'WERR_INSUFFICIENT_BUFFER')");
+        assert_eq!(py_step(&steps, "PRINC-10-ZERO"), "ERROR NTSTATUSError(3221422092, 'The stub received bad data.')");
+        assert_eq!(py_step(&steps, "STOP"), "ERROR WERRORError(5, 'WERR_ACCESS_DENIED')", "{flags}");
+        if !basis {
+            continue;
+        }
+        // FrsTransport on the same sealed association, raw requests
+        // answered and decoded by our codec.
+        assert_eq!(py_ok(&steps, "FRS-ALTER"), true, "{steps:?}");
+        let stub = |name: &str| unhex(py_ok(&steps, name).as_str().unwrap_or_else(|| panic!("{name}: not hex")));
+        let r = Response::decode(0, &stub("FRS-0")).expect("a CheckConnectivity response");
+        assert_eq!(r.status(), frs_error::SUCCESS);
+        for (name, status) in [("FRS-1", frs_error::SUCCESS), ("FRS-2", frs_error::INCOMPATIBLE_VERSION)] {
+            let Ok(Response::EstablishConnection(r)) = Response::decode(1, &stub(name)) else { panic!("{name}") };
+            assert_eq!((r.upstream_protocol_version, r.upstream_flags, r.status), (OUR_PROTOCOL_VERSION, 0, status));
+        }
+        // The mgmt context still answers after the alter_context.
+        assert_eq!(py_ok(&steps, "IS-SERVER-LISTENING-AFTER"), serde_json::json!([0, 1]));
+    }
+
+    // Below packet privacy — signed, a credentialed binding without
+    // options, anonymous — the binds and the alter_context succeed and
+    // every call, mgmt or FrsTransport, is refused with access denied.
+    for (flags, user) in [("sign", USER), ("", USER), ("", "")] {
+        let steps = py_mgmt(&smbd, &binding(flags), user, PASSWORD, true, &[&check]);
+        assert_eq!(py_ok(&steps, "MGMT-BIND"), true, "{flags:?} {user:?}: {steps:?}");
+        for name in ["IS-SERVER-LISTENING", "INQ-IF-IDS", "INQ-STATS", "PRINC-10", "PRINC-10-ZERO", "STOP"] {
+            assert_eq!(py_step(&steps, name), PY_ACCESS_DENIED, "{flags:?} {user:?} {name}");
+        }
+        assert_eq!(py_ok(&steps, "FRS-ALTER"), true, "{flags:?} {user:?}");
+        assert_eq!(py_step(&steps, "FRS-0"), PY_ACCESS_DENIED, "{flags:?} {user:?}");
+        assert_eq!(py_step(&steps, "IS-SERVER-LISTENING-AFTER"), PY_ACCESS_DENIED);
+    }
+
+    // A wrong password: the SPNEGO bind itself fails.
+    let steps = py_mgmt(&smbd, &binding("seal"), USER, "wrong-password", true, &[&check]);
+    assert!(py_step(&steps, "MGMT-BIND").starts_with("ERROR NTSTATUSError(3221225581,"), "{steps:?}");
+    assert_eq!(steps.len(), 2, "{steps:?}");
+
+    let log = smbd.log_text();
+    assert!(log.contains("rpc: mgmt call") && log.contains("opnum=4 fault=0x6f7"), "{log}");
 }

@@ -14,10 +14,13 @@
 //! - [`partner_client`]: pulling a folder from a partner — the engine's
 //!   session machine driving [`rpc_client`], downloads into the staging
 //!   area, updates into the store.
+//! - [`mgmt`]: the DCE/RPC remote management interface every endpoint
+//!   answers (C706 Appendix Q), sans-IO.
 
 pub mod dcerpc;
 pub mod frs_service;
 pub mod frstrans;
+pub mod mgmt;
 pub mod ndr;
 pub mod partner_client;
 pub mod rpc_client;

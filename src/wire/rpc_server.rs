@@ -22,6 +22,7 @@ use super::dcerpc::{
     ServerEvent, SyntaxId,
 };
 use super::frstrans::{interface_guid, Response, INTERFACE_VERSION};
+use super::mgmt::{self, mgmt_syntax, MgmtEndpoint};
 use crate::store::{Database, StagingArea};
 
 pub use super::frs_service::{frs_error, version_compatible, FrsService, Outcome, OUR_PROTOCOL_VERSION};
@@ -153,7 +154,7 @@ pub fn serve(listener: TcpListener, security: Box<SecurityMaker>, state: ServedS
                     }
                     ctx
                 });
-                let mut cfg = ServerConfig::new(vec![frstrans_syntax()]);
+                let mut cfg = ServerConfig::new(served_interfaces());
                 cfg.secondary_address = local_port.to_string();
                 cfg.assoc_group_id = next_group;
                 next_group = next_group.wrapping_add(1).max(1);
@@ -226,6 +227,18 @@ fn flush(c: &mut Conn) -> bool {
     false
 }
 
+/// The interfaces of dfsrd's endpoint: FrsTransport and the remote
+/// management interface every DCE/RPC endpoint answers ([`mgmt`]).
+fn served_interfaces() -> Vec<SyntaxId> {
+    vec![frstrans_syntax(), mgmt_syntax()]
+}
+
+/// The endpoint's management interface (principal name: the host name).
+fn mgmt_endpoint() -> &'static MgmtEndpoint {
+    static ENDPOINT: std::sync::OnceLock<MgmtEndpoint> = std::sync::OnceLock::new();
+    ENDPOINT.get_or_init(|| MgmtEndpoint::new(served_interfaces(), mgmt::local_host_name()))
+}
+
 /// Learns the auth level of binds and alter_contexts not yet processed.
 fn peek_level(c: &mut Conn, data: &[u8]) {
     let Some(buf) = c.peek.as_mut() else { return };
@@ -251,6 +264,21 @@ fn handle_data(c: &mut Conn, data: &[u8], db: Option<&Database>, now: u64) -> bo
             ServerEvent::Bound { auth_type, auth_level, .. } => {
                 c.peek = None;
                 tracing::info!(peer = %c.peer, auth_type = auth_type.0, auth_level = auth_level.0, "rpc: bound");
+            }
+            ServerEvent::Request { call_id, opnum, stub, interface, .. } if interface == mgmt_syntax() => {
+                let sent = match mgmt_endpoint().call(opnum, &stub) {
+                    mgmt::Answer::Reply(out) => {
+                        tracing::info!(peer = %c.peer, opnum, "rpc: mgmt call");
+                        c.rpc.respond(call_id, &out)
+                    }
+                    mgmt::Answer::Fault(f) => {
+                        tracing::info!(peer = %c.peer, opnum, fault = format_args!("{f:#x}"), "rpc: mgmt call faulted");
+                        c.rpc.fault(call_id, f)
+                    }
+                };
+                if let Err(e) = sent {
+                    tracing::warn!(peer = %c.peer, error = %e, "rpc: cannot answer");
+                }
             }
             ServerEvent::Request { call_id, opnum, stub, .. } => {
                 let outcome = c.frs.call(db, opnum, &stub, now);
