@@ -5,6 +5,8 @@
 //! is always stopped by pid (its process group), also when a test panics.
 #![allow(dead_code)]
 
+pub mod tshark;
+
 use std::fs;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
