@@ -883,18 +883,31 @@ fn fragmented_request() -> Request {
 fn sealed_session_with_dfsrd_decodes_in_tshark() {
     let port = free_port();
     let smbd = Smbd::start(SmbdConfig { global_extra: vec![format!("dfsr:rpc port = {port}")], ..Default::default() });
+    // dfsrd replicates the folder the requests name (group guid(1), folder
+    // guid(3)), so the session calls succeed and the AsyncPoll completes.
+    let src = TestDir::new("capture-src");
+    std::fs::write(src.0.join("a.txt"), "a file\n").unwrap();
+    let seed = support::dfsrctl(
+        &smbd.conf,
+        &["db", "seed", "--group", &guid(1).to_string(), "--folder", &guid(3).to_string(), "--from", &src.0.to_string_lossy()],
+    );
+    assert!(seed.status.success(), "seed: {}", String::from_utf8_lossy(&seed.stderr));
     let _dfsrd = Dfsrd::start(&smbd.conf);
     // A request of every opnum, then one that needs four fragments.
     let mut requests: Vec<Request> = every_message().into_iter().map(|(q, _)| q).collect();
+    // every_message() pairs one AsyncPoll with two responses; a second
+    // AsyncPoll would wait for a change (§3.2.4.1.6), as it should.
+    requests.dedup();
     requests.push(fragmented_request());
 
     // Plain NTLMSSP: everything decrypts and decodes.
     let cap = Capture::start(&smbd.dir.0, "ntlmssp", port);
     let calls = sealed_session(&smbd.conf, port, AuthType::NTLMSSP, &requests).expect("NTLMSSP session");
     let (file, _) = cap.stop();
-    // What dfsrd serves today (the rest will come: then the outcomes
-    // change, and the checks below follow them).
-    for (c, want) in calls.iter().zip([0u32, 0, 0x2344]) {
+    // Connection, session, vector request and its AsyncPoll succeed; the
+    // RDC, pipe and keep-alive methods fault (not offered); the checks
+    // below follow whatever dfsrd answered.
+    for (c, want) in calls.iter().zip([0u32, 0, 0, 0, 0]) {
         assert!(matches!(&c.outcome, Outcome::Response(r) if r.status() == want), "{c:?}");
     }
     assert!(calls.iter().any(|c| matches!(c.outcome, Outcome::Fault(NCA_OP_RNG_ERROR))));
