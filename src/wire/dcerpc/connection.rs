@@ -286,7 +286,10 @@ pub struct ClientConfig {
     pub auth_level: AuthLevel,
     /// `auth_context_id` of the security context.
     pub auth_context_id: u32,
-    /// Offered `max_xmit_frag` and `max_recv_frag`.
+    /// Offered `max_xmit_frag` and `max_recv_frag`. Requests are cut to
+    /// at most this (or the server's smaller `max_recv_frag`); responses
+    /// are accepted up to this or the server's announced `max_xmit_frag`,
+    /// whichever is larger (Samba's server negotiates at least 2048).
     pub max_frag: u16,
     /// Association group to join (0 = new).
     pub assoc_group_id: u32,
@@ -683,8 +686,9 @@ impl ClientConnection {
                     return Err(Error::FragmentSequence(call_id));
                 }
                 let len = h.frag_length as usize;
-                if len > usize::from(self.cfg.max_frag) {
-                    return Err(Error::FragmentTooLong { len, max: usize::from(self.cfg.max_frag) });
+                let max = self.max_recv();
+                if len > max {
+                    return Err(Error::FragmentTooLong { len, max });
                 }
                 let stub = open_stub_fragment(&mut frame, &h, &pdu, self.auth.as_mut())?;
                 if self.orphaned.contains(&call_id) {
@@ -712,6 +716,17 @@ impl ClientConnection {
             }
             _ => Err(unexpected),
         }
+    }
+
+    /// Largest response fragment accepted: what we offered as
+    /// `max_recv_frag`, or the `max_xmit_frag` the server announced in its
+    /// bind_ack if that is larger. Samba's server (`dcesrv_bind`: `max_req
+    /// = MAX(2048, max_req)`, as ours) never negotiates below 2048 and
+    /// then sends fragments of that size even to a client that offered
+    /// less; Samba's clients accept them, so do we, up to what the server
+    /// itself announced.
+    fn max_recv(&self) -> usize {
+        usize::from(self.cfg.max_frag).max(usize::from(self.server_max_xmit))
     }
 
     fn fail_bind(&mut self, why: BindRejection) {

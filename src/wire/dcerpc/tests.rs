@@ -689,6 +689,45 @@ fn server_refuses_protocol_violations() {
     assert!(s.is_closing());
 }
 
+/// A client offering fragments below 2048 bytes: Samba's server (and
+/// ours, `max_req = MAX(2048, max_req)` in `dcesrv_bind`) negotiates 2048
+/// anyway and sends response fragments of that size, which the client
+/// accepts up to the `max_xmit_frag` the server announced, and no further;
+/// its own requests stay within what it offered.
+#[test]
+fn client_accepts_the_servers_2048_byte_floor() {
+    let mut c = client(AuthLevel::PRIVACY, Flow::ThreeLeg, 1024);
+    let mut s = server(AuthLevel::PRIVACY);
+    pump(&mut c, &mut s, usize::MAX, 2048);
+    let ev = client_events(&mut c);
+    assert!(matches!(ev[..], [ClientEvent::Bound { max_xmit_frag: 1024, max_recv_frag: 2048, .. }]), "{ev:?}");
+    let id = c.call(4, &pattern(3000, 1), None).unwrap();
+    let requests: Vec<Vec<u8>> = std::iter::from_fn(|| c.poll_transmit()).collect();
+    assert!(requests.len() > 3 && requests.iter().all(|p| p.len() <= 1024), "request fragments over 1024 bytes");
+    for p in &requests {
+        s.receive(p).unwrap();
+    }
+    let evs: Vec<ServerEvent> = std::iter::from_fn(|| s.poll_event()).collect();
+    assert!(matches!(&evs[..], [ServerEvent::Request { stub, .. }] if *stub == pattern(3000, 1)), "{evs:?}");
+    s.respond(id, &pattern(5000, 2)).unwrap();
+    let responses: Vec<Vec<u8>> = std::iter::from_fn(|| s.poll_transmit()).collect();
+    assert_eq!(responses.iter().map(Vec::len).max(), Some(2048));
+    for p in &responses {
+        c.receive(p).unwrap();
+    }
+    assert_eq!(client_events(&mut c), [ClientEvent::Response { call_id: id, stub: pattern(5000, 2) }]);
+
+    // Beyond what the server announced: refused.
+    let mut c = client(AuthLevel::NONE, Flow::ThreeLeg, 1024);
+    let mut s = server(AuthLevel::NONE);
+    pump(&mut c, &mut s, usize::MAX, 2048);
+    let id = c.call(4, b"x", None).unwrap();
+    pump(&mut c, &mut s, usize::MAX, 2048);
+    let body = Body::Response(Response { alloc_hint: 2100, context_id: 0, cancel_count: 0, stub: vec![7; 2100] });
+    let big = Pdu { pfc_flags: pfc::FIRST | pfc::LAST, call_id: id, body, auth: None }.encode().unwrap();
+    assert_eq!(c.receive(&big), Err(ConnError::FragmentTooLong { len: big.len(), max: 2048 }));
+}
+
 #[test]
 fn faults_orphans_cancel_shutdown() {
     let mut c = client(AuthLevel::PRIVACY, Flow::ThreeLeg, 5840);
