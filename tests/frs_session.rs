@@ -5,7 +5,9 @@
 //! InitializeFileTransferAsync + RawGetFileData in 256 KiB pieces +
 //! RdcClose for every file and directory, including a 50 MB one — then the
 //! pulled database and staged files are compared with the server's, and
-//! the big file is unstaged and compared with the original bytes.
+//! the big file is unstaged and compared with the original bytes. The
+//! session is captured and Debian's tshark, decrypting with the test
+//! password, decodes it with no malformed packet.
 
 mod support;
 
@@ -15,6 +17,7 @@ use std::net::TcpListener;
 use std::path::Path;
 
 use serde_json::Value;
+use support::tshark::{self, Capture};
 use support::{dfsrctl, Dfsrd, Smbd, SmbdConfig, TestDir, PASSWORD, USER};
 
 const GROUP: &str = "5f0f3c6e-8a4b-4e0c-9d51-0a1b2c3d4e5f";
@@ -57,6 +60,31 @@ fn records(conf: &Path, db: Option<&Path>, kinds: &[&str]) -> BTreeMap<String, V
         .collect()
 }
 
+/// `dfsrctl -s CONF ARGS…`, on CPU 0 when `pinned`.
+fn dfsrctl_on(conf: &Path, pinned: bool, args: &[&str]) -> std::process::Output {
+    if !pinned {
+        return dfsrctl(conf, args);
+    }
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/dfsrctl");
+    std::process::Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(bin)
+        .arg("-s")
+        .arg(conf)
+        .args(args)
+        .output()
+        .expect("running taskset dfsrctl")
+}
+
+/// Moves `pid`, its threads and its children's (dfsrd's listener) to CPU 0.
+fn pin_to_cpu0(pid: u32) {
+    let children = fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    for p in std::iter::once(pid.to_string()).chain(children.split_whitespace().map(str::to_string)) {
+        let st = std::process::Command::new("taskset").args(["-a", "-p", "-c", "0", &p]).output().expect("taskset");
+        assert!(st.status.success(), "taskset {p}: {}", String::from_utf8_lossy(&st.stderr));
+    }
+}
+
 #[test]
 fn client_pulls_a_folder_from_dfsrd_with_pages_and_a_50_mb_download() {
     let port = free_port();
@@ -88,14 +116,15 @@ fn client_pulls_a_folder_from_dfsrd_with_pages_and_a_50_mb_download() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already replicated"), "{again:?}");
 
-    let _dfsrd = Dfsrd::start(&smbd.conf);
+    let dfsrd = Dfsrd::start(&smbd.conf);
     let client = TestDir::new("frs-client");
     let client_db = client.0.join("client.tdb");
     let client_staging = client.0.join("staging");
     let partner = format!("127.0.0.1:{port}");
-    let sync = |credits: &str, auth: &str, password: &str| {
-        dfsrctl(
+    let sync = |credits: &str, auth: &str, password: &str, extra: &[&str]| {
+        dfsrctl_on(
             &smbd.conf,
+            extra.contains(&"--pinned"),
             &[
                 "--json",
                 "sync",
@@ -119,18 +148,32 @@ fn client_pulls_a_folder_from_dfsrd_with_pages_and_a_50_mb_download() {
                 &client_db.to_string_lossy(),
                 "--staging",
                 &client_staging.to_string_lossy(),
-            ],
+            ]
+            .into_iter()
+            .chain(extra.iter().copied().filter(|a| *a != "--pinned"))
+            .collect::<Vec<_>>(),
         )
     };
 
     // A wrong password never gets a session.
-    let out = sync("100", "spnego", "wrong-password");
+    let out = sync("100", "ntlmssp", "wrong-password", &[]);
     assert!(!out.status.success(), "{out:?}");
     assert!(!client_staging.join("x").exists());
 
-    let out = sync("100", "spnego", PASSWORD);
+    // Captured for tshark: plain NTLMSSP (tshark follows SPNEGO-wrapped
+    // NTLMSSP only to the first sealed PDU). Both ends send each PDU as a
+    // TCP record of its own, since tshark decrypts one sealed PDU per
+    // frame; and dfsrd's listener and the client run on one CPU, so that
+    // loopback segments are captured in the order sent (from two CPUs a
+    // burst can be captured out of order, and two PDUs then complete in
+    // one frame).
+    pin_to_cpu0(dfsrd.pid());
+    let cap = Capture::start(&client.0, "session", port);
+    let out = sync("100", "ntlmssp", PASSWORD, &["--pinned"]);
+    let (pcap, stats) = cap.stop();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "sync: {stderr}");
+    assert_eq!(stats.dropped, 0, "the capture lost packets");
     let report: Value = serde_json::from_slice(&out.stdout).expect("sync JSON");
     let n = |k: &str| report[k].as_u64().unwrap_or_else(|| panic!("{k} in {report}"));
     // The first (ALL) page's live updates come again in the LIVE phase,
@@ -180,8 +223,24 @@ fn client_pulls_a_folder_from_dfsrd_with_pages_and_a_50_mb_download() {
     let check = dfsrctl(&smbd.conf, &["db", "check", "--db", &client_db.to_string_lossy()]);
     assert!(check.status.success(), "{check:?}");
 
-    // In sync: a second pull over NTLMSSP finds nothing new.
-    let out = sync("256", "ntlmssp", PASSWORD);
+    // tshark decodes the whole session: every request and response
+    // decrypted and taken by the frstrans dissector, no malformed packet,
+    // no error.
+    let summary = tshark::check(&pcap, port, Some(PASSWORD));
+    assert!(summary.malformed().is_empty(), "malformed frames {:?}\n{}", summary.malformed(), summary.table());
+    assert!(summary.expert_errors().is_empty(), "{:?}", summary.expert_errors());
+    let undecoded: Vec<u32> = summary.undecoded().iter().map(|f| f.number).collect();
+    assert!(undecoded.is_empty(), "frames not decrypted/decoded: {undecoded:?}");
+    let calls = summary.calls();
+    let opnums: std::collections::BTreeSet<u16> = calls.iter().flat_map(|f| f.frstrans_opnums.clone()).collect();
+    assert_eq!(opnums, [1, 2, 3, 4, 5, 8, 12, 13].into_iter().collect(), "{}", summary.table());
+    assert!(calls.iter().all(|f| f.sealed && f.decrypted), "{}", summary.table());
+    let raw_calls = calls.iter().filter(|f| f.frstrans_opnums == [8]).count() as u64;
+    assert_eq!(raw_calls, 2 * n("raw_get_file_data_calls"), "a request and a response per RawGetFileData");
+    drop(pcap);
+
+    // In sync: a second pull over SPNEGO finds nothing new.
+    let out = sync("256", "spnego", PASSWORD, &[]);
     assert!(out.status.success(), "second sync: {}", String::from_utf8_lossy(&out.stderr));
     let again: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((again["updates_received"].as_u64(), again["files_downloaded"].as_u64()), (Some(0), Some(0)), "{again}");

@@ -10,6 +10,7 @@
 //! - [`meet_client`]: the IRPC client of the meet in dfsrd (for dfsrctl).
 //! - [`meet_vfs`]: the meet's VFS primitives (share, open file); meaningful in dfsrd.
 //! - [`signals`]: waiting for SIGINT/SIGTERM (demo, daemons).
+//! - [`tcp`]: TCP connections with pre-connect options (`TCP_MAXSEG`).
 
 pub mod debug;
 pub mod exports;
@@ -18,6 +19,7 @@ pub mod gensec;
 pub mod meet_client;
 pub mod meet_vfs;
 pub mod signals;
+pub mod tcp;
 
 /// Bindgen output; the lint allowances live here and nowhere else.
 #[allow(

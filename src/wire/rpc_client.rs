@@ -3,7 +3,7 @@
 //! id so that several can be outstanding at once (an AsyncPoll waits while
 //! RequestUpdates and downloads proceed, §3.3.4.5).
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -81,9 +81,25 @@ impl RpcClient {
         level: AuthLevel,
         timeout: Duration,
     ) -> Result<Self, RpcClientError> {
+        Self::connect_with_mss(host, port, security, level, timeout, None)
+    }
+
+    /// [`Self::connect`] with TCP segments limited to `mss` bytes both ways
+    /// (for packet captures, see `ffi::tcp`).
+    pub fn connect_with_mss(
+        host: &str,
+        port: u16,
+        security: Option<Box<dyn SecurityContext>>,
+        level: AuthLevel,
+        timeout: Duration,
+        mss: Option<u32>,
+    ) -> Result<Self, RpcClientError> {
         let peer = format!("{host}:{port}");
         let io = |source| RpcClientError::Io { peer: peer.clone(), source };
-        let sock = TcpStream::connect((host, port)).map_err(io)?;
+        let sock = match mss {
+            Some(m) => crate::ffi::tcp::connect_with_mss(host, port, m).map_err(io)?,
+            None => TcpStream::connect((host, port)).map_err(io)?,
+        };
         sock.set_nodelay(true).map_err(io)?;
         let mut cfg = ClientConfig::new(frstrans_syntax());
         cfg.auth_level = level;
@@ -162,10 +178,11 @@ impl RpcClient {
         RpcClientError::Rpc { peer: self.peer.clone(), reason: e.to_string() }
     }
 
+    /// Sends each queued PDU as a record of its own (`ffi::tcp::send_record`).
     fn flush(&mut self) -> Result<(), RpcClientError> {
-        let out = self.conn.drain_transmit();
-        if !out.is_empty() {
-            self.sock.write_all(&out).map_err(|source| RpcClientError::Io { peer: self.peer.clone(), source })?;
+        while let Some(pdu) = self.conn.poll_transmit() {
+            crate::ffi::tcp::send_record(&self.sock, &pdu)
+                .map_err(|source| RpcClientError::Io { peer: self.peer.clone(), source })?;
         }
         Ok(())
     }

@@ -11,7 +11,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::rc::Rc;
 use std::sync::mpsc;
@@ -215,11 +215,13 @@ fn complete_polls(c: &mut Conn) -> bool {
     sent && flush(c)
 }
 
-/// Writes what the association has to send; returns whether that failed.
+/// Writes what the association has to send, each PDU as a record of its
+/// own (`ffi::tcp::send_record`: never sharing a segment with another, as
+/// packet analyzers decrypting one sealed PDU per frame need); returns
+/// whether that failed.
 fn flush(c: &mut Conn) -> bool {
-    let out = c.rpc.drain_transmit();
-    if !out.is_empty() {
-        if let Err(e) = c.writer.write_all(&out) {
+    while let Some(pdu) = c.rpc.poll_transmit() {
+        if let Err(e) = crate::ffi::tcp::send_record(&c.writer, &pdu) {
             tracing::warn!(peer = %c.peer, error = %e, "rpc: send failed");
             return true;
         }

@@ -345,8 +345,14 @@ impl Summary {
 /// The tshark options that decode `port` as DCE/RPC and decrypt NTLMSSP
 /// with `password` (plain NTLMSSP; SPNEGO-wrapped sessions only up to the
 /// first sealed PDU each way, see tests/rpc_capture.rs).
+///
+/// Out-of-order segments are reassembled: a loopback capture can record a
+/// burst's segments out of order (per-CPU capture queues), and a PDU left
+/// undissected would desynchronise the RC4 stream of every later one.
 pub fn tshark_options(port: u16, password: Option<&str>) -> Vec<String> {
     let mut v = vec!["-n".to_string(), "-d".to_string(), format!("tcp.port=={port},dcerpc")];
+    v.push("-o".into());
+    v.push("tcp.reassemble_out_of_order:TRUE".into());
     if let Some(p) = password {
         v.push("-o".into());
         v.push(format!("ntlmssp.nt_password:{p}"));

@@ -45,6 +45,15 @@ pub struct SyncArgs {
     /// Bytes asked per file transfer call (at most 262144).
     #[arg(long, default_value_t = 262_144)]
     buffer_size: u32,
+    /// Downloads in flight at once (1-16).
+    #[arg(long, default_value_t = 16)]
+    downloads: usize,
+    /// Limit TCP segments to this many bytes (TCP_MAXSEG), for packet
+    /// captures: tshark decrypts one sealed PDU per frame, so with
+    /// segments smaller than a fragment and `--downloads 1` every PDU of
+    /// the session can be checked.
+    #[arg(long)]
+    tcp_mss: Option<u32>,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
@@ -85,6 +94,9 @@ pub fn run(a: &SyncArgs, configfile: &Path, json: bool) -> CliResult {
         Some(c) => parse_guid("--connection", c)?,
         None => crate::seed::random_guid()?,
     };
+    if !(1..=16).contains(&a.downloads) {
+        return Err(format!("--downloads {}: 1 to 16", a.downloads).into());
+    }
     if !(1..=256).contains(&a.credits) {
         return Err(format!("--credits {}: 1 to 256", a.credits).into());
     }
@@ -95,13 +107,20 @@ pub fn run(a: &SyncArgs, configfile: &Path, json: bool) -> CliResult {
     let mut db = Database::open(&db_file)?;
     let staging = StagingArea::new(staging_path(&a.staging, configfile)?);
     let sec = Gensec::client(Some(configfile), &user, &domain, &password, &host, auth_type, AuthLevel::PRIVACY)?;
-    let mut client = RpcClient::connect(&host, port, Some(Box::new(sec)), AuthLevel::PRIVACY, Duration::from_secs(30))?;
+    let mut client = RpcClient::connect_with_mss(
+        &host,
+        port,
+        Some(Box::new(sec)),
+        AuthLevel::PRIVACY,
+        Duration::from_secs(30),
+        a.tcp_mss,
+    )?;
     eprintln!("dfsrctl: bound to {} (packet privacy); pulling folder {folder}", client.peer());
     let cfg = PullConfig {
         replica_set: group,
         connection_id,
         folder,
-        sync: SyncConfig { max_credits: a.credits, ..SyncConfig::default() },
+        sync: SyncConfig { max_credits: a.credits, max_concurrent_downloads: a.downloads, ..SyncConfig::default() },
         buffer_size: a.buffer_size,
         timeout: Duration::from_secs(a.timeout),
     };
