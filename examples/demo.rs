@@ -14,9 +14,13 @@ fn dfsrctl_bin() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/dfsrctl").display().to_string()
 }
 
+const GROUP: &str = "5f0f3c6e-8a4b-4e0c-9d51-0a1b2c3d4e5f";
+const FOLDER: &str = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d";
+
 fn main() {
+    let rpc_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let smbd = Smbd::start(SmbdConfig {
-        global_extra: vec!["host msdfs = yes".into()],
+        global_extra: vec!["host msdfs = yes".into(), format!("dfsr:rpc port = {rpc_port}")],
         extra_shares: vec![("ns".into(), vec!["msdfs root = yes".into(), "read only = no".into()])],
         ..Default::default()
     });
@@ -32,6 +36,17 @@ fn main() {
         .map(str::trim)
         .unwrap_or("(no connect line yet: is the module loaded?)")
         .to_string();
+
+    // A replicated folder dfsrd serves: a small tree seeded into its database.
+    let tree = smbd.dir.0.join("policies");
+    fs::create_dir_all(tree.join("scripts")).unwrap();
+    fs::write(tree.join("gpt.ini"), "[General]\nVersion=7\n").unwrap();
+    fs::write(tree.join("scripts/logon.cmd"), "@echo off\nnet use h: \\\\fs1\\home\n").unwrap();
+    fs::write(tree.join("scripts/big.bin"), vec![7u8; 3 << 20]).unwrap();
+    let seeded = dfsrctl(
+        &smbd.conf,
+        &["db", "seed", "--group", GROUP, "--folder", FOLDER, "--from", tree.to_str().unwrap()],
+    );
 
     // A staged file, installed by the meet through the share's VFS stack.
     let dfsrd = Dfsrd::start(&smbd.conf);
@@ -84,6 +99,29 @@ fn main() {
     // The replication engine: three simulated members with every fault.
     let sim = Command::new(dfsrctl_bin()).args(["simulate", "--members", "3", "--ops", "300", "--seed", "1"]).output().unwrap();
 
+    // Pull that folder over MS-FRS2 (sealed DCE/RPC) into another database.
+    let pulled = smbd.dir.0.join("pulled");
+    let sync_args = [
+        "sync".to_string(),
+        "--partner".into(),
+        format!("127.0.0.1:{rpc_port}"),
+        "--group".into(),
+        GROUP.into(),
+        "--folder".into(),
+        FOLDER.into(),
+        "--user".into(),
+        format!("DFSRTEST\\{USER}"),
+        "--password".into(),
+        PASSWORD.into(),
+        "--db".into(),
+        pulled.join("dfsr.tdb").display().to_string(),
+        "--staging".into(),
+        pulled.join("staging").display().to_string(),
+    ];
+    fs::create_dir_all(&pulled).unwrap();
+    let sync_refs: Vec<&str> = sync_args.iter().map(String::as_str).collect();
+    let synced = dfsrctl(&smbd.conf, &sync_refs);
+
     let port = smbd.port;
     let conf = smbd.conf.display();
     let log = smbd.log.display();
@@ -119,8 +157,13 @@ the replication engine, `{ctl} simulate --members 3 --ops 300 --seed 1`
 (delays, drops, reordering, partitions, crash-restarts):
 {sim}
 
-dfsrd also serves MS-FRS2 (FrsTransport) over sealed DCE/RPC on port 5722
-(`dfsr:rpc port`); see README.md, section MS-FRS2 wire.
+dfsrd serves MS-FRS2 (FrsTransport) over sealed DCE/RPC on port {rpc_port}
+(`dfsr:rpc port`). It serves a folder seeded from {tree}:
+  {seeded}
+pulled just now into {pulled} with
+  {ctl} -s {conf} {sync}
+  {synced}
+see README.md, section MS-FRS2 wire.
 
 Ctrl-C to stop.",
         pid = smbd.pid(),
@@ -133,6 +176,11 @@ Ctrl-C to stop.",
         listed = String::from_utf8_lossy(&listed.stdout).trim_end(),
         sim = String::from_utf8_lossy(&sim.stdout).trim_end(),
         ns = r"\\127.0.0.1\ns",
+        tree = tree.display(),
+        seeded = String::from_utf8_lossy(if seeded.status.success() { &seeded.stdout } else { &seeded.stderr }).trim_end(),
+        pulled = pulled.display(),
+        sync = sync_args.iter().map(|a| if a.contains('\\') { format!("'{a}'") } else { a.clone() }).collect::<Vec<_>>().join(" "),
+        synced = String::from_utf8_lossy(if synced.status.success() { &synced.stdout } else { &synced.stderr }).trim_end(),
     );
     let sig = samba_dfsr::ffi::signals::wait_for_interrupt();
     println!("\nsignal {sig}: stopping dfsrd and smbd, removing {}", smbd.dir.0.display());
