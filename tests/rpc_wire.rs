@@ -318,14 +318,23 @@ fn frstrans_over_sealed_ncacn_ip_tcp_with_samba_client() {
     let ok = establish(protocol_version::WINBLUE_SERVER);
     let old = establish(protocol_version::LONGHORN_SERVER);
     let bad = establish(0x0005_0001);
-    let session = Request::EstablishSession(EstablishSessionRequest::default());
-    let async_poll = Request::decode(5, &[0; 16]).expect("an AsyncPoll stub");
+    let Request::EstablishConnection(ec) = &ok else { unreachable!() };
+    let session = Request::EstablishSession(EstablishSessionRequest {
+        connection_id: ec.connection_id,
+        content_set_id: Guid::from_fields(0xbbbb_cccc, 1, 2, [3; 8]),
+    });
+    let foreign = Request::EstablishSession(EstablishSessionRequest::default());
+    let rdc = Request::RdcGetSignatures(samba_dfsr::wire::frstrans::RdcGetSignaturesRequest {
+        level: 1,
+        length: 1024,
+        ..Default::default()
+    });
 
     // SPNEGO (the client's default) and plain NTLMSSP, both sealed.
     for flags in ["seal", "seal,ntlm"] {
-        let calls = [&check, &ok, &old, &bad, &session, &async_poll];
+        let calls = [&check, &ok, &old, &bad, &session, &foreign, &rdc];
         let out = client(&bin, &smbd, &binding(flags), USER, PASSWORD, &calls);
-        assert_eq!(out.len(), 6, "{flags}: {out:?}");
+        assert_eq!(out.len(), 7, "{flags}: {out:?}");
         assert_eq!(response(&out[0], 0).status(), frs_error::SUCCESS, "{flags}");
         for (line, status) in [(&out[1], frs_error::SUCCESS), (&out[2], 0), (&out[3], frs_error::INCOMPATIBLE_VERSION)]
         {
@@ -334,9 +343,11 @@ fn frstrans_over_sealed_ncacn_ip_tcp_with_samba_client() {
             assert_eq!(r.upstream_flags, 0);
             assert_eq!(r.status, status, "{flags}: {line}");
         }
+        // No folder is served; another connection id is not ours.
         assert_eq!(response(&out[4], 2).status(), frs_error::CONTENTSET_NOT_FOUND, "{flags}");
-        // Not implemented yet: fault nca_s_op_rng_error.
-        assert_eq!(out[5], "CALL-ERROR NT_STATUS_RPC_PROCNUM_OUT_OF_RANGE", "{flags}");
+        assert_eq!(response(&out[5], 2).status(), frs_error::CONNECTION_INVALID, "{flags}");
+        // RDC is not offered: fault nca_s_op_rng_error.
+        assert_eq!(out[6], "CALL-ERROR NT_STATUS_RPC_PROCNUM_OUT_OF_RANGE", "{flags}");
     }
 
     // Below packet privacy the bind succeeds and every call is refused

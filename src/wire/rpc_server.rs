@@ -85,6 +85,10 @@ struct Conn {
 /// CHANGE_NOTIFY completions of AsyncPoll).
 const TICK: Duration = Duration::from_millis(500);
 
+/// How long writing an answer to one peer may block (then the connection
+/// is dropped).
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// What [`serve`] answers from.
 #[derive(Debug, Default)]
 pub struct ServedState {
@@ -312,7 +316,9 @@ fn handle_data(c: &mut Conn, data: &[u8], db: Option<&Database>, now: u64) -> bo
     // A call may have completed a waiting AsyncPoll (a replaced poll, an
     // UpdateCancel bumping the generation).
     let failed = complete_polls(c);
-    close || failed || flush(c) || c.rpc.is_closing()
+    // Flush before closing: a refusal's fault must reach the peer.
+    let flush_failed = flush(c);
+    close || failed || flush_failed || c.rpc.is_closing()
 }
 
 fn accept_loop(listener: TcpListener, tx: mpsc::SyncSender<Net>) {
@@ -334,6 +340,9 @@ fn accept_loop(listener: TcpListener, tx: mpsc::SyncSender<Net>) {
         let id = next_id;
         let (Ok(local), Ok(reader)) = (stream.local_addr(), stream.try_clone()) else { continue };
         let _ = stream.set_nodelay(true);
+        // Answers are written from the protocol thread: a peer that stops
+        // reading must not hold up the other connections for long.
+        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
         if tx.send(Net::Open { id, stream, peer, local }).is_err() {
             return;
         }
