@@ -322,6 +322,11 @@ impl Dcerpcd {
         }
         signal("-KILL");
         let _ = self.child.wait();
+        // SIGKILLed group members take a moment to disappear from /proc.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !rpc_server_pids(&self.conf).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let left = rpc_server_pids(&self.conf);
         for pid in &left {
             let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).stderr(Stdio::null()).status();
@@ -343,6 +348,11 @@ fn rpc_server_pids(conf: &Path) -> Vec<u32> {
     for e in fs::read_dir("/proc").unwrap().flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
         let Ok(cmdline) = fs::read(e.path().join("cmdline")) else { continue };
+        // A zombie (state Z) is dead already, only not reaped yet.
+        let stat = fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        if stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')) {
+            continue;
+        }
         let cmdline = String::from_utf8_lossy(&cmdline);
         if cmdline.contains(&needle) && (cmdline.contains("samba-dcerpcd") || cmdline.contains("rpcd_")) {
             pids.push(pid);
