@@ -306,22 +306,7 @@ impl Dcerpcd {
     /// anything left that runs a Samba RPC server on our smb.conf; returns
     /// the pids of those (none when the process group held them all).
     fn stop(&mut self) -> Vec<u32> {
-        let group = format!("-{}", self.child.id());
-        let signal = |sig: &str| {
-            let _ = Command::new("kill").args([sig, "--", &group]).stderr(Stdio::null()).status();
-        };
-        if let Ok(None) = self.child.try_wait() {
-            signal("-TERM");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = self.child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        signal("-KILL");
-        let _ = self.child.wait();
+        support::stop_process_group(&mut self.child);
         // SIGKILLed group members take a moment to disappear from /proc.
         let deadline = Instant::now() + Duration::from_secs(5);
         while !rpc_server_pids(&self.conf).is_empty() && Instant::now() < deadline {

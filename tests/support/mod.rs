@@ -245,21 +245,7 @@ impl Smbd {
         if let Ok(Some(_)) = self.child.try_wait() {
             return;
         }
-        let group = format!("-{}", self.child.id());
-        let signal = |sig: &str| {
-            let _ = Command::new("kill").args([sig, "--", &group]).stderr(Stdio::null()).status();
-        };
-        signal("-TERM");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // Children that outlived SIGTERM go too.
-        signal("-KILL");
-        let _ = self.child.wait();
+        stop_process_group(&mut self.child);
         // samba-dcerpcd and its rpcd_* workers, started on demand by smbd,
         // leave the process group: find them by our config path.
         kill_processes_using(&self.conf);
@@ -273,6 +259,27 @@ impl Drop for Smbd {
 }
 
 /// SIGKILL to every process whose command line names `conf`.
+/// SIGTERM to the process group `child` leads, SIGKILL to the group after
+/// 10 s (children that outlived SIGTERM go too), and reaps `child`.
+pub fn stop_process_group(child: &mut Child) {
+    let group = format!("-{}", child.id());
+    let signal = |sig: &str| {
+        let _ = Command::new("kill").args([sig, "--", &group]).stderr(Stdio::null()).status();
+    };
+    if let Ok(None) = child.try_wait() {
+        signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    signal("-KILL");
+    let _ = child.wait();
+}
+
 pub fn kill_processes_using(conf: &Path) {
     let needle = conf.to_string_lossy().into_owned();
     let Ok(dir) = fs::read_dir("/proc") else { return };

@@ -84,17 +84,7 @@ fn call(s: &mut FrsService, db: Option<&Database>, r: Request) -> Response {
 }
 
 fn connect(s: &mut FrsService, db: Option<&Database>) {
-    let r = call(
-        s,
-        db,
-        Request::EstablishConnection(EstablishConnectionRequest {
-            replica_set_id: guid_to_wire(GROUP),
-            connection_id: CONN,
-            downstream_protocol_version: protocol_version::WINBLUE_SERVER,
-            downstream_flags: 0,
-        }),
-    );
-    assert_eq!(r.status(), 0);
+    connect_only(s, db);
     let r = call(
         s,
         db,
@@ -151,7 +141,7 @@ fn refusals_before_connection_unknown_sets_bad_stubs_and_rdc() {
     assert_eq!(call(&mut s, db, unknown).status(), frs_error::CONTENTSET_NOT_FOUND);
     // Without a database nothing is replicated.
     let mut bare = FrsService::new(None);
-    connect_only(&mut bare);
+    connect_only(&mut bare, None);
     let sess = Request::EstablishSession(EstablishSessionRequest { connection_id: CONN, content_set_id: guid_to_wire(FOLDER) });
     assert_eq!(call(&mut bare, None, sess).status(), frs_error::CONTENTSET_NOT_FOUND);
     // Undecodable stubs and the methods we do not serve.
@@ -167,10 +157,10 @@ fn refusals_before_connection_unknown_sets_bad_stubs_and_rdc() {
     assert_eq!(r.status(), frs_error::INVALID_PARAMETER);
 }
 
-fn connect_only(s: &mut FrsService) {
+fn connect_only(s: &mut FrsService, db: Option<&Database>) {
     let r = call(
         s,
-        None,
+        db,
         Request::EstablishConnection(EstablishConnectionRequest {
             replica_set_id: guid_to_wire(GROUP),
             connection_id: CONN,
