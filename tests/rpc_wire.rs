@@ -606,3 +606,43 @@ fn samba_python_mgmt_and_frstrans_over_a_mgmt_basis_connection() {
     let log = smbd.log_text();
     assert!(log.contains("rpc: mgmt call") && log.contains("opnum=4 fault=0x6f7"), "{log}");
 }
+
+/// dfsrd's listener child, killed, is started again on the same socket,
+/// and serves sealed calls as before; dfsrd logged the restart.
+#[test]
+fn listener_restarts_after_a_crash() {
+    let port = free_port();
+    let smbd = Smbd::start(SmbdConfig { global_extra: vec![format!("dfsr:rpc port = {port}")], ..Default::default() });
+    let dfsrd = Dfsrd::start(&smbd.conf);
+    let check = Request::CheckConnectivity(CheckConnectivityRequest::default());
+    let children = || -> Vec<u32> {
+        let pid = dfsrd.pid();
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    };
+    rust_client(&smbd.conf, port, AuthType::NTLMSSP, PASSWORD, &[&check]).expect("before the crash");
+    let before = children();
+    assert_eq!(before.len(), 1, "one listener child: {before:?}");
+    let st = Command::new("kill").args(["-KILL", &before[0].to_string()]).status().unwrap();
+    assert!(st.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        let now = children();
+        if now.len() == 1 && now[0] != before[0] {
+            break now;
+        }
+        assert!(std::time::Instant::now() < deadline, "no new listener child: {now:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let events = rust_client(&smbd.conf, port, AuthType::NTLMSSP, PASSWORD, &[&check]).expect("after the restart");
+    assert!(events.iter().any(|e| matches!(e, ClientEvent::Response { .. })), "{events:?}");
+    let log = smbd.log_text();
+    assert!(
+        log.contains(&format!("the MS-FRS2 listener (pid {}) ended (signal 9); restarting it in 1 s", before[0])),
+        "{log}"
+    );
+    assert_ne!(after[0], before[0]);
+}

@@ -222,30 +222,60 @@ static NTSTATUS dfsrd_move(struct irpc_message *msg,
  * disables it): the socket is opened here, so a listening dfsrd is ready
  * once started, and served by one child process that does all its Samba
  * calls (gensec) from one thread. The child dies with dfsrd (PDEATHSIG).
- * A port that cannot be opened is logged and leaves dfsrd without the
- * wire, not without the meet.
+ * dfsrd keeps the socket and watches the child through a pipe only the
+ * child writes to: when it ends (a crash, a kill), its end closes and a
+ * new child is started on the same socket a second later. A port that
+ * cannot be opened is logged and leaves dfsrd without the wire, not
+ * without the meet.
  */
-static pid_t dfsrd_start_rpc(void)
-{
-	int port = lp_parm_int(-1, "dfsr", "rpc port", 5722);
-	const char *address = lp_parm_const_string(-1, "dfsr", "rpc address", "");
-	pid_t parent = getpid();
-	pid_t pid;
-	int fd;
+static int rpc_fd = -1;
+static pid_t rpc_pid = -1;
 
-	if (port <= 0 || port > 65535) {
-		DBG_NOTICE("dfsrd: MS-FRS2 listener disabled (dfsr:rpc port = %d)\n",
-			   port);
-		return -1;
+static void dfsrd_fork_rpc(struct tevent_context *ev);
+
+static void dfsrd_rpc_restart(struct tevent_context *ev,
+			      struct tevent_timer *te,
+			      struct timeval now, void *private_data)
+{
+	dfsrd_fork_rpc(ev);
+}
+
+static void dfsrd_rpc_exited(struct tevent_context *ev,
+			     struct tevent_fd *fde, uint16_t flags,
+			     void *private_data)
+{
+	int st = 0;
+
+	TALLOC_FREE(fde);
+	if (rpc_pid > 0 && waitpid(rpc_pid, &st, 0) == rpc_pid) {
+		DBG_ERR("dfsrd: the MS-FRS2 listener (pid %d) ended (%s %d); "
+			"restarting it in 1 s\n", (int)rpc_pid,
+			WIFSIGNALED(st) ? "signal" : "exit status",
+			WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 	}
-	fd = dfsr_rpc_listen(address, (uint16_t)port);
-	if (fd == -1) {
-		return -1;
+	rpc_pid = -1;
+	if (tevent_add_timer(ev, NULL, timeval_current_ofs(1, 0),
+			     dfsrd_rpc_restart, NULL) == NULL) {
+		DBG_ERR("dfsrd: cannot schedule the listener's restart\n");
+	}
+}
+
+static void dfsrd_fork_rpc(struct tevent_context *ev)
+{
+	pid_t parent = getpid();
+	struct tevent_fd *fde = NULL;
+	int watch[2];
+	pid_t pid;
+
+	if (pipe(watch) == -1) {
+		DBG_ERR("dfsrd: pipe: %s\n", strerror(errno));
+		return;
 	}
 	pid = fork();
 	if (pid == 0) {
 		NTSTATUS status;
 
+		close(watch[0]);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent) {
 			_exit(0);
@@ -258,14 +288,40 @@ static pid_t dfsrd_start_rpc(void)
 				nt_errstr(status));
 			_exit(1);
 		}
-		_exit(dfsr_rpc_serve(fd, lp_state_directory()));
+		_exit(dfsr_rpc_serve(rpc_fd, lp_state_directory()));
 	}
-	close(fd);
+	close(watch[1]);
 	if (pid == -1) {
 		DBG_ERR("dfsrd: cannot fork the MS-FRS2 listener: %s\n",
 			strerror(errno));
+		close(watch[0]);
+		return;
 	}
-	return pid;
+	rpc_pid = pid;
+	fde = tevent_add_fd(ev, NULL, watch[0], TEVENT_FD_READ,
+			    dfsrd_rpc_exited, NULL);
+	if (fde == NULL) {
+		close(watch[0]);
+		return;
+	}
+	tevent_fd_set_auto_close(fde);
+}
+
+static void dfsrd_start_rpc(struct tevent_context *ev)
+{
+	int port = lp_parm_int(-1, "dfsr", "rpc port", 5722);
+	const char *address = lp_parm_const_string(-1, "dfsr", "rpc address", "");
+
+	if (port <= 0 || port > 65535) {
+		DBG_NOTICE("dfsrd: MS-FRS2 listener disabled (dfsr:rpc port = %d)\n",
+			   port);
+		return;
+	}
+	rpc_fd = dfsr_rpc_listen(address, (uint16_t)port);
+	if (rpc_fd == -1) {
+		return;
+	}
+	dfsrd_fork_rpc(ev);
 }
 
 static void dfsrd_sigterm(struct tevent_context *ev,
@@ -299,7 +355,6 @@ int main(int argc, const char *argv[])
 	TALLOC_CTX *frame = NULL;
 	poptContext pc;
 	NTSTATUS status;
-	pid_t rpc_pid = -1;
 	int opt;
 
 	talloc_enable_null_tracking();
@@ -393,7 +448,7 @@ int main(int argc, const char *argv[])
 		}
 	}
 
-	rpc_pid = dfsrd_start_rpc();
+	dfsrd_start_rpc(ev);
 
 	lp_ctx = loadparm_init_s3(frame, loadparm_s3_helpers());
 	imsg = imessaging_init(frame, lp_ctx, messaging_server_id(msg), ev);
