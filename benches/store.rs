@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use samba_dfsr::engine::ids::{Guid, Gvsn, Uid};
 use samba_dfsr::engine::update::{fence, Update};
+use samba_dfsr::engine::session::{UpdateDatabase, UpdateRequestType};
 use samba_dfsr::engine::version_vector::VersionVector;
 use samba_dfsr::store::codec;
 use samba_dfsr::store::database::HASH_SIZE;
@@ -140,11 +141,37 @@ fn main() {
         db_size as f64 / 1e6
     );
     println!("ratio database/raw time: {:.2}", db / raw);
-    // A sanity check that the run stored what it claims.
+    // A sanity check that the run stored what it claims, then what a
+    // partner's initial sync costs: the whole folder in RequestUpdates
+    // pages of 256 (as dfsrd serves them), beside one traverse of every
+    // record of the file (`db dump`).
     if let Ok(d) = Database::open(&db_path) {
         if let Ok(c) = d.counts() {
             println!("records: {} updates, {} gvsn index, {} parent index", c.updates, c.gvsn_index, c.parent_index);
         }
+        let served = samba_dfsr::store::ServedGroup::new(&d, GROUP);
+        let vv = served.version_vector(&FOLDER).unwrap_or_default();
+        let t = Instant::now();
+        let (mut pages, mut got, mut after) = (0u64, 0u64, None);
+        loop {
+            let page = served.updates_in(&FOLDER, &vv, UpdateRequestType::All, after, 256);
+            pages += 1;
+            got += page.len() as u64;
+            match page.last() {
+                Some(u) if page.len() == 256 => after = Some(u.gvsn),
+                _ => break,
+            }
+        }
+        let paged = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let traversed = d.dump_with(|_| -> Result<(), StoreError> { Ok(()) }).unwrap_or(0);
+        let dump = t.elapsed().as_secs_f64();
+        println!(
+            "initial sync: {got} updates in {pages} pages of 256: {paged:.2} s ({:.0} updates/s); \
+             one traverse of {traversed} records: {dump:.2} s; ratio {:.2}",
+            got as f64 / paged,
+            paged / dump
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -34,8 +34,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub const HASH_SIZE: u32 = 100_003;
 /// Private to dfsrd (root): the database says which files exist where.
 const CREATE_MODE: u32 = 0o600;
-/// `by_gvsn` fetches versions one by one when the vector asks for at most
-/// this many, and traverses the whole file above.
+/// `by_gvsn` fetches versions one by one until this many were missing,
+/// then traverses the GVSN index for the rest.
 const POINT_LOOKUP_MAX: u64 = 65_536;
 
 /// Why the database could not be used.
@@ -201,22 +201,38 @@ impl View<'_> {
     }
 
     fn by_gvsn(&self, vector: &VersionVector, limit: usize) -> Result<Vec<Update>, StoreError> {
-        let wanted = vector.iter().fold(0u64, |n, (_, r)| n.saturating_add(r.len()));
+        // Versions one by one, in GVSN order (vector.iter() is), while they
+        // are mostly there: a page of a big initial sync costs about
+        // `limit` lookups. Where the vector is sparse in what we hold (more
+        // than POINT_LOOKUP_MAX misses), the rest comes from one traverse
+        // of the GVSN index instead.
         let mut out = Vec::new();
-        if wanted <= POINT_LOOKUP_MAX {
-            // vector.iter() is in GVSN order already.
-            for (db, r) in vector.iter() {
-                for v in r.first..=r.last {
-                    if out.len() >= limit {
-                        return Ok(out);
-                    }
-                    if let Some(u) = self.update_by_gvsn(&Gvsn::new(db, v))? {
-                        out.push(u);
-                    }
+        let mut misses = 0u64;
+        for (db, r) in vector.iter() {
+            for v in r.first..=r.last {
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+                let g = Gvsn::new(db, v);
+                match self.update_by_gvsn(&g)? {
+                    Some(u) => out.push(u),
+                    None => misses += 1,
+                }
+                if misses > POINT_LOOKUP_MAX {
+                    let mut rest = vector.clone();
+                    rest.remove_through(&g);
+                    let more = self.scan_by_gvsn(&rest, limit - out.len())?;
+                    out.extend(more);
+                    return Ok(out);
                 }
             }
-            return Ok(out);
         }
+        Ok(out)
+    }
+
+    /// [`Self::by_gvsn`] by a traverse of the GVSN index.
+    fn scan_by_gvsn(&self, vector: &VersionVector, limit: usize) -> Result<Vec<Update>, StoreError> {
+        let mut out = Vec::new();
         // Raw g/ keys sort in GVSN order (big-endian versions).
         for k in self.keys_with_prefix(prefix::GVSN) {
             if out.len() >= limit {
