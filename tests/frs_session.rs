@@ -116,6 +116,19 @@ fn client_pulls_a_folder_from_dfsrd_with_pages_and_a_50_mb_download() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already replicated"), "{again:?}");
 
+    // A second folder in the same database gets versions of its own:
+    // nothing of the first is replaced (one database GUID numbers both).
+    let other = TestDir::new("frs-src2");
+    fs::write(other.0.join("gpt.ini"), "[General]\nVersion=1\n").unwrap();
+    let seed2 = dfsrctl(
+        &smbd.conf,
+        &["db", "seed", "--group", GROUP, "--folder", "0b0b0b0b-1111-4222-8333-444455556666", "--from", &other.0.to_string_lossy()],
+    );
+    assert!(seed2.status.success(), "second seed: {}", String::from_utf8_lossy(&seed2.stderr));
+    assert_eq!(records(&smbd.conf, None, &["update"]).len(), entries + 1, "updates of both folders");
+    let check = dfsrctl(&smbd.conf, &["db", "check"]);
+    assert!(check.status.success(), "{check:?}");
+
     let dfsrd = Dfsrd::start(&smbd.conf);
     let client = TestDir::new("frs-client");
     let client_db = client.0.join("client.tdb");
@@ -191,11 +204,13 @@ fn client_pulls_a_folder_from_dfsrd_with_pages_and_a_50_mb_download() {
     let server_staging = smbd.dir.0.join("state/dfsr/staging");
     let mut staged_bytes = 0u64;
     let mut big_staged = None;
-    for e in fs::read_dir(&server_staging).unwrap() {
+    // (The server's staging area also holds the second folder's file.)
+    for e in fs::read_dir(&client_staging).unwrap() {
         let p = e.unwrap().path();
         let name = p.file_name().unwrap().to_owned();
-        let ours = fs::read(client_staging.join(&name)).unwrap_or_else(|e| panic!("{name:?} not pulled: {e}"));
-        let theirs = fs::read(&p).unwrap();
+        let ours = fs::read(&p).unwrap();
+        let theirs =
+            fs::read(server_staging.join(&name)).unwrap_or_else(|e| panic!("{name:?} is not the server's: {e}"));
         assert!(ours == theirs, "{name:?} differs");
         staged_bytes += theirs.len() as u64;
         if theirs.len() > BIG {
@@ -216,9 +231,10 @@ fn client_pulls_a_folder_from_dfsrd_with_pages_and_a_50_mb_download() {
     assert!(fs::read(out_dir.join("data")).unwrap() == big, "the 50 MB file's content differs after the round trip");
 
     // The pulled database holds exactly the server's updates and vector.
-    let theirs = records(&smbd.conf, None, &["update", "version-vector"]);
+    let mut theirs = records(&smbd.conf, None, &["update", "version-vector"]);
+    theirs.retain(|_, v| !v.to_string().contains("0b0b0b0b-1111-4222-8333-444455556666"));
     let ours = records(&smbd.conf, Some(&client_db), &["update", "version-vector"]);
-    assert_eq!(theirs.len(), entries + 1, "server records");
+    assert_eq!(theirs.len(), entries + 1, "server records of the folder");
     assert_eq!(ours, theirs);
     let check = dfsrctl(&smbd.conf, &["db", "check", "--db", &client_db.to_string_lossy()]);
     assert!(check.status.success(), "{check:?}");

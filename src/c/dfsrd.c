@@ -230,6 +230,8 @@ static NTSTATUS dfsrd_move(struct irpc_message *msg,
  */
 static int rpc_fd = -1;
 static pid_t rpc_pid = -1;
+static time_t rpc_started;
+static int rpc_delay = 1;
 
 static void dfsrd_fork_rpc(struct tevent_context *ev);
 
@@ -240,24 +242,39 @@ static void dfsrd_rpc_restart(struct tevent_context *ev,
 	dfsrd_fork_rpc(ev);
 }
 
+/* Starts the listener again after rpc_delay s: 1 s, doubling up to 60 s
+ * while it keeps ending within 10 s of its start. */
+static void dfsrd_rpc_schedule(struct tevent_context *ev)
+{
+	DBG_ERR("dfsrd: restarting the MS-FRS2 listener in %d s\n", rpc_delay);
+	if (tevent_add_timer(ev, NULL, timeval_current_ofs(rpc_delay, 0),
+			     dfsrd_rpc_restart, NULL) == NULL) {
+		DBG_ERR("dfsrd: cannot schedule the listener's restart\n");
+	}
+	rpc_delay = MIN(rpc_delay * 2, 60);
+}
+
 static void dfsrd_rpc_exited(struct tevent_context *ev,
 			     struct tevent_fd *fde, uint16_t flags,
 			     void *private_data)
 {
 	int st = 0;
+	pid_t got;
 
 	TALLOC_FREE(fde);
-	if (rpc_pid > 0 && waitpid(rpc_pid, &st, 0) == rpc_pid) {
-		DBG_ERR("dfsrd: the MS-FRS2 listener (pid %d) ended (%s %d); "
-			"restarting it in 1 s\n", (int)rpc_pid,
-			WIFSIGNALED(st) ? "signal" : "exit status",
+	do {
+		got = waitpid(rpc_pid, &st, 0);
+	} while (got == -1 && errno == EINTR);
+	if (got == rpc_pid) {
+		DBG_ERR("dfsrd: the MS-FRS2 listener (pid %d) ended (%s %d)\n",
+			(int)rpc_pid, WIFSIGNALED(st) ? "signal" : "exit status",
 			WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 	}
 	rpc_pid = -1;
-	if (tevent_add_timer(ev, NULL, timeval_current_ofs(1, 0),
-			     dfsrd_rpc_restart, NULL) == NULL) {
-		DBG_ERR("dfsrd: cannot schedule the listener's restart\n");
+	if (time(NULL) - rpc_started >= 10) {
+		rpc_delay = 1;
 	}
+	dfsrd_rpc_schedule(ev);
 }
 
 static void dfsrd_fork_rpc(struct tevent_context *ev)
@@ -269,6 +286,7 @@ static void dfsrd_fork_rpc(struct tevent_context *ev)
 
 	if (pipe(watch) == -1) {
 		DBG_ERR("dfsrd: pipe: %s\n", strerror(errno));
+		dfsrd_rpc_schedule(ev);
 		return;
 	}
 	pid = fork();
@@ -276,6 +294,9 @@ static void dfsrd_fork_rpc(struct tevent_context *ev)
 		NTSTATUS status;
 
 		close(watch[0]);
+		/* dfsrd's own tevent handlers must not outlive the fork. */
+		signal(SIGTERM, SIG_DFL);
+		signal(SIGINT, SIG_DFL);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent) {
 			_exit(0);
@@ -295,13 +316,21 @@ static void dfsrd_fork_rpc(struct tevent_context *ev)
 		DBG_ERR("dfsrd: cannot fork the MS-FRS2 listener: %s\n",
 			strerror(errno));
 		close(watch[0]);
+		dfsrd_rpc_schedule(ev);
 		return;
 	}
 	rpc_pid = pid;
+	rpc_started = time(NULL);
 	fde = tevent_add_fd(ev, NULL, watch[0], TEVENT_FD_READ,
 			    dfsrd_rpc_exited, NULL);
 	if (fde == NULL) {
+		/* Unwatched, it could not be restarted: stop it and retry. */
 		close(watch[0]);
+		kill(pid, SIGKILL);
+		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR) {
+		}
+		rpc_pid = -1;
+		dfsrd_rpc_schedule(ev);
 		return;
 	}
 	tevent_fd_set_auto_close(fde);

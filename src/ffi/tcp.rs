@@ -12,11 +12,17 @@ use std::io;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::os::fd::FromRawFd;
 
-/// Writes all of `buf` to `stream`, each send flagged `MSG_EOR`.
+/// Writes all of `buf` to `stream`, each send flagged `MSG_EOR`. The
+/// stream's write timeout bounds the whole record, not each partial send,
+/// so a peer reading a trickle cannot hold the writer indefinitely.
 pub fn send_record(stream: &TcpStream, mut buf: &[u8]) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let fd = stream.as_raw_fd();
+    let deadline = stream.write_timeout()?.map(|t| std::time::Instant::now() + t);
     while !buf.is_empty() {
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the peer does not read"));
+        }
         // SAFETY: `buf` is valid for `buf.len()` bytes during the call;
         // `fd` is the open socket `stream` owns.
         let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_EOR | libc::MSG_NOSIGNAL) };

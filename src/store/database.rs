@@ -456,6 +456,26 @@ impl Database {
         self.view().get(Key::Originator(*folder), codec::decode_originator)
     }
 
+    /// Every folder's originator counters. Versions come from one
+    /// database GUID for all folders, so a new folder starts above all of
+    /// them.
+    pub fn originators(&self) -> Result<Vec<(Guid, OriginatorState)>, StoreError> {
+        let keys = {
+            let _lock = self.lock_all()?;
+            self.view().keys_with_prefix(prefix::ORIGINATOR)
+        };
+        let view = self.view();
+        let mut out = Vec::new();
+        for raw in keys {
+            if let Key::Originator(f) = Key::parse(&raw) {
+                if let Some(s) = view.get(Key::Originator(f), codec::decode_originator)? {
+                    out.push((f, s));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Where the content of `uid` stands.
     pub fn download(&self, uid: &Uid) -> Result<Option<DownloadState>, StoreError> {
         self.view().get(Key::Download(*uid), codec::decode_download)

@@ -7,6 +7,10 @@
 //! [`FrsService::poll_completion`]. Time is the caller's monotonic clock in
 //! milliseconds.
 //!
+//! Replication configuration (which partners may hold which connection)
+//! does not exist yet: EstablishConnection accepts any replica set and
+//! connection GUID from any client that authenticated at packet privacy.
+//!
 //! # What is answered
 //! - CheckConnectivity (0), EstablishConnection (1, version negotiation
 //!   0x50002-0x50004+, 0x235A on mismatch), EstablishSession (2),
@@ -54,6 +58,9 @@ pub const OUR_PROTOCOL_VERSION: u32 = protocol_version::WINBLUE_SERVER;
 pub mod frs_error {
     /// `ERROR_SUCCESS`.
     pub const SUCCESS: u32 = 0;
+    /// `ERROR_HANDLE_EOF`: RawGetFileData on a transfer already complete
+    /// (§3.2.4.1.9 "implementation-defined failure value").
+    pub const HANDLE_EOF: u32 = 38;
     /// `ERROR_FILE_NOT_FOUND`: our "implementation-defined" failure for a
     /// file transfer of a UID we hold no live version of, or whose staged
     /// content is missing (§3.2.4.1.14).
@@ -73,6 +80,9 @@ pub mod frs_error {
     pub const CONTENTSET_NOT_FOUND: u32 = 0x2344;
     /// `FRS_ERROR_INCOMPATIBLE_VERSION`.
     pub const INCOMPATIBLE_VERSION: u32 = 0x235a;
+    /// `FRS_ERROR_CSMAN_OFFLINE`: we cannot serve replicated folders now
+    /// (the database could not be opened).
+    pub const CSMAN_OFFLINE: u32 = 0x24fe;
 }
 
 /// Downloads one connection may have open at once (Windows serves 16).
@@ -186,6 +196,7 @@ impl FrsService {
             Request::EstablishSession(r) => {
                 let status = match self.check_connection(&r.connection_id) {
                     Err(st) => st,
+                    Ok(()) if db.is_none() => frs_error::CSMAN_OFFLINE,
                     Ok(()) => {
                         let folder = guid_from_wire(r.content_set_id);
                         status_of(self.respond(db, ERequest::EstablishSession { folder }, now))
@@ -300,7 +311,7 @@ impl FrsService {
         match db {
             Some(db) => {
                 let view = ServedGroup::new(db, group);
-                let call = call_of(&req);
+                let call = crate::engine::session::server::call_of(&req);
                 let r = self.responder.handle(&view, req, now);
                 match view.take_error() {
                     None => r,
@@ -478,12 +489,12 @@ impl FrsService {
                 return out;
             }
         }
+        // A context even when the file fitted: the client disposes of it
+        // with RdcClose once it sees the end of file (§3.3.1.4).
         out.is_end_of_file = t.left == 0;
-        if !out.is_end_of_file {
-            let handle = self.new_context();
-            self.transfers.insert(context_key(&handle), t);
-            out.server_context = handle;
-        }
+        let handle = self.new_context();
+        self.transfers.insert(context_key(&handle), t);
+        out.server_context = handle;
         tracing::debug!(uid = %uid, gvsn = %held.gvsn, size = len, "rpc: file transfer started");
         out
     }
@@ -493,6 +504,10 @@ impl FrsService {
         let Some(t) = self.transfers.get_mut(&key) else {
             return (Vec::new(), false, frs_error::INVALID_PARAMETER);
         };
+        if t.left == 0 {
+            // §3.2.4.1.9: the transfer is complete.
+            return (Vec::new(), true, frs_error::HANDLE_EOF);
+        }
         match read_some(t, size) {
             Ok(data) => (data, t.left == 0, frs_error::SUCCESS),
             Err(e) => {
@@ -556,18 +571,6 @@ fn async_poll_reply(r: EResponse) -> AsyncPollResponse {
             status: frs_error::SUCCESS,
         },
         other => AsyncPollResponse { status: status_of(Some(other)), ..Default::default() },
-    }
-}
-
-fn call_of(r: &ERequest) -> crate::engine::session::Call {
-    use crate::engine::session::Call;
-    match r {
-        ERequest::EstablishConnection => Call::EstablishConnection,
-        ERequest::EstablishSession { .. } => Call::EstablishSession,
-        ERequest::RequestVersionVector { .. } => Call::RequestVersionVector,
-        ERequest::AsyncPoll => Call::AsyncPoll,
-        ERequest::RequestUpdates { .. } | ERequest::DownloadFile { .. } => Call::RequestUpdates,
-        ERequest::UpdateCancel { .. } => Call::UpdateCancel,
     }
 }
 

@@ -164,7 +164,10 @@ struct Download {
     folder: EGuid,
     update: EUpdate,
     file: File,
+    /// The `.part` file written.
     path: std::path::PathBuf,
+    /// Where the staged file goes once checked.
+    final_path: std::path::PathBuf,
     bytes: u64,
     /// Set once the first answer names a server context.
     context: ContextHandle,
@@ -205,7 +208,9 @@ pub fn pull_once(
                         buffer_size,
                     }));
                     let id = client.start(req.opnum(), &req.to_bytes())?;
-                    let d = Download { folder, update, file, path, bytes: 0, context: ContextHandle::default() };
+                    let final_path = staging.path_of(&update.gvsn);
+                    let d =
+                        Download { folder, update, file, path, final_path, bytes: 0, context: ContextHandle::default() };
                     inflight.insert(id, Pending::Init(Box::new(d)));
                 }
                 Action::Send(req) => {
@@ -267,8 +272,8 @@ pub fn pull_once(
         let done = client.wait(wait)?;
         for (id, completion) in done {
             let Some(p) = inflight.remove(&id) else { continue };
-            match p {
-                Pending::Close => {}
+            let (first, d) = match p {
+                Pending::Close => continue,
                 Pending::Engine(req) => {
                     let r = ids.response(&req, completion)?;
                     match &r {
@@ -283,15 +288,17 @@ pub fn pull_once(
                         _ => {}
                     }
                     if let Err(e) = sync.on_response(r, now(), &store) {
-                        tracing::debug!(error = %e, "sync: response ignored");
+                        tracing::warn!(error = %e, "sync: response ignored");
                     }
+                    continue;
                 }
-                Pending::Init(d) | Pending::Read(d) => {
-                    if let Some(r) = download_step(client, *d, completion, buffer_size, &mut inflight, &mut report)? {
-                        if let Err(e) = sync.on_response(r, now(), &store) {
-                            tracing::debug!(error = %e, "sync: download result ignored");
-                        }
-                    }
+                Pending::Init(d) => (true, d),
+                Pending::Read(d) => (false, d),
+            };
+            let step = download_step(client, *d, first, completion, buffer_size, &mut inflight, &mut report)?;
+            if let Some(r) = step {
+                if let Err(e) = sync.on_response(r, now(), &store) {
+                    tracing::warn!(error = %e, "sync: download result ignored");
                 }
             }
         }
@@ -305,6 +312,7 @@ pub fn pull_once(
 fn download_step(
     client: &mut RpcClient,
     mut d: Download,
+    first: bool,
     completion: Completion,
     buffer_size: u32,
     inflight: &mut HashMap<u32, Pending>,
@@ -319,10 +327,12 @@ fn download_step(
         Completion::Reply(s) => s,
         Completion::Fault(f) => {
             tracing::warn!(%gvsn, fault = format_args!("{f:#x}"), "sync: download call faulted");
+            if !d.context.is_null() {
+                close(client, &d.context, inflight)?;
+            }
             return Ok(failed(&d, DownloadError::Other(f)));
         }
     };
-    let first = d.context.is_null() && d.bytes == 0;
     let (data, eof, status, context) = match Response::decode(if first { 13 } else { 8 }, &stub) {
         Ok(Response::InitializeFileTransferAsync(r)) => {
             if r.status == 0 && update_from_wire(&r.frs_update).gvsn != d.update.gvsn {
@@ -339,6 +349,9 @@ fn download_step(
         Ok(Response::RawGetFileData(r)) => (r.data, r.is_end_of_file, r.status, d.context),
         _ => {
             tracing::warn!(%gvsn, "sync: undecodable file transfer answer");
+            if !d.context.is_null() {
+                close(client, &d.context, inflight)?;
+            }
             return Ok(failed(&d, DownloadError::Other(frs_error::INVALID_PARAMETER)));
         }
     };
@@ -381,14 +394,16 @@ fn download_step(
     // The staged file must be what the update names (§3.2.4.1.14.1: the
     // hash covers the marshaled data and security); anything else is
     // damaged in transit or at the partner: ask for it to be restaged.
+    // A zero hash is a server that did not compute one (§3.2.4.1.4
+    // hashRequested is a request): the staged file must still unmarshal.
     match staged_hash(&d.path) {
-        Ok(h) if h == d.update.hash => {}
+        Ok(h) if h == d.update.hash || d.update.hash == [0; 20] => {}
         Ok(_) | Err(_) => {
             tracing::warn!(%gvsn, name = %d.update.name, "sync: downloaded file does not match its hash");
             return Ok(failed(&d, DownloadError::InvalidCompressedData));
         }
     }
-    let final_path = d.path.with_extension("");
+    let final_path = d.final_path.clone();
     std::fs::rename(&d.path, &final_path).map_err(|source| PullError::Staging { path: final_path.clone(), source })?;
     report.files_downloaded += 1;
     tracing::info!(%gvsn, name = %d.update.name, bytes = d.bytes, "sync: file downloaded");
@@ -478,7 +493,7 @@ impl Ids {
                 return failed(CallError::Transport);
             }
         };
-        let opnum = self.request(req).map_or(0, |r| r.opnum());
+        let opnum = opnum_of(req);
         let Ok(r) = Response::decode(opnum, &stub) else {
             tracing::warn!(?call, "sync: undecodable answer");
             return failed(CallError::Transport);
@@ -529,6 +544,20 @@ impl Ids {
             (ERequest::UpdateCancel { folder, gvsn, .. }, _) => EResponse::UpdateCancelled { folder: *folder, gvsn: *gvsn },
             _ => return failed(CallError::Transport),
         })
+    }
+}
+
+/// The FrsTransport opnum an engine request is sent as.
+fn opnum_of(r: &ERequest) -> u16 {
+    use super::frstrans::opnum;
+    match r {
+        ERequest::EstablishConnection => opnum::ESTABLISH_CONNECTION,
+        ERequest::EstablishSession { .. } => opnum::ESTABLISH_SESSION,
+        ERequest::RequestVersionVector { .. } => opnum::REQUEST_VERSION_VECTOR,
+        ERequest::AsyncPoll => opnum::ASYNC_POLL,
+        ERequest::RequestUpdates { .. } => opnum::REQUEST_UPDATES,
+        ERequest::DownloadFile { .. } => opnum::INITIALIZE_FILE_TRANSFER_ASYNC,
+        ERequest::UpdateCancel { .. } => opnum::UPDATE_CANCEL,
     }
 }
 

@@ -14,14 +14,15 @@ use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::rc::Rc;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use super::dcerpc::{
     AuthLevel, AuthType, Body, Pdu, PduBuffer, SecurityContext, SecurityFactory, ServerConfig, ServerConnection,
     ServerEvent, SyntaxId,
 };
-use super::frstrans::{interface_guid, Response, INTERFACE_VERSION};
+use super::frstrans::{interface_guid, INTERFACE_VERSION};
 use super::mgmt::{self, mgmt_syntax, MgmtEndpoint};
 use crate::store::{Database, StagingArea};
 
@@ -130,7 +131,9 @@ pub fn served_state(state_dir: &std::path::Path) -> ServedState {
 pub fn serve(listener: TcpListener, security: Box<SecurityMaker>, state: ServedState) -> Result<(), ServeError> {
     let local_port = listener.local_addr()?.port();
     let (tx, rx) = mpsc::sync_channel::<Net>(64);
-    std::thread::Builder::new().name("rpc-accept".into()).spawn(move || accept_loop(listener, tx))?;
+    let open = Arc::new(AtomicUsize::new(0));
+    let open_accept = Arc::clone(&open);
+    std::thread::Builder::new().name("rpc-accept".into()).spawn(move || accept_loop(listener, tx, open_accept))?;
     let security = Rc::new(RefCell::new(security));
     let mut conns: HashMap<u64, Conn> = HashMap::new();
     let mut next_group = 0x0001_2b34u32;
@@ -171,6 +174,7 @@ pub fn serve(listener: TcpListener, security: Box<SecurityMaker>, state: ServedS
                 let Some(c) = conns.get_mut(&id) else { continue };
                 if handle_data(c, &data, db, now) {
                     if let Some(c) = conns.remove(&id) {
+                        open.fetch_sub(1, Ordering::Relaxed);
                         let _ = c.writer.shutdown(Shutdown::Both);
                         tracing::info!(peer = %c.peer, "rpc: connection closed by the server");
                     }
@@ -178,6 +182,7 @@ pub fn serve(listener: TcpListener, security: Box<SecurityMaker>, state: ServedS
             }
             Some(Net::Closed(id)) => {
                 if let Some(c) = conns.remove(&id) {
+                    open.fetch_sub(1, Ordering::Relaxed);
                     tracing::info!(peer = %c.peer, "rpc: connection closed");
                 }
             }
@@ -195,6 +200,7 @@ pub fn serve(listener: TcpListener, security: Box<SecurityMaker>, state: ServedS
             }
             for id in dead {
                 if let Some(c) = conns.remove(&id) {
+                    open.fetch_sub(1, Ordering::Relaxed);
                     let _ = c.writer.shutdown(Shutdown::Both);
                 }
             }
@@ -290,7 +296,10 @@ fn handle_data(c: &mut Conn, data: &[u8], db: Option<&Database>, now: u64) -> bo
                 let outcome = c.frs.call(db, opnum, &stub, now);
                 let sent = match &outcome {
                     Outcome::Reply(out) => {
-                        let st = Response::decode(opnum, out).map(|r| r.status()).unwrap_or_default();
+                        // Every FrsTransport response ends with its DWORD return value.
+                        let st = out.len().checked_sub(4).map_or(0, |i| {
+                            u32::from_le_bytes([out[i], out[i + 1], out[i + 2], out[i + 3]])
+                        });
                         tracing::info!(peer = %c.peer, opnum, status = format_args!("{st:#x}"), "rpc: call");
                         c.rpc.respond(call_id, out)
                     }
@@ -321,7 +330,11 @@ fn handle_data(c: &mut Conn, data: &[u8], db: Option<&Database>, now: u64) -> bo
     close || failed || flush_failed || c.rpc.is_closing()
 }
 
-fn accept_loop(listener: TcpListener, tx: mpsc::SyncSender<Net>) {
+/// Connections served at once; more are closed at accept (each costs two
+/// descriptors, a thread and up to 16 open staged files).
+pub const MAX_CONNECTIONS: usize = 256;
+
+fn accept_loop(listener: TcpListener, tx: mpsc::SyncSender<Net>, open: Arc<AtomicUsize>) {
     let mut next_id = 0u64;
     loop {
         let (stream, peer) = match listener.accept() {
@@ -331,14 +344,26 @@ fn accept_loop(listener: TcpListener, tx: mpsc::SyncSender<Net>) {
             {
                 continue
             }
+            // Out of descriptors or memory: shed load, do not die.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) => {
+                tracing::warn!(error = %e, "rpc: accept failed; retrying in 100 ms");
+                std::thread::sleep(Duration::from_millis(100));
+                continue;
+            }
             Err(e) => {
                 let _ = tx.send(Net::AcceptFailed(e));
                 return;
             }
         };
+        if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+            tracing::warn!(%peer, max = MAX_CONNECTIONS, "rpc: too many connections; refused");
+            drop(stream);
+            continue;
+        }
         next_id += 1;
         let id = next_id;
         let (Ok(local), Ok(reader)) = (stream.local_addr(), stream.try_clone()) else { continue };
+        open.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
         // Answers are written from the protocol thread: a peer that stops
         // reading must not hold up the other connections for long.

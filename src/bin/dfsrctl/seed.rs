@@ -58,10 +58,13 @@ pub fn seed(db_path: &Path, staging: &Path, group: Guid, folder: Guid, from: &Pa
         Some(g) => g,
         None => random_guid()?,
     };
-    let mut originator = match db.originator(&folder)? {
-        Some(s) => Originator::resume(db_guid, folder, s.next_version, s.last_clock),
-        None => Originator::new(db_guid, folder),
-    };
+    // One database GUID numbers every folder's changes: start above the
+    // versions any folder handed out (their counters are raised to ours
+    // in the same transaction below).
+    let others = db.originators()?;
+    let next = others.iter().map(|(_, s)| s.next_version).max().unwrap_or(0);
+    let clock = others.iter().map(|(_, s)| s.last_clock).max().unwrap_or(0);
+    let mut originator = Originator::resume(db_guid, folder, next, clock);
     let empty = tempfile(staging, "empty")?;
     let mut held: BTreeMap<Uid, Update> = BTreeMap::new();
     let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
@@ -126,20 +129,54 @@ pub fn seed(db_path: &Path, staging: &Path, group: Guid, folder: Guid, from: &Pa
         }
         return Err(e);
     }
+    // Staged files first (a name already there is someone else's
+    // content: refuse), then the database in one transaction; if that
+    // fails, the staged files go again and nothing is left.
+    let cleanup = |placed: &[PathBuf]| {
+        for (tmp, _) in &staged {
+            let _ = std::fs::remove_file(tmp);
+        }
+        for p in placed {
+            let _ = std::fs::remove_file(p);
+        }
+    };
+    let mut placed = Vec::new();
     for (tmp, dest) in &staged {
-        std::fs::rename(tmp, dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+        let r = if dest.exists() {
+            Err(format!("{}: a staged file of that version exists already", dest.display()))
+        } else {
+            std::fs::rename(tmp, dest).map_err(|e| format!("{}: {e}", dest.display()))
+        };
+        if let Err(e) = r {
+            cleanup(&placed);
+            return Err(e.into());
+        }
+        placed.push(dest.clone());
     }
     let state = OriginatorState { next_version: originator.next_version(), last_clock: originator.last_clock() };
-    db.transaction(|tx| -> Result<(), StoreError> {
+    let committed = db.transaction(|tx| -> Result<(), StoreError> {
         if tx.database_guid()?.is_none() {
             tx.set_database_guid(&db_guid)?;
         }
         for u in held.values() {
+            if let Some(old) = tx.update(&u.uid)? {
+                return Err(StoreError::GvsnTaken { path: db_path.into(), gvsn: u.gvsn, uid: u.uid, by: old.uid });
+            }
             tx.put_update(u)?;
         }
         tx.set_known_vector(&group, &folder, &vector)?;
-        tx.set_originator(&folder, &state)
-    })?;
+        tx.set_originator(&folder, &state)?;
+        for (f, s) in &others {
+            if s.next_version < state.next_version {
+                tx.set_originator(f, &OriginatorState { next_version: state.next_version, last_clock: s.last_clock })?;
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = committed {
+        cleanup(&placed);
+        return Err(e.into());
+    }
     if json {
         println!(
             "{}",

@@ -414,7 +414,8 @@ fn notification(sequence: u32, generation: u64) -> AsyncPollResponse {
     }
 }
 
-fn call_of(r: &Request) -> Call {
+/// Which call a request is, for its failure response.
+pub fn call_of(r: &Request) -> Call {
     match r {
         Request::EstablishConnection => Call::EstablishConnection,
         Request::EstablishSession { .. } => Call::EstablishSession,

@@ -139,11 +139,11 @@ fn refusals_before_connection_unknown_sets_bad_stubs_and_rdc() {
     assert_eq!(call(&mut s, db, other).status(), frs_error::CONNECTION_INVALID);
     let unknown = Request::EstablishSession(EstablishSessionRequest { connection_id: CONN, content_set_id: Guid([7; 16]) });
     assert_eq!(call(&mut s, db, unknown).status(), frs_error::CONTENTSET_NOT_FOUND);
-    // Without a database nothing is replicated.
+    // Without a database (it could not be opened) we are offline.
     let mut bare = FrsService::new(None);
     connect_only(&mut bare, None);
     let sess = Request::EstablishSession(EstablishSessionRequest { connection_id: CONN, content_set_id: guid_to_wire(FOLDER) });
-    assert_eq!(call(&mut bare, None, sess).status(), frs_error::CONTENTSET_NOT_FOUND);
+    assert_eq!(call(&mut bare, None, sess).status(), frs_error::CSMAN_OFFLINE);
     // Undecodable stubs and the methods we do not serve.
     assert_eq!(s.call(db, 2, &[1, 2, 3], 0), Outcome::Fault(status::BAD_STUB_DATA));
     assert_eq!(s.call(db, 9, &[0; 40], 0), Outcome::Fault(status::NCA_S_OP_RNG_ERROR));
@@ -321,12 +321,21 @@ fn file_transfer_in_pieces_and_records() {
         }
     }
     assert!(data == want);
+    // Reading past the end fails (§3.2.4.1.9), the context stays until closed.
+    let Response::RawGetFileData(p) =
+        call(&mut s, db, Request::RawGetFileData(FileDataRequest { server_context: ctx, buffer_size: 10 }))
+    else {
+        panic!()
+    };
+    assert_eq!(p.status, frs_error::HANDLE_EOF);
     let Response::RdcClose(c) = call(&mut s, db, Request::RdcClose(ContextRequest { server_context: ctx })) else { panic!() };
     assert_eq!((c.status, c.server_context.is_null()), (0, true));
     assert_eq!(s.open_transfers(), 0);
-    // It all fits: no context is left open.
+    // It all fits: still a context, for the client's RdcClose (§3.3.1.4).
     let r = init(&mut s, asked.clone(), 262_144);
-    assert!(r.is_end_of_file && r.server_context.is_null() && r.data == want);
+    assert!(r.is_end_of_file && !r.server_context.is_null() && r.data == want);
+    assert_eq!(s.open_transfers(), 1);
+    call(&mut s, db, Request::RdcClose(ContextRequest { server_context: r.server_context }));
     assert_eq!(s.open_transfers(), 0);
     // A tombstone and an unknown UID: file not found.
     let tomb = f.updates.iter().find(|u| !u.present).unwrap();
