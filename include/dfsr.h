@@ -228,13 +228,14 @@ int dfsr_rpc_listen(const char *address, uint16_t port);
  * Serves FrsTransport on `fd` (from `dfsr_rpc_listen`) with gensec
  * security in the calling process, which must have initialised Samba
  * (passdb), from the engine's database and staging area under
- * `state_dir`/dfsr; returns only when the listener fails (then 1).
+ * `state_dir`/dfsr, to the accounts `allow` lists (`dfsr:rpc allow`;
+ * empty: any authenticated); returns only when the listener fails (then 1).
  *
  * # Safety
  * `fd` is a listening TCP socket the caller hands over (it is closed
- * when serving ends); `state_dir` is NULL or a NUL-terminated string
- * valid for the call.
+ * when serving ends); `state_dir` and `allow` are NULL or NUL-terminated
+ * strings valid for the call.
  */
-int dfsr_rpc_serve(int fd, const char *state_dir);
+int dfsr_rpc_serve(int fd, const char *state_dir, const char *allow);
 
 #endif  /* SAMBA_DFSR_H */

@@ -647,3 +647,29 @@ fn listener_restarts_after_a_crash() {
     );
     assert_ne!(after[0], before[0]);
 }
+
+/// `dfsr:rpc allow` lists the accounts that may replicate: another
+/// authenticated account binds, but gets no connection.
+#[test]
+fn accounts_outside_rpc_allow_get_no_connection() {
+    let port = free_port();
+    let smbd = Smbd::start(SmbdConfig {
+        global_extra: vec![format!("dfsr:rpc port = {port}"), "dfsr:rpc allow = DFSRTEST\\fs1$, dc2$".into()],
+        ..Default::default()
+    });
+    let _dfsrd = Dfsrd::start(&smbd.conf);
+    let ok = establish(protocol_version::WINBLUE_SERVER);
+    let events = rust_client(&smbd.conf, port, AuthType::NTLMSSP, PASSWORD, &[&ok]).expect("the bind itself works");
+    let stub = events
+        .iter()
+        .find_map(|e| match e {
+            ClientEvent::Response { stub, .. } => Some(stub.clone()),
+            _ => None,
+        })
+        .expect("an answer");
+    let Ok(Response::EstablishConnection(r)) = Response::decode(1, &stub) else { panic!("{events:?}") };
+    assert_eq!(r.status, frs_error::CONNECTION_INVALID);
+    let log = smbd.log_text();
+    assert!(log.contains("rpc: account not in dfsr:rpc allow"), "{log}");
+    assert!(log.contains(&format!("user=DFSRTEST\\{USER}")), "{log}");
+}

@@ -309,7 +309,8 @@ static void dfsrd_fork_rpc(struct tevent_context *ev)
 				nt_errstr(status));
 			_exit(1);
 		}
-		_exit(dfsr_rpc_serve(rpc_fd, lp_state_directory()));
+		_exit(dfsr_rpc_serve(rpc_fd, lp_state_directory(),
+				     lp_parm_const_string(-1, "dfsr", "rpc allow", "")));
 	}
 	close(watch[1]);
 	if (pid == -1) {

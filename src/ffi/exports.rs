@@ -425,19 +425,20 @@ pub unsafe extern "C" fn dfsr_rpc_listen(address: *const c_char, port: u16) -> c
 /// Serves FrsTransport on `fd` (from `dfsr_rpc_listen`) with gensec
 /// security in the calling process, which must have initialised Samba
 /// (passdb), from the engine's database and staging area under
-/// `state_dir`/dfsr; returns only when the listener fails (then 1).
+/// `state_dir`/dfsr, to the accounts `allow` lists (`dfsr:rpc allow`;
+/// empty: any authenticated); returns only when the listener fails (then 1).
 ///
 /// # Safety
 /// `fd` is a listening TCP socket the caller hands over (it is closed
-/// when serving ends); `state_dir` is NULL or a NUL-terminated string
-/// valid for the call.
+/// when serving ends); `state_dir` and `allow` are NULL or NUL-terminated
+/// strings valid for the call.
 #[no_mangle]
-pub unsafe extern "C" fn dfsr_rpc_serve(fd: c_int, state_dir: *const c_char) -> c_int {
+pub unsafe extern "C" fn dfsr_rpc_serve(fd: c_int, state_dir: *const c_char, allow: *const c_char) -> c_int {
     // SAFETY: the caller transfers ownership of an open listening socket.
     let listener = unsafe { <std::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     // SAFETY: forwarded caller contract.
-    let state_dir = unsafe { string(state_dir) };
-    let state = crate::wire::rpc_server::served_state(std::path::Path::new(&state_dir));
+    let (state_dir, allow) = unsafe { (string(state_dir), string(allow)) };
+    let state = crate::wire::rpc_server::served_state(std::path::Path::new(&state_dir), &allow);
     match crate::wire::rpc_server::serve(listener, crate::ffi::gensec::server_maker(), state) {
         Ok(()) => 0,
         Err(e) => {

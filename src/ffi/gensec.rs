@@ -260,6 +260,10 @@ impl SecurityContext for Gensec {
         self.auth_type
     }
 
+    fn peer_user(&self) -> Option<String> {
+        self.user.clone()
+    }
+
     fn update(&mut self, token_in: &[u8]) -> Result<Update, SecurityError> {
         let mut out: *mut u8 = std::ptr::null_mut();
         let mut out_len = 0usize;

@@ -7,9 +7,10 @@
 //! [`FrsService::poll_completion`]. Time is the caller's monotonic clock in
 //! milliseconds.
 //!
-//! Replication configuration (which partners may hold which connection)
-//! does not exist yet: EstablishConnection accepts any replica set and
-//! connection GUID from any client that authenticated at packet privacy.
+//! Replication configuration (which partners hold which connection) does
+//! not exist yet: EstablishConnection accepts any replica set and
+//! connection GUID from a client that authenticated at packet privacy
+//! and that the [`AllowList`] (`dfsr:rpc allow`) admits.
 //!
 //! # What is answered
 //! - CheckConnectivity (0), EstablishConnection (1, version negotiation
@@ -113,6 +114,48 @@ pub enum Outcome {
     Pending,
 }
 
+/// Which authenticated accounts may replicate with us
+/// (`dfsr:rpc allow`): entries `DOMAIN\user` or `user` (any domain),
+/// case-insensitive, separated by commas or spaces. Empty allows every
+/// account that authenticated at packet privacy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowList {
+    entries: Vec<(Option<String>, String)>,
+}
+
+impl AllowList {
+    /// Parses the option's value.
+    pub fn parse(value: &str) -> Self {
+        let entries = value
+            .split([',', ' ', '\t'])
+            .filter(|e| !e.is_empty())
+            .map(|e| match e.split_once('\\') {
+                Some((d, u)) => (Some(d.to_lowercase()), u.to_lowercase()),
+                None => (None, e.to_lowercase()),
+            })
+            .collect();
+        AllowList { entries }
+    }
+
+    /// Whether the list is empty (everyone authenticated is allowed).
+    pub fn is_open(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether `user` (`DOMAIN\user` as gensec reports it) may replicate.
+    pub fn allows(&self, user: Option<&str>) -> bool {
+        if self.entries.is_empty() {
+            return true;
+        }
+        let Some(user) = user else { return false };
+        let (domain, name) = match user.split_once('\\') {
+            Some((d, u)) => (Some(d.to_lowercase()), u.to_lowercase()),
+            None => (None, user.to_lowercase()),
+        };
+        self.entries.iter().any(|(d, u)| *u == name && (d.is_none() || *d == domain))
+    }
+}
+
 /// One download in progress (a server context).
 #[derive(Debug)]
 struct Transfer {
@@ -132,6 +175,8 @@ pub struct FrsService {
     staging: Option<StagingArea>,
     next_context: u64,
     context_salt: [u8; 8],
+    /// Whether the authenticated peer may replicate ([`AllowList`]).
+    peer_allowed: bool,
 }
 
 impl FrsService {
@@ -152,7 +197,16 @@ impl FrsService {
             staging,
             next_context: 1,
             context_salt,
+            peer_allowed: true,
         }
+    }
+
+    /// Sets whether the authenticated peer may replicate with us; when
+    /// not, EstablishConnection fails with `FRS_ERROR_CONNECTION_INVALID`
+    /// (§3.2.4.1.2: a partner we have no connection with), so no other
+    /// method is served.
+    pub fn set_peer_allowed(&mut self, allowed: bool) {
+        self.peer_allowed = allowed;
     }
 
     /// The downstream partner's protocol version, after a successful
@@ -179,6 +233,13 @@ impl FrsService {
         let response = match request {
             Request::CheckConnectivity(_) => {
                 Response::CheckConnectivity(StatusResponse { status: frs_error::SUCCESS })
+            }
+            Request::EstablishConnection(_) if !self.peer_allowed => {
+                Response::EstablishConnection(EstablishConnectionResponse {
+                    upstream_protocol_version: OUR_PROTOCOL_VERSION,
+                    upstream_flags: 0,
+                    status: frs_error::CONNECTION_INVALID,
+                })
             }
             Request::EstablishConnection(r) => {
                 let ok = version_compatible(r.downstream_protocol_version);

@@ -26,7 +26,7 @@ use super::frstrans::{interface_guid, INTERFACE_VERSION};
 use super::mgmt::{self, mgmt_syntax, MgmtEndpoint};
 use crate::store::{Database, StagingArea};
 
-pub use super::frs_service::{frs_error, version_compatible, FrsService, Outcome, OUR_PROTOCOL_VERSION};
+pub use super::frs_service::{frs_error, version_compatible, AllowList, FrsService, Outcome, OUR_PROTOCOL_VERSION};
 
 /// The FrsTransport syntax (interface UUID, v1.0).
 pub fn frstrans_syntax() -> SyntaxId {
@@ -97,12 +97,14 @@ pub struct ServedState {
     pub db: Option<Database>,
     /// The staged files; `None` fails every download.
     pub staging: Option<StagingArea>,
+    /// Who may replicate (`dfsr:rpc allow`).
+    pub allow: AllowList,
 }
 
 /// Opens what dfsrd serves under `<state_dir>/dfsr`: the database
 /// (created when missing) and the staging area. A database that cannot be
 /// opened is logged and nothing is served from it.
-pub fn served_state(state_dir: &std::path::Path) -> ServedState {
+pub fn served_state(state_dir: &std::path::Path, allow: &str) -> ServedState {
     let dir = state_dir.join(crate::store::DIR_NAME);
     let staging = StagingArea::new(dir.join(crate::store::staging_area::DIR_NAME));
     let db_path = dir.join(crate::store::FILE_NAME);
@@ -118,7 +120,11 @@ pub fn served_state(state_dir: &std::path::Path) -> ServedState {
             None
         }
     };
-    ServedState { db, staging: Some(staging) }
+    let allow = AllowList::parse(allow);
+    if allow.is_open() {
+        tracing::warn!("rpc: dfsr:rpc allow is not set: any account that authenticates may replicate");
+    }
+    ServedState { db, staging: Some(staging), allow }
 }
 
 /// Serves FrsTransport on `listener` until the listener fails.
@@ -172,7 +178,7 @@ pub fn serve(listener: TcpListener, security: Box<SecurityMaker>, state: ServedS
             }
             Some(Net::Data(id, data)) => {
                 let Some(c) = conns.get_mut(&id) else { continue };
-                if handle_data(c, &data, db, now) {
+                if handle_data(c, &data, db, &state.allow, now) {
                     if let Some(c) = conns.remove(&id) {
                         open.fetch_sub(1, Ordering::Relaxed);
                         let _ = c.writer.shutdown(Shutdown::Both);
@@ -264,7 +270,7 @@ fn peek_level(c: &mut Conn, data: &[u8]) {
 
 /// Feeds received bytes to the association, answers what is complete,
 /// and sends the output. Returns whether to close the connection.
-fn handle_data(c: &mut Conn, data: &[u8], db: Option<&Database>, now: u64) -> bool {
+fn handle_data(c: &mut Conn, data: &[u8], db: Option<&Database>, allow: &AllowList, now: u64) -> bool {
     peek_level(c, data);
     let mut close = false;
     if let Err(e) = c.rpc.receive(data) {
@@ -273,8 +279,14 @@ fn handle_data(c: &mut Conn, data: &[u8], db: Option<&Database>, now: u64) -> bo
     }
     while let Some(ev) = c.rpc.poll_event() {
         match ev {
-            ServerEvent::Bound { auth_type, auth_level, .. } => {
+            ServerEvent::Bound { auth_type, auth_level, user, .. } => {
                 c.peek = None;
+                let allowed = allow.allows(user.as_deref());
+                if !allowed {
+                    tracing::warn!(peer = %c.peer, user = user.as_deref().unwrap_or("(anonymous)"),
+                        "rpc: account not in dfsr:rpc allow; it will not get a connection");
+                }
+                c.frs.set_peer_allowed(allowed);
                 tracing::info!(peer = %c.peer, auth_type = auth_type.0, auth_level = auth_level.0, "rpc: bound");
             }
             ServerEvent::Request { call_id, opnum, stub, interface, .. } if interface == mgmt_syntax() => {

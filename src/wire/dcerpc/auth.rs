@@ -127,6 +127,12 @@ pub trait SecurityContext {
     fn session_key(&self) -> Result<Vec<u8>, SecurityError> {
         Err(SecurityError::NoSessionKey)
     }
+
+    /// On the server, once authenticated: the client's account as
+    /// `DOMAIN\user`.
+    fn peer_user(&self) -> Option<String> {
+        None
+    }
 }
 
 /// A deterministic, *insecure* security context for tests: fixed token

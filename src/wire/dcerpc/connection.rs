@@ -880,6 +880,9 @@ pub enum ServerEvent {
         auth_type: AuthType,
         /// Authentication level.
         auth_level: AuthLevel,
+        /// The authenticated client account (`DOMAIN\user`), when the
+        /// security mechanism says.
+        user: Option<String>,
     },
     /// A complete, verified request; answer with
     /// [`ServerConnection::respond`] or [`ServerConnection::fault`].
@@ -1175,8 +1178,9 @@ impl ServerConnection {
         contexts.sort_by_key(|c| c.0);
         let (auth_type, auth_level) =
             self.auth.as_ref().map_or((AuthType::NONE, AuthLevel::NONE), |a| (a.auth_type, a.level));
+        let user = self.auth.as_ref().and_then(|a| a.ctx.peer_user());
         self.state = ServerState::Bound;
-        self.events.push_back(ServerEvent::Bound { contexts, auth_type, auth_level });
+        self.events.push_back(ServerEvent::Bound { contexts, auth_type, auth_level, user });
     }
 
     fn on_bind(&mut self, pdu: &Pdu, b: &Bind) -> std::result::Result<(), (Error, Refusal)> {

@@ -397,3 +397,33 @@ impl WireUpdateOnlyUid {
         }
     }
 }
+
+#[test]
+fn allow_list_and_refused_peers() {
+    let open = AllowList::parse("");
+    assert!(open.is_open() && open.allows(None) && open.allows(Some("X\\y")));
+    let l = AllowList::parse("DFSRTEST\\fs1$, dc2$ ");
+    assert!(!l.is_open());
+    assert!(l.allows(Some("dfsrtest\\FS1$")));
+    assert!(l.allows(Some("OTHER\\DC2$")), "an entry without a domain matches any");
+    assert!(l.allows(Some("dc2$")));
+    assert!(!l.allows(Some("OTHER\\fs1$")), "the domain must match when given");
+    assert!(!l.allows(Some("DFSRTEST\\fs1")));
+    assert!(!l.allows(None));
+    // A refused peer gets CONNECTION_INVALID and so no session.
+    let mut s = FrsService::new(None);
+    s.set_peer_allowed(false);
+    let r = call(
+        &mut s,
+        None,
+        Request::EstablishConnection(EstablishConnectionRequest {
+            replica_set_id: guid_to_wire(GROUP),
+            connection_id: CONN,
+            downstream_protocol_version: protocol_version::WINBLUE_SERVER,
+            downstream_flags: 0,
+        }),
+    );
+    assert_eq!(r.status(), frs_error::CONNECTION_INVALID);
+    let sess = Request::EstablishSession(EstablishSessionRequest { connection_id: CONN, content_set_id: guid_to_wire(FOLDER) });
+    assert_eq!(call(&mut s, None, sess).status(), frs_error::CONNECTION_INVALID);
+}
