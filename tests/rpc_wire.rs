@@ -673,3 +673,38 @@ fn accounts_outside_rpc_allow_get_no_connection() {
     assert!(log.contains("rpc: account not in dfsr:rpc allow"), "{log}");
     assert!(log.contains(&format!("user=DFSRTEST\\{USER}")), "{log}");
 }
+
+/// Samba's gensec is not thread-safe; our wrapper serializes every call
+/// into it, so clients on several threads (as in this test binary) work.
+/// Before, two threads starting clients at once aborted the process
+/// ("Bad talloc magic value").
+#[test]
+fn gensec_clients_on_many_threads() {
+    use samba_dfsr::wire::dcerpc::SecurityContext;
+    let smbd = Smbd::start(SmbdConfig::default());
+    let conf = smbd.conf.clone();
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let conf = conf.clone();
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    let mut g = Gensec::client(
+                        Some(&conf),
+                        USER,
+                        "DFSRTEST",
+                        PASSWORD,
+                        "127.0.0.1",
+                        AuthType::NTLMSSP,
+                        AuthLevel::PRIVACY,
+                    )
+                    .expect("a gensec client");
+                    let first = g.update(&[]).expect("the NTLMSSP negotiate token");
+                    assert!(first.token.starts_with(b"NTLMSSP\0"), "{:?}", &first.token[..8.min(first.token.len())]);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("a client thread");
+    }
+}

@@ -141,6 +141,18 @@ pub struct Gensec {
     user: Option<String>,
 }
 
+/// Samba's gensec, talloc stack frames and loadparm globals are not
+/// thread-safe: every call into them holds this process-wide lock (one
+/// uncontended lock per PDU in dfsrd's single protocol thread; it matters
+/// for programs with several clients on several threads).
+static SAMBA: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn samba_lock() -> std::sync::MutexGuard<'static, ()> {
+    // A panic elsewhere while holding it leaves nothing half-done on
+    // Samba's side that the next caller could trip over.
+    SAMBA.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn cstring(what: &'static str, s: &str) -> Result<CString, StartError> {
     CString::new(s).map_err(|_| StartError::Nul(what))
 }
@@ -169,6 +181,7 @@ impl Gensec {
         auth_type: AuthType,
         auth_level: AuthLevel,
     ) -> Result<Gensec, StartError> {
+        let _samba = samba_lock();
         let rip = cstring("remote address", &remote.ip().to_string())?;
         let lip = cstring("local address", &local.ip().to_string())?;
         let mut out: *mut DfsrGensec = std::ptr::null_mut();
@@ -200,6 +213,7 @@ impl Gensec {
         auth_type: AuthType,
         auth_level: AuthLevel,
     ) -> Result<Gensec, StartError> {
+        let _samba = samba_lock();
         let conf = configfile.map(|p| cstring("configuration path", &p.to_string_lossy())).transpose()?;
         let user_c = cstring("user name", user)?;
         let domain_c = cstring("domain", domain)?;
@@ -237,6 +251,7 @@ impl Gensec {
         self.user.as_deref()
     }
 
+    /// Called with [`samba_lock`] held (from `update`).
     fn fetch_user(&mut self) -> Result<String, SecurityError> {
         let mut buf = [0 as c_char; 512];
         // SAFETY: `ptr` is a live context; `buf` is writable for its length
@@ -250,6 +265,7 @@ impl Gensec {
 
 impl Drop for Gensec {
     fn drop(&mut self) {
+        let _samba = samba_lock();
         // SAFETY: `ptr` came from a successful start and is freed only here.
         unsafe { dfsr_gensec_destroy(self.ptr.as_ptr()) }
     }
@@ -265,6 +281,7 @@ impl SecurityContext for Gensec {
     }
 
     fn update(&mut self, token_in: &[u8]) -> Result<Update, SecurityError> {
+        let _samba = samba_lock();
         let mut out: *mut u8 = std::ptr::null_mut();
         let mut out_len = 0usize;
         // SAFETY: `ptr` is live; `token_in` is readable for its length;
@@ -299,11 +316,13 @@ impl SecurityContext for Gensec {
     }
 
     fn sig_size(&self, payload_len: usize) -> usize {
+        let _samba = samba_lock();
         // SAFETY: `ptr` is live; gensec_sig_size only reads the context.
         unsafe { dfsr_gensec_sig_size(self.ptr.as_ptr(), payload_len) }
     }
 
     fn seal(&mut self, pdu: &mut [u8], payload: Range<usize>) -> Result<Vec<u8>, SecurityError> {
+        let _samba = samba_lock();
         if !self.established {
             return Err(SecurityError::NotEstablished);
         }
@@ -334,6 +353,7 @@ impl SecurityContext for Gensec {
     }
 
     fn unseal(&mut self, pdu: &mut [u8], payload: Range<usize>, sig: &[u8]) -> Result<(), SecurityError> {
+        let _samba = samba_lock();
         if !self.established {
             return Err(SecurityError::NotEstablished);
         }
@@ -355,6 +375,7 @@ impl SecurityContext for Gensec {
     }
 
     fn sign(&mut self, pdu: &[u8], payload: Range<usize>) -> Result<Vec<u8>, SecurityError> {
+        let _samba = samba_lock();
         if !self.established {
             return Err(SecurityError::NotEstablished);
         }
@@ -381,6 +402,7 @@ impl SecurityContext for Gensec {
     }
 
     fn check(&mut self, pdu: &[u8], payload: Range<usize>, sig: &[u8]) -> Result<(), SecurityError> {
+        let _samba = samba_lock();
         if !self.established {
             return Err(SecurityError::NotEstablished);
         }
@@ -401,16 +423,19 @@ impl SecurityContext for Gensec {
     }
 
     fn supports_header_signing(&self) -> bool {
+        let _samba = samba_lock();
         // SAFETY: `ptr` is live; a feature query only reads the context.
         unsafe { dfsr_gensec_have_sign_pkt_header(self.ptr.as_ptr()) }
     }
 
     fn enable_header_signing(&mut self) {
+        let _samba = samba_lock();
         // SAFETY: `ptr` is live; sets a feature bit on the context.
         unsafe { dfsr_gensec_want_sign_pkt_header(self.ptr.as_ptr()) }
     }
 
     fn session_key(&self) -> Result<Vec<u8>, SecurityError> {
+        let _samba = samba_lock();
         if !self.established {
             return Err(SecurityError::NotEstablished);
         }
