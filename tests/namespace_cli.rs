@@ -143,7 +143,7 @@ fn build_list_resolve() {
     // Raw bytes decode with Samba's own NDR parser.
     let raw = env.dir.join("referral.bin");
     env.ok(&["resolve", path, "--client-ip", "10.1.2.3", "--raw", raw.to_str().unwrap()]);
-    assert!(Path::new(NDRDUMP).exists(), "ndrdump (samba-common-bin) is needed");
+    assert!(Path::new(NDRDUMP).exists(), "ndrdump (samba-testsuite) is needed");
     let o = Command::new(NDRDUMP).args(["dfsblobs", "dfs_referral_resp", "struct"]).arg(&raw).output().unwrap();
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "ndrdump failed: {out}{}", String::from_utf8_lossy(&o.stderr));
