@@ -139,6 +139,15 @@ uint32_t dfsr_meet_remove(const char *share,
 void dfsr_meet_clean_installing(const char *share, const char *path);
 
 /**
+ * At dfsrd start, for each share: logs the `vfs objects` modules that
+ * cannot be loaded (shares that stack `dfsr`).
+ *
+ * # Safety
+ * `share` is NULL or NUL-terminated, valid for the call.
+ */
+void dfsr_meet_check_share(const char *share);
+
+/**
  * The referral for `path` (REQ_GET_DFS_REFERRAL's RequestFileName) at
  * `max_level` for a client at `client_ip`, from the namespace table in
  * `state_dir`. 0 with the response bytes in `*out`/`*out_len` (free them

@@ -544,3 +544,72 @@ fn a_symlink_on_the_way_does_not_lead_out_of_the_share() {
     assert_eq!(fs::read_dir(&outside).unwrap().count(), 0, "something was written outside the share");
     installing_is_empty(&smbd);
 }
+
+/// A `vfs objects` module that cannot be loaded is named, with its share
+/// and the path Samba looked at, by dfsrd's start-up check (in Samba's
+/// log) and by the failing install (in dfsrctl's error), not as
+/// OBJECT_NAME_NOT_FOUND alone (issue 12).
+#[test]
+fn unloadable_vfs_module_is_named_with_share_and_path() {
+    let cfg = SmbdConfig {
+        extra_shares: vec![
+            ("missing".into(), vec!["read only = no".into(), "vfs objects = dfsr nosuchmodule acl_xattr".into()]),
+            ("broken".into(), vec!["read only = no".into(), "vfs objects = dfsr brokenmodule".into()]),
+        ],
+        ..SmbdConfig::default()
+    };
+    let smbd = Smbd::start(cfg);
+    // The test's private copy of Samba's VFS directory (bind-mounted for
+    // smbd and dfsrd) gets a module file that is not a shared object.
+    fs::write(smbd.dir.0.join("vfs/brokenmodule.so"), b"not an ELF file\n").unwrap();
+    let _dfsrd = Dfsrd::start(&smbd.conf);
+    let work = TestDir::new("meet");
+    let s1 = staged(&work.0, "v1", b"content\n", &[], SDDL, "0x20");
+    let dir = support::SAMBA_VFS_DIR;
+
+    let o = dfsrctl(&smbd.conf, &["meet", "install", "--share", "missing", "--path", "f.txt", s1.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success(), "install into [missing] succeeded");
+    assert!(err.contains("[missing]"), "{err}");
+    assert!(err.contains(&format!("module 'nosuchmodule' is not built into Samba and {dir}/nosuchmodule.so does not exist")), "{err}");
+
+    let o = dfsrctl(&smbd.conf, &["meet", "install", "--share", "broken", "--path", "f.txt", s1.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success(), "install into [broken] succeeded");
+    assert!(err.contains("[broken]"), "{err}");
+    assert!(err.contains(&format!("module 'brokenmodule': {dir}/brokenmodule.so does not load: ")), "{err}");
+    assert!(err.contains("invalid ELF header") || err.contains("file too short"), "dlerror's reason: {err}");
+
+    // dfsrd said so at start, once per bad module, at level 0; the good
+    // share [data] is not mentioned.
+    let log = smbd.log_text();
+    let startup: Vec<&str> = log.lines().filter(|l| l.contains("the share cannot be opened, by smbd or by dfsrd")).collect();
+    assert_eq!(startup.len(), 2, "{log}");
+    assert!(startup.iter().any(|l| l.contains("[missing]") && l.contains("'nosuchmodule'")), "{startup:?}");
+    assert!(startup.iter().any(|l| l.contains("[broken]") && l.contains("'brokenmodule'")), "{startup:?}");
+    // The good share still installs.
+    assert!(install(&smbd, "ok.txt", &s1).status.success());
+}
+
+/// The VFS modules built into Samba (libsmbd-base: posixacl) load in dfsrd
+/// as in smbd: vfs_init_custom registers them itself before it looks on
+/// disk, in either process (issue 12). The same share works in both.
+#[test]
+fn builtin_vfs_module_works_in_smbd_and_dfsrd() {
+    let cfg = SmbdConfig {
+        extra_shares: vec![("builtin".into(), vec!["read only = no".into(), "vfs objects = dfsr posixacl".into()])],
+        ..SmbdConfig::default()
+    };
+    let smbd = Smbd::start(cfg);
+    let _dfsrd = Dfsrd::start(&smbd.conf);
+    let work = TestDir::new("meet");
+    // posixacl maps the SD to POSIX: owner root (Unix User\root), a DACL it can express.
+    let s1 = staged(&work.0, "v1", b"through posixacl\n", &[], "O:S-1-22-1-0G:S-1-22-2-0D:(A;;FA;;;WD)", "0x20");
+    let o = dfsrctl(&smbd.conf, &["meet", "install", "--share", "builtin", "--path", "b.txt", s1.to_str().unwrap()]);
+    assert!(o.status.success(), "install into [builtin]: {}", String::from_utf8_lossy(&o.stderr));
+    let back = work.0.join("back");
+    let o = smbd.smbclient("builtin", &format!("get b.txt {}", back.display()));
+    assert!(o.status.success(), "smbclient: {}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(fs::read(&back).unwrap(), b"through posixacl\n");
+    assert!(!smbd.log_text().contains("the share cannot be opened"), "{}", smbd.log_text());
+}

@@ -464,7 +464,8 @@ int main(int argc, const char *argv[])
 
 	dfsr_daemon_init(DBGC_ALL);
 
-	/* A crash mid-install leaves only temporaries: clear them. */
+	/* A crash mid-install leaves only temporaries: clear them. A module
+	 * that cannot be loaded is reported now, not at the first install. */
 	{
 		int snum, n = lp_numservices();
 		for (snum = 0; snum < n; snum++) {
@@ -474,6 +475,7 @@ int main(int argc, const char *argv[])
 			}
 			path = lp_path(frame, lp_sub, snum);
 			dfsr_meet_clean_installing(lp_servicename(frame, lp_sub, snum), path);
+			dfsr_meet_check_share(lp_servicename(frame, lp_sub, snum));
 			TALLOC_FREE(path);
 		}
 	}

@@ -81,6 +81,49 @@ struct DfsrShare *dfsr_vfs_open_share(const char *share, uint32_t *status)
 	return s;
 }
 
+/* SHARE's `vfs objects` (NULL-terminated, owned by loadparm until
+ * smb.conf is reloaded); NULL for an unknown share. */
+const char **dfsr_vfs_share_objects(const char *share)
+{
+	int snum = lp_servicenumber(share);
+	return snum < 0 ? NULL : lp_vfs_objects(snum);
+}
+
+/* SHARE's path as smbd substitutes it, malloc'ed (the caller frees it);
+ * NULL for an unknown share. */
+char *dfsr_vfs_share_path(const char *share)
+{
+	const struct loadparm_substitution *lp_sub =
+		loadparm_s3_global_substitution();
+	TALLOC_CTX *frame = talloc_stackframe();
+	char *path = NULL;
+	char *copy = NULL;
+	int snum = lp_servicenumber(share);
+
+	if (snum >= 0) {
+		path = lp_path(frame, lp_sub, snum);
+		copy = path == NULL ? NULL : strdup(path);
+	}
+	TALLOC_FREE(frame);
+	return copy;
+}
+
+/* Where smb_load_module("vfs", NAME) looks: MODULESDIR/vfs/NAME.so. */
+const char *dfsr_vfs_modules_dir(void)
+{
+	return get_dyn_MODULESDIR();
+}
+
+/* The VFS modules built into libsmbd-base, as the text of this tree's
+ * static_init_vfs macro ("{ vfs_default_init((NULL)); ... }"): the list
+ * vfs_init_custom registers before it loads any module from disk. */
+#define DFSR_STR(x) #x
+#define DFSR_XSTR(x) DFSR_STR(x)
+const char *dfsr_vfs_builtin_modules(void)
+{
+	return DFSR_XSTR(static_init_vfs(NULL));
+}
+
 /* The share's dfsr:NAME (or [global]'s), NULL when unset. Owned by
  * loadparm: valid until smb.conf is reloaded. */
 const char *dfsr_vfs_share_option(struct DfsrShare *s, const char *name)

@@ -246,6 +246,17 @@ pub unsafe extern "C" fn dfsr_meet_clean_installing(share: *const c_char, path: 
     crate::meet::install::clean_installing(&share, std::path::Path::new(&path));
 }
 
+/// At dfsrd start, for each share: logs the `vfs objects` modules that
+/// cannot be loaded (shares that stack `dfsr`).
+///
+/// # Safety
+/// `share` is NULL or NUL-terminated, valid for the call.
+#[no_mangle]
+pub unsafe extern "C" fn dfsr_meet_check_share(share: *const c_char) {
+    // SAFETY: forwarded caller contract.
+    crate::meet::check_share_stack(&unsafe { string(share) });
+}
+
 // ---- namespaces: referrals from the dfsr VFS module ----
 
 /// The referral for `path` (REQ_GET_DFS_REFERRAL's RequestFileName) at

@@ -39,6 +39,97 @@ extern "C" {
     fn dfsr_vfs_close(fsp: *mut FilesStruct) -> u32;
     fn dfsr_vfs_share_option(s: *mut DfsrShare, name: *const c_char) -> *const c_char;
     fn dfsr_vfs_break_caching(s: *mut DfsrShare, relpath: *const c_char, sent: *mut u32) -> u32;
+    fn dfsr_vfs_share_objects(share: *const c_char) -> *const *const c_char;
+    fn dfsr_vfs_share_path(share: *const c_char) -> *mut c_char;
+    fn dfsr_vfs_modules_dir() -> *const c_char;
+    fn dfsr_vfs_builtin_modules() -> *const c_char;
+}
+
+/// Copies a NUL-terminated string out, None for NULL.
+///
+/// # Safety
+/// `p` is NULL or a valid C string for the call.
+unsafe fn copy_c(p: *const c_char) -> Option<String> {
+    // SAFETY: per the contract.
+    (!p.is_null()).then(|| unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned())
+}
+
+/// A share's `vfs objects` as smb.conf lists them (with any `:param`);
+/// None for a share smb.conf does not have.
+pub fn share_vfs_objects(share: &str) -> Option<Vec<String>> {
+    let c = CString::new(share).ok()?;
+    // SAFETY: c is valid; the result is NULL or a NULL-terminated array of
+    // C strings owned by loadparm, copied out before anything can reload it.
+    unsafe {
+        let list = dfsr_vfs_share_objects(c.as_ptr());
+        if list.is_null() {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut i = 0;
+        while !(*list.add(i)).is_null() {
+            out.extend(copy_c(*list.add(i)));
+            i += 1;
+        }
+        Some(out)
+    }
+}
+
+/// A share's path with smbd's substitutions; None for an unknown share.
+pub fn share_path(share: &str) -> Option<String> {
+    let c = CString::new(share).ok()?;
+    // SAFETY: c is valid; the result is NULL or a malloc'ed C string that
+    // is ours to free, copied before it is freed.
+    unsafe {
+        let p = dfsr_vfs_share_path(c.as_ptr());
+        let out = copy_c(p);
+        libc::free(p.cast());
+        out
+    }
+}
+
+/// The directory `smb_load_module` loads modules from (`<dir>/vfs/NAME.so`).
+pub fn modules_dir() -> String {
+    // SAFETY: get_dyn_MODULESDIR returns a static C string.
+    unsafe { copy_c(dfsr_vfs_modules_dir()) }.unwrap_or_default()
+}
+
+/// The text of the prepared tree's `static_init_vfs` macro, which names the
+/// VFS modules built into libsmbd-base (`vfs_NAME_init`).
+pub fn builtin_modules_text() -> String {
+    // SAFETY: a string literal in the shim.
+    unsafe { copy_c(dfsr_vfs_builtin_modules()) }.unwrap_or_default()
+}
+
+/// Why a shared object cannot serve as a Samba module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModuleLoadError {
+    /// dlopen(RTLD_NOW) failed, with dlerror's text.
+    Open(String),
+    /// It has no `samba_init_module`.
+    NoInitFunction,
+}
+
+/// Loads `path` as Samba's `load_module` does (dlopen RTLD_NOW, then
+/// `samba_init_module`), without calling its init, and unloads it again.
+pub fn probe_module(path: &str) -> Result<(), ModuleLoadError> {
+    let c = CString::new(path).map_err(|_| ModuleLoadError::Open("path contains NUL".into()))?;
+    // SAFETY: c is valid for the calls; dlerror's result is a C string
+    // valid until the next dl* call and copied at once; the handle is
+    // closed exactly once.
+    unsafe {
+        libc::dlerror();
+        let h = libc::dlopen(c.as_ptr(), libc::RTLD_NOW);
+        if h.is_null() {
+            return Err(ModuleLoadError::Open(copy_c(libc::dlerror()).unwrap_or_default()));
+        }
+        let init = libc::dlsym(h, c"samba_init_module".as_ptr());
+        libc::dlclose(h);
+        if init.is_null() {
+            return Err(ModuleLoadError::NoInitFunction);
+        }
+    }
+    Ok(())
 }
 
 fn st(v: u32) -> Result<(), NtStatus> {

@@ -51,6 +51,19 @@ fn err(status: NtStatus, reason: impl Into<String>) -> MeetError {
     MeetError { status, reason: reason.into() }
 }
 
+/// Opens `share_name` through its VFS stack; a failure says which module
+/// or path is at fault where that can be found ([`super::vfs_stack`]).
+fn open_share(share_name: &str) -> Result<Share, MeetError> {
+    Share::open(share_name).map_err(|s| {
+        let why = match super::vfs_stack::diagnose(share_name) {
+            _ if s == NtStatus::BAD_NETWORK_NAME => format!("smb.conf has no such share ({s})"),
+            Some(why) => format!("{why} ({s})"),
+            None => format!("{s}"),
+        };
+        err(s, format!("[{share_name}]: cannot open the share through its VFS stack: {why}"))
+    })
+}
+
 /// Creates each directory of `dirs` that does not exist yet.
 fn ensure_dirs(share: &Share, name: &str, dirs: &[String]) -> Result<(), MeetError> {
     let mut path = String::new();
@@ -159,8 +172,7 @@ pub fn install(share_name: &str, rel: &RelPath, staged: &str, uid: &str, flags: 
     let bad = |e: &dyn std::fmt::Display| err(NtStatus::FILE_CORRUPT_ERROR, format!("{staged}: {e}"));
     let file = File::open(staged).map_err(|e| err(NtStatus::OBJECT_NAME_NOT_FOUND, format!("{staged}: {e}")))?;
     let mut reader = MarshalReader::new(FrsxReader::new(BufReader::with_capacity(1 << 16, file)));
-    let share = Share::open(share_name)
-        .map_err(|s| err(s, format!("[{share_name}]: cannot open the share through its VFS stack: {s}")))?;
+    let share = open_share(share_name)?;
     // The header is checked before anything is written.
     let allow_reparse = share_bool(&share, share_name, crate::config::meet_options::INSTALL_REPARSE);
     let header = read_header(&mut reader, allow_reparse, staged, &bad)?;
@@ -416,8 +428,7 @@ pub fn share_bool(share: &Share, share_name: &str, (name, default): (&str, bool)
 /// A file goes to ConflictAndDeleted (manifest with `uid`) when it `lost`
 /// or the share keeps deleted files (`dfsr:keep deleted`, default yes).
 pub fn remove(share_name: &str, rel: &RelPath, uid: &str, lost: bool) -> Result<(), MeetError> {
-    let share = Share::open(share_name)
-        .map_err(|s| err(s, format!("[{share_name}]: cannot open the share through its VFS stack: {s}")))?;
+    let share = open_share(share_name)?;
     let f = share
         .open_file(&rel.to_string(), DELETE | FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES, SHARE_NONE, FILE_OPEN, 0, 0)
         .map_err(|s| open_failed(&share, share_name, rel, s))?;
@@ -458,8 +469,7 @@ pub fn clean_installing(share_name: &str, root: &std::path::Path) {
 /// SHARING_VIOLATION while `from` is open, and with
 /// OBJECT_NAME_COLLISION when `to` exists.
 pub fn move_path(share_name: &str, from: &RelPath, to: &RelPath) -> Result<(), MeetError> {
-    let share = Share::open(share_name)
-        .map_err(|s| err(s, format!("[{share_name}]: cannot open the share through its VFS stack: {s}")))?;
+    let share = open_share(share_name)?;
     if let Some(parent) = to.parent() {
         ensure_dirs(&share, share_name, parent.components())?;
     }

@@ -3,12 +3,14 @@
 //!
 //! - [`path`]: target paths, checked before anything is written.
 //! - [`install`]: one install or remove through the share's VFS stack.
+//! - [`vfs_stack`]: why a share's VFS stack does not open (which module, where).
 //!
 //! This module is the daemon's entry point for each request; it keeps the
 //! counters `Status` reports.
 
 pub mod install;
 pub mod path;
+pub mod vfs_stack;
 
 use crate::ffi::debug;
 use crate::samba::ntstatus::NtStatus;
@@ -81,6 +83,19 @@ fn check_share(share: &str) -> Result<(), MeetError> {
         return Err(MeetError::new(NtStatus::BAD_NETWORK_NAME, format!("invalid share name {share:?}")));
     }
     Ok(())
+}
+
+/// At dfsrd start: logs (level 0) each `vfs objects` module of a share
+/// that stacks `dfsr` which cannot be loaded, so the admin learns of it
+/// before the first install fails.
+pub fn check_share_stack(share: &str) {
+    let Some(entries) = crate::ffi::meet_vfs::share_vfs_objects(share) else { return };
+    if !entries.iter().any(|e| vfs_stack::module_name(e) == "dfsr") {
+        return;
+    }
+    for fault in vfs_stack::faults(share) {
+        tracing::error!(share, "[{share}]: the share cannot be opened, by smbd or by dfsrd: {fault}");
+    }
 }
 
 fn bad_path(share: &str, path: &str, e: path::PathError) -> MeetError {
