@@ -21,7 +21,11 @@ fn main() {
     let rpc_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let smbd = Smbd::start(SmbdConfig {
         global_extra: vec!["host msdfs = yes".into(), format!("dfsr:rpc port = {rpc_port}")],
-        extra_shares: vec![("ns".into(), vec!["msdfs root = yes".into(), "read only = no".into()])],
+        extra_shares: vec![
+            ("ns".into(), vec!["msdfs root = yes".into(), "read only = no".into()]),
+            // A share whose module is not installed: dfsrd says which.
+            ("nomodule".into(), vec!["vfs objects = dfsr streams_depot_missing".into()]),
+        ],
         ..Default::default()
     });
     let share = smbd.share_path("data");
@@ -69,6 +73,12 @@ fn main() {
         )
         .status
         .success();
+
+    // The meet on a share whose vfs objects names a module that is not there.
+    let refused = dfsrctl(
+        &smbd.conf,
+        &["meet", "install", "--share", "nomodule", "--path", "x.txt", staged.to_str().unwrap()],
+    );
 
     // A namespace: \\127.0.0.1\ns with a link in two sites; the referral
     // a client in 127.0.0.0/8 gets, as smbd would send it.
@@ -144,6 +154,8 @@ smbclient ls on [data] just now: {ok}; the module logged:
 the meet installed welcome/welcome.txt (with a stream 'note', an ACL and
 2001-09-09 times) from {staged}: {inst}
   see it: smbclient //127.0.0.1/data -p {port} -U {USER}%{PASSWORD} -c 'allinfo welcome/welcome.txt'
+the same install into [nomodule] (vfs objects = dfsr streams_depot_missing):
+  {refused}
 
 namespace {ns} (table: {ctl} -s {conf} namespace list); smbd's referral for
 {ns}\\docs to a client at 127.0.0.1 (same-site target first):
@@ -172,6 +184,7 @@ Ctrl-C to stop.",
         staged = staged.display(),
         ok = if ls.status.success() { "ok" } else { "FAILED" },
         inst = if installed { "ok" } else { "FAILED" },
+        refused = String::from_utf8_lossy(&refused.stderr).trim_end(),
         resolved = String::from_utf8_lossy(&resolved.stdout).trim_end(),
         listed = String::from_utf8_lossy(&listed.stdout).trim_end(),
         sim = String::from_utf8_lossy(&sim.stdout).trim_end(),
