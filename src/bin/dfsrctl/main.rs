@@ -1,5 +1,6 @@
 //! dfsrctl: the samba-dfsr admin CLI. Subcommands are grouped by area; later
 //! areas (staged, meet, namespace, simulate, …) add their groups here.
+#![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
 use samba_dfsr::config::Options;
