@@ -6,7 +6,10 @@ SAMBALIB := /usr/lib/x86_64-linux-gnu/samba
 VFSDIR := $(SAMBALIB)/vfs
 PREFIX := /usr/local
 BUILD := build
-RUSTLIB := target/release/libsamba_dfsr.a
+# The staticlib dfsr.so and dfsrd link: built without the simulation
+# (cargo feature `sim`) and copied out of target/, where the default-feature
+# builds of dfsrctl and the tests put their own.
+RUSTLIB := $(BUILD)/libsamba_dfsr.a
 CARGO ?= cargo
 
 # Same defines and include paths as build.rs (shared/notes/samba-build.md).
@@ -59,7 +62,10 @@ check-tree:
 rust: $(RUSTLIB)
 
 $(RUSTLIB): FORCE | check-tree
-	$(CARGO) build --release --lib --bins
+	$(CARGO) build --release --bins
+	$(CARGO) build --release --lib --no-default-features
+	@mkdir -p $(BUILD)
+	cp -p target/release/libsamba_dfsr.a $@
 
 FORCE:
 

@@ -1,12 +1,12 @@
 //! `cargo bench --bench simulation`: operations per second of the
-//! deterministic replication simulation (`engine::sim`), 5 members, 5000
+//! deterministic replication simulation (`sim`), 5 members, 5000
 //! operations per seed (BENCH_SEEDS seeds, default 5), with no faults and
 //! with every fault. Operations per second counts local operations
 //! generated; each is replicated to every other member through the session
 //! machines, so it also measures the engine's sync path. Not a test: it
 //! prints.
 
-use samba_dfsr::engine::sim::{self, Faults, SimConfig};
+use samba_dfsr::sim::{self, Faults, SimConfig};
 use std::time::Instant;
 
 fn main() {

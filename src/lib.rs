@@ -15,6 +15,9 @@
 //! - [`staging`]: staged files — LZ77+Huffman, FRSX/XBLO framing, the
 //!   marshaled MS-BKUP format (sans-IO).
 //! - [`wire`]: the MS-FRS2 wire — NDR of the frstrans interface (sans-IO).
+//! - [`sim`] (cargo feature `sim`, on by default, off in the staticlib
+//!   that `dfsr.so` and dfsrd link): the deterministic multi-member
+//!   simulation of one replication group over the engine.
 //! - [`vfs_module`]: what the `dfsr` VFS module does when smbd connects a
 //!   share to it and disconnects it.
 //!
@@ -30,6 +33,8 @@ pub mod ffi;
 pub mod meet;
 pub mod namespace;
 pub mod samba;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod staging;
 pub mod store;
 pub mod vfs_module;

@@ -3,7 +3,7 @@
 //! divergence must be detected and named.
 
 use samba_dfsr::engine::ids::Uid;
-use samba_dfsr::engine::sim::{self, Faults, SimConfig, SimError, Simulation, StoreKind, FOLDER};
+use samba_dfsr::sim::{self, Faults, SimConfig, SimError, Simulation, StoreKind, FOLDER};
 
 #[test]
 fn ten_seeds_five_members_all_faults_converge() {

@@ -18,7 +18,6 @@ pub mod local_change;
 pub mod ordering;
 pub mod rules;
 pub mod session;
-pub mod sim;
 pub mod update;
 pub mod version_vector;
 

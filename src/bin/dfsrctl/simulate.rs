@@ -1,8 +1,8 @@
 //! `dfsrctl simulate`: the deterministic replication simulation
-//! (`samba_dfsr::engine::sim`), for convergence testing by seed.
+//! (`samba_dfsr::sim`), for convergence testing by seed.
 
 use clap::Args;
-use samba_dfsr::engine::sim::{self, Faults, SimConfig, StoreKind};
+use samba_dfsr::sim::{self, Faults, SimConfig, StoreKind};
 use std::path::PathBuf;
 
 /// Arguments of `dfsrctl simulate`.
