@@ -29,7 +29,7 @@ use samba_dfsr::wire::frstrans::{
     protocol_version, CheckConnectivityRequest, ContextRequest, EstablishConnectionRequest, EstablishSessionRequest,
     FileDataRequest, InitializeFileTransferAsyncRequest, Request, Response, StagingPolicy,
 };
-use samba_dfsr::wire::rpc_client::{Completion, RpcClient};
+use samba_dfsr::net::rpc_client::{Completion, RpcClient};
 use support::{dfsrctl, Dfsrd, Smbd, SmbdConfig, TestDir, PASSWORD, USER};
 
 const GROUP: &str = "5f0f3c6e-8a4b-4e0c-9d51-0a1b2c3d4e5f";

@@ -10,11 +10,15 @@
 //! - [`config`]: the `dfsr:*` parametric options, global and per share (pure).
 //! - [`meet`]: the installer in dfsrd that writes staged updates through a
 //!   share's VFS stack, called over IRPC (`dfsr_meet`).
+//! - [`member`]: the DFS-R member in dfsrd — serving replicated folders
+//!   over FrsTransport, pulling from a partner (application layer).
+//! - [`net`]: sockets and threads of the MS-FRS2 wire (client and server
+//!   edges).
 //! - [`namespace`]: DFS namespaces — the table, sites, referrals (MS-DFSC).
 //! - [`store`]: the replication engine's database in TDB (crash-safe).
 //! - [`staging`]: staged files — LZ77+Huffman, FRSX/XBLO framing, the
 //!   marshaled MS-BKUP format (sans-IO).
-//! - [`wire`]: the MS-FRS2 wire — NDR of the frstrans interface (sans-IO).
+//! - [`wire`]: the MS-FRS2 wire — NDR, frstrans, DCE/RPC, mgmt (sans-IO).
 //! - [`sim`] (cargo feature `sim`, on by default, off in the staticlib
 //!   that `dfsr.so` and dfsrd link): the deterministic multi-member
 //!   simulation of one replication group over the engine.
@@ -31,7 +35,9 @@ pub mod engine;
 #[allow(unsafe_code)]
 pub mod ffi;
 pub mod meet;
+pub mod member;
 pub mod namespace;
+pub mod net;
 pub mod samba;
 #[cfg(feature = "sim")]
 pub mod sim;

@@ -77,7 +77,7 @@ use std::time::Duration;
 use samba_dfsr::ffi::gensec::Gensec;
 use samba_dfsr::wire::dcerpc::{AuthLevel, AuthType, ClientConfig, ClientConnection, ClientEvent};
 use samba_dfsr::wire::frstrans::*;
-use samba_dfsr::wire::rpc_server::frstrans_syntax;
+use samba_dfsr::wire::frstrans::frstrans_syntax;
 use samba_dfsr::wire::Guid;
 use support::tshark::{self, Capture, Summary};
 use support::{Dfsrd, Smbd, SmbdConfig, TestDir, PASSWORD, USER};

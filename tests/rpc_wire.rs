@@ -22,7 +22,7 @@ use samba_dfsr::wire::frstrans::{
     protocol_version, CheckConnectivityRequest, EstablishConnectionRequest, EstablishSessionRequest, Request, Response,
 };
 use samba_dfsr::wire::mgmt::mgmt_syntax;
-use samba_dfsr::wire::rpc_server::{frs_error, frstrans_syntax, OUR_PROTOCOL_VERSION};
+use samba_dfsr::wire::frstrans::{frs_error, frstrans_syntax, OUR_PROTOCOL_VERSION};
 use samba_dfsr::wire::Guid;
 use support::{Dfsrd, Smbd, SmbdConfig, PASSWORD, USER};
 

@@ -5,10 +5,10 @@
 //! fault or a response that decodes.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use samba_dfsr::wire::frs_service::{FrsService, Outcome};
+use samba_dfsr::member::serve::{FrsService, Outcome};
 use samba_dfsr::wire::frstrans::Response;
 use samba_dfsr::wire::mgmt::{Answer, MgmtEndpoint};
-use samba_dfsr::wire::rpc_server::frstrans_syntax;
+use samba_dfsr::wire::frstrans::frstrans_syntax;
 
 fuzz_target!(|data: &[u8]| {
     let mut frs = FrsService::new(None);

@@ -421,7 +421,7 @@ pub unsafe extern "C" fn dfsr_meet_move(
 pub unsafe extern "C" fn dfsr_rpc_listen(address: *const c_char, port: u16) -> c_int {
     // SAFETY: forwarded caller contract.
     let address = unsafe { string(address) };
-    match crate::wire::rpc_server::listen(&address, port) {
+    match crate::net::rpc_server::listen(&address, port) {
         Ok(l) => {
             tracing::info!(address = %address, port, "rpc: listening for MS-FRS2 (ncacn_ip_tcp)");
             std::os::fd::IntoRawFd::into_raw_fd(l)
@@ -449,8 +449,8 @@ pub unsafe extern "C" fn dfsr_rpc_serve(fd: c_int, state_dir: *const c_char, all
     let listener = unsafe { <std::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     // SAFETY: forwarded caller contract.
     let (state_dir, allow) = unsafe { (string(state_dir), string(allow)) };
-    let state = crate::wire::rpc_server::served_state(std::path::Path::new(&state_dir), &allow);
-    match crate::wire::rpc_server::serve(listener, crate::ffi::gensec::server_maker(), state) {
+    let state = crate::member::serve::served_state(std::path::Path::new(&state_dir), &allow);
+    match crate::net::rpc_server::serve(listener, crate::ffi::gensec::server_maker(), state) {
         Ok(()) => 0,
         Err(e) => {
             tracing::error!(error = %e, "rpc: listener stopped");

@@ -21,7 +21,7 @@ use std::ptr::NonNull;
 use crate::samba::ntstatus::NtStatus;
 use crate::wire::dcerpc::auth::{SecurityContext, SecurityError, Update};
 use crate::wire::dcerpc::{AuthLevel, AuthType};
-use crate::wire::rpc_server::SecurityMaker;
+use crate::net::rpc_server::SecurityMaker;
 
 /// `struct dfsr_gensec` of the C shim; opaque.
 #[repr(C)]

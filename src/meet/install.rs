@@ -392,7 +392,7 @@ fn keep_conflict_loser(
     reason: &str,
 ) -> Result<(), MeetError> {
     ensure_dirs(share, share_name, &[PRIVATE_DIR.into(), "ConflictAndDeleted".into()])?;
-    let now = crate::staging::filetime::now();
+    let now = crate::staging::filetime::from_system_time(std::time::SystemTime::now());
     let kept = format!("{CONFLICT_DIR}/{}-{now}", rel.file_name());
     f.rename(&kept, false).map_err(|s| err(s, format!("[{share_name}] {rel}: moving to {kept}: {s}")))?;
     let manifest = serde_json::json!({

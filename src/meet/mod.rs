@@ -16,7 +16,7 @@ use crate::ffi::debug;
 use crate::samba::ntstatus::NtStatus;
 use crate::samba::tracing_bridge;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 /// Request flags (dfsr_meet_flags in the IDL).
 pub const FLAG_LOST_TO_CONFLICT: u32 = 0x1;
@@ -28,11 +28,9 @@ static INSTALLS_RETRY: AtomicU32 = AtomicU32::new(0);
 static REMOVES_OK: AtomicU32 = AtomicU32::new(0);
 static IN_PROGRESS: AtomicU32 = AtomicU32::new(0);
 
-/// NTTIME (100 ns since 1601) of a SystemTime.
+/// NTTIME (100 ns since 1601, a FILETIME) of a SystemTime.
 pub fn nttime(t: SystemTime) -> u64 {
-    const EPOCH_DIFF_SECS: u64 = 11_644_473_600;
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    (d.as_secs() + EPOCH_DIFF_SECS) * 10_000_000 + u64::from(d.subsec_nanos()) / 100
+    crate::staging::filetime::from_system_time(t) as u64
 }
 
 /// Called once when dfsrd has loaded smb.conf and set up messaging.
@@ -206,6 +204,6 @@ mod tests {
 
     #[test]
     fn nttime_of_unix_epoch() {
-        assert_eq!(nttime(UNIX_EPOCH), 116_444_736_000_000_000);
+        assert_eq!(nttime(std::time::UNIX_EPOCH), 116_444_736_000_000_000);
     }
 }

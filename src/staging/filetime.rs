@@ -116,11 +116,10 @@ pub fn from_iso8601(s: &str) -> Result<i64, TimeParseError> {
     secs.checked_mul(TICKS).and_then(|t| t.checked_add(frac)).ok_or_else(err)
 }
 
-/// Now, as a FILETIME.
-pub fn now() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+/// A point in time as a FILETIME (times before 1970 count as 1970). The
+/// clock is read by the caller, at the edge: this layer has none.
+pub fn from_system_time(t: std::time::SystemTime) -> i64 {
+    let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     (d.as_secs() as i64 + EPOCH_DIFF) * TICKS + (d.subsec_nanos() / 100) as i64
 }
 

@@ -315,17 +315,6 @@ impl MgmtEndpoint {
     }
 }
 
-/// The local host name (the kernel's `hostname`), dfsrd's principal name
-/// for `inq_princ_name`; `localhost` if it cannot be read. The one bit of
-/// I/O here, for the server's edge.
-pub fn local_host_name() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|s| s.trim().replace('\0', ""))
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,11 +543,5 @@ mod tests {
                 "{level:?}: {answer:?}"
             );
         }
-    }
-
-    #[test]
-    fn local_host_name_is_usable() {
-        let h = local_host_name();
-        assert!(!h.is_empty() && !h.contains('\0') && !h.contains('\n'));
     }
 }

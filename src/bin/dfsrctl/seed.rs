@@ -106,7 +106,7 @@ pub fn seed(db_path: &Path, staging: &Path, group: Guid, folder: Guid, from: &Pa
                 let hash = staged::create(&spec, &tmp).map_err(|err| format!("{}: {err}", e.path.display()))?;
                 let file = NewFile { attributes: spec.attributes, create_time: ctime as u64, hash };
                 let u = originator
-                    .create(&held, e.parent, &e.name, file, samba_dfsr::staging::filetime::now() as u64)
+                    .create(&held, e.parent, &e.name, file, samba_dfsr::meet::nttime(std::time::SystemTime::now()))
                     .map_err(|err| format!("{}: {err}", e.path.display()))?;
                 staged.push((tmp, area.path_of(&u.gvsn)));
                 vector.insert(u.gvsn);

@@ -11,8 +11,8 @@ use samba_dfsr::engine::session::SyncConfig;
 use samba_dfsr::ffi::gensec::Gensec;
 use samba_dfsr::store::{Database, StagingArea};
 use samba_dfsr::wire::dcerpc::{AuthLevel, AuthType};
-use samba_dfsr::wire::partner_client::{pull_once, PullConfig, PullReport};
-use samba_dfsr::wire::rpc_client::RpcClient;
+use samba_dfsr::member::pull::{pull_once, PullConfig, PullReport};
+use samba_dfsr::net::rpc_client::RpcClient;
 
 use crate::db::{db_path, parse_guid, staging_path, CliResult};
 

@@ -7,8 +7,8 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use super::dcerpc::{AuthLevel, ClientConfig, ClientConnection, ClientEvent, SecurityContext};
-use super::rpc_server::frstrans_syntax;
+use crate::wire::dcerpc::{AuthLevel, ClientConfig, ClientConnection, ClientEvent, SecurityContext};
+use crate::wire::frstrans::frstrans_syntax;
 
 /// Why the connection failed.
 #[derive(Debug, thiserror::Error)]

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::*;
+use crate::wire::frstrans::protocol_version;
 use crate::engine::ids::Uid;
 use crate::engine::local_change::{NewFile, Originator};
 use crate::engine::update::Update as EUpdate;
@@ -252,7 +253,7 @@ fn version_vector_then_pages_of_updates() {
             credits_available: 256,
             hash_requested: false,
             update_request_type: UpdateRequestType::All,
-            version_vector_diff: vec![super::super::frstrans::VersionVector { db_guid: Guid([1; 16]), low: 9, high: 3 }],
+            version_vector_diff: vec![crate::wire::frstrans::VersionVector { db_guid: Guid([1; 16]), low: 9, high: 3 }],
         }),
     );
     assert_eq!(r.status(), frs_error::INVALID_PARAMETER, "a vector with low > high");

@@ -7,7 +7,7 @@
 //! database. Security contexts come from the caller (dfsrd: Samba's
 //!   gensec), so this module knows nothing about Samba.
 //!
-//! What each method answers: [`super::frs_service`].
+//! What each method answers: [`crate::member::serve`].
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -18,20 +18,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use super::dcerpc::{
+use crate::wire::dcerpc::{
     AuthLevel, AuthType, Body, Pdu, PduBuffer, SecurityContext, SecurityFactory, ServerConfig, ServerConnection,
     ServerEvent, SyntaxId,
 };
-use super::frstrans::{interface_guid, INTERFACE_VERSION};
-use super::mgmt::{self, mgmt_syntax, MgmtEndpoint};
-use crate::store::{Database, StagingArea};
+use crate::wire::mgmt::{self, mgmt_syntax, MgmtEndpoint};
+use crate::store::Database;
 
-pub use super::frs_service::{frs_error, version_compatible, AllowList, FrsService, Outcome, OUR_PROTOCOL_VERSION};
-
-/// The FrsTransport syntax (interface UUID, v1.0).
-pub fn frstrans_syntax() -> SyntaxId {
-    SyntaxId::new(interface_guid(), INTERFACE_VERSION.0, INTERFACE_VERSION.1)
-}
+use crate::member::serve::{AllowList, FrsService, Outcome, ServedState};
+pub use crate::wire::frstrans::frstrans_syntax;
 
 // ---------------------------------------------------------------- I/O edge
 
@@ -89,43 +84,6 @@ const TICK: Duration = Duration::from_millis(500);
 /// How long writing an answer to one peer may block (then the connection
 /// is dropped).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What [`serve`] answers from.
-#[derive(Debug, Default)]
-pub struct ServedState {
-    /// The engine's database; `None` serves no replicated folder.
-    pub db: Option<Database>,
-    /// The staged files; `None` fails every download.
-    pub staging: Option<StagingArea>,
-    /// Who may replicate (`dfsr:rpc allow`).
-    pub allow: AllowList,
-}
-
-/// Opens what dfsrd serves under `<state_dir>/dfsr`: the database
-/// (created when missing) and the staging area. A database that cannot be
-/// opened is logged and nothing is served from it.
-pub fn served_state(state_dir: &std::path::Path, allow: &str) -> ServedState {
-    let dir = state_dir.join(crate::store::DIR_NAME);
-    let staging = StagingArea::new(dir.join(crate::store::staging_area::DIR_NAME));
-    let db_path = dir.join(crate::store::FILE_NAME);
-    let db = match std::fs::create_dir_all(&dir).map_err(|e| e.to_string()).and_then(|_| {
-        Database::open(&db_path).map_err(|e| e.to_string())
-    }) {
-        Ok(db) => {
-            tracing::info!(path = %db_path.display(), staging = %staging.dir().display(), "rpc: serving the database");
-            Some(db)
-        }
-        Err(e) => {
-            tracing::error!(path = %db_path.display(), error = %e, "rpc: cannot open the database; no folder is served");
-            None
-        }
-    };
-    let allow = AllowList::parse(allow);
-    if allow.is_open() {
-        tracing::warn!("rpc: dfsr:rpc allow is not set: any account that authenticates may replicate");
-    }
-    ServedState { db, staging: Some(staging), allow }
-}
 
 /// Serves FrsTransport on `listener` until the listener fails.
 ///
@@ -254,7 +212,7 @@ fn served_interfaces() -> Vec<SyntaxId> {
 /// The endpoint's management interface (principal name: the host name).
 fn mgmt_endpoint() -> &'static MgmtEndpoint {
     static ENDPOINT: std::sync::OnceLock<MgmtEndpoint> = std::sync::OnceLock::new();
-    ENDPOINT.get_or_init(|| MgmtEndpoint::new(served_interfaces(), mgmt::local_host_name()))
+    ENDPOINT.get_or_init(|| MgmtEndpoint::new(served_interfaces(), local_host_name()))
 }
 
 /// Learns the auth level of binds and alter_contexts not yet processed.
@@ -409,4 +367,26 @@ fn read_loop(id: u64, mut stream: TcpStream, tx: mpsc::SyncSender<Net>) {
         }
     }
     let _ = tx.send(Net::Closed(id));
+}
+
+/// The local host name (the kernel's `hostname`), dfsrd's principal name
+/// for `inq_princ_name`; `localhost` if it cannot be read.
+fn local_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().replace('\0', ""))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_host_name_is_usable() {
+        let h = local_host_name();
+        assert!(!h.is_empty() && !h.contains('\0') && !h.contains('\n'));
+    }
 }

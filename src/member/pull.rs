@@ -28,18 +28,18 @@ use crate::staging::frsx::FrsxReader;
 use crate::staging::marshal::MarshalReader;
 use crate::store::{Database, PulledFolder, StagingArea, StoreError};
 
-use super::frs_service::{frs_error, version_compatible, OUR_PROTOCOL_VERSION};
-use super::frstrans::convert::{
+use crate::wire::frstrans::{frs_error, version_compatible, OUR_PROTOCOL_VERSION};
+use crate::wire::frstrans::convert::{
     change_to_wire, guid_from_wire, guid_to_wire, staging_to_wire, update_from_wire, update_request_to_wire,
     update_to_wire, vector_from_wire, vector_to_wire, version_request_to_wire,
 };
-use super::frstrans::{
+use crate::wire::frstrans::{
     AsyncPollRequest, ContextHandle, EstablishConnectionRequest, EstablishSessionRequest, FileDataRequest,
     InitializeFileTransferAsyncRequest, Request, RequestUpdatesRequest, RequestVersionVectorRequest, Response,
     UpdateCancelData, UpdateCancelRequest, CONFIG_TRANSPORT_MAX_BUFFER_SIZE,
 };
-use super::rpc_client::{Completion, RpcClient, RpcClientError};
-use super::Guid;
+use crate::net::rpc_client::{Completion, RpcClient, RpcClientError};
+use crate::wire::Guid;
 
 /// `ERROR_SHARING_VIOLATION`.
 const ERROR_SHARING_VIOLATION: u32 = 32;
@@ -411,7 +411,7 @@ fn download_step(
 }
 
 fn close(client: &mut RpcClient, ctx: &ContextHandle, inflight: &mut HashMap<u32, Pending>) -> Result<(), PullError> {
-    let req = Request::RdcClose(super::frstrans::ContextRequest { server_context: *ctx });
+    let req = Request::RdcClose(crate::wire::frstrans::ContextRequest { server_context: *ctx });
     let id = client.start(req.opnum(), &req.to_bytes())?;
     inflight.insert(id, Pending::Close);
     Ok(())
@@ -537,7 +537,7 @@ impl Ids {
                 EResponse::Updates(UpdatesResponse {
                     folder: *folder,
                     updates: r.updates.iter().map(update_from_wire).collect(),
-                    status: super::frstrans::convert::update_status_from_wire(r.update_status),
+                    status: crate::wire::frstrans::convert::update_status_from_wire(r.update_status),
                     cursor: Gvsn::new(guid_from_wire(r.gvsn_db_guid), r.gvsn_version),
                 })
             }
@@ -549,7 +549,7 @@ impl Ids {
 
 /// The FrsTransport opnum an engine request is sent as.
 fn opnum_of(r: &ERequest) -> u16 {
-    use super::frstrans::opnum;
+    use crate::wire::frstrans::opnum;
     match r {
         ERequest::EstablishConnection => opnum::ESTABLISH_CONNECTION,
         ERequest::EstablishSession { .. } => opnum::ESTABLISH_SESSION,

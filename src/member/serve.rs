@@ -36,55 +36,20 @@ use crate::engine::session::{
 use crate::staging::xpress;
 use crate::store::{Database, ServedGroup, StagingArea};
 
-use super::dcerpc::pdu::status;
-use super::frstrans::convert::{
+use crate::wire::dcerpc::pdu::status;
+use crate::wire::frstrans::convert::{
     change_from_wire, guid_from_wire, guid_to_wire, update_from_wire, update_request_from_wire, update_status_to_wire,
     update_to_wire, vector_from_wire, vector_to_wire, version_request_from_wire,
 };
-use super::frstrans::{
-    protocol_version, AsyncPollResponse, AsyncResponseContext, AsyncVersionVectorResponse, ContextHandle,
+use crate::wire::frstrans::{
+    frs_error, version_compatible, OUR_PROTOCOL_VERSION, AsyncPollResponse, AsyncResponseContext, AsyncVersionVectorResponse, ContextHandle,
     EstablishConnectionResponse, InitializeFileTransferAsyncRequest, InitializeFileTransferAsyncResponse,
     RawGetFileDataResponse, RdcCloseResponse, RdcFileCompressionType, RdcFileInfo, RecordsStatus, Request,
     RequestRecordsRequest, RequestRecordsResponse, RequestUpdatesRequest, RequestUpdatesResponse, Response,
     StagingPolicy, StatusResponse, UpdateStatus, CONFIG_RDC_VERSION,
     CONFIG_RDC_VERSION_COMPATIBLE,
 };
-use super::Guid;
-
-/// The protocol version this server implements (Windows Server 2012 R2).
-pub const OUR_PROTOCOL_VERSION: u32 = protocol_version::WINBLUE_SERVER;
-
-/// MS-FRS2 and Win32 return values used here (§2.2.3, the method error
-/// tables).
-pub mod frs_error {
-    /// `ERROR_SUCCESS`.
-    pub const SUCCESS: u32 = 0;
-    /// `ERROR_HANDLE_EOF`: RawGetFileData on a transfer already complete
-    /// (§3.2.4.1.9 "implementation-defined failure value").
-    pub const HANDLE_EOF: u32 = 38;
-    /// `ERROR_FILE_NOT_FOUND`: our "implementation-defined" failure for a
-    /// file transfer of a UID we hold no live version of, or whose staged
-    /// content is missing (§3.2.4.1.14).
-    pub const FILE_NOT_FOUND: u32 = 2;
-    /// `ERROR_INVALID_PARAMETER`: an unknown server context
-    /// (§3.2.4.1.9), a malformed request.
-    pub const INVALID_PARAMETER: u32 = 87;
-    /// `ERROR_BUSY`: too many downloads in flight on this connection
-    /// (§3.2.4.1.14 "implementation-defined failure value"), or a second
-    /// call on a server context already being read.
-    pub const BUSY: u32 = 170;
-    /// `ERROR_INTERNAL_ERROR`: the database could not be read.
-    pub const INTERNAL_ERROR: u32 = 1359;
-    /// `FRS_ERROR_CONNECTION_INVALID`.
-    pub const CONNECTION_INVALID: u32 = 0x2342;
-    /// `FRS_ERROR_CONTENTSET_NOT_FOUND`.
-    pub const CONTENTSET_NOT_FOUND: u32 = 0x2344;
-    /// `FRS_ERROR_INCOMPATIBLE_VERSION`.
-    pub const INCOMPATIBLE_VERSION: u32 = 0x235a;
-    /// `FRS_ERROR_CSMAN_OFFLINE`: we cannot serve replicated folders now
-    /// (the database could not be opened).
-    pub const CSMAN_OFFLINE: u32 = 0x24fe;
-}
+use crate::wire::Guid;
 
 /// Downloads one connection may have open at once (Windows serves 16).
 pub const MAX_TRANSFERS: usize = 16;
@@ -96,10 +61,41 @@ pub const MAX_RECORDS: u32 = 1024;
 /// Size of `FRS_ID_GVSN` as RequestRecords packs it (§2.2.1.4.3).
 const ID_GVSN_SIZE: usize = 48;
 
-/// Whether a downstream partner's protocol version can talk to us
-/// (§3.2.4.1.2): same major version (5), and not the undefined 5.1.
-pub fn version_compatible(downstream: u32) -> bool {
-    downstream >> 16 == OUR_PROTOCOL_VERSION >> 16 && downstream != 0x0005_0001
+/// What dfsrd's FrsTransport server (`net::rpc_server::serve`) answers from.
+#[derive(Debug, Default)]
+pub struct ServedState {
+    /// The engine's database; `None` serves no replicated folder.
+    pub db: Option<Database>,
+    /// The staged files; `None` fails every download.
+    pub staging: Option<StagingArea>,
+    /// Who may replicate (`dfsr:rpc allow`).
+    pub allow: AllowList,
+}
+
+/// Opens what dfsrd serves under `<state_dir>/dfsr`: the database
+/// (created when missing) and the staging area. A database that cannot be
+/// opened is logged and nothing is served from it.
+pub fn served_state(state_dir: &std::path::Path, allow: &str) -> ServedState {
+    let dir = state_dir.join(crate::store::DIR_NAME);
+    let staging = StagingArea::new(dir.join(crate::store::staging_area::DIR_NAME));
+    let db_path = dir.join(crate::store::FILE_NAME);
+    let db = match std::fs::create_dir_all(&dir).map_err(|e| e.to_string()).and_then(|_| {
+        Database::open(&db_path).map_err(|e| e.to_string())
+    }) {
+        Ok(db) => {
+            tracing::info!(path = %db_path.display(), staging = %staging.dir().display(), "rpc: serving the database");
+            Some(db)
+        }
+        Err(e) => {
+            tracing::error!(path = %db_path.display(), error = %e, "rpc: cannot open the database; no folder is served");
+            None
+        }
+    };
+    let allow = AllowList::parse(allow);
+    if allow.is_open() {
+        tracing::warn!("rpc: dfsr:rpc allow is not set: any account that authenticates may replicate");
+    }
+    ServedState { db, staging: Some(staging), allow }
 }
 
 /// How a call is answered.
