@@ -45,6 +45,15 @@ impl Guid {
         Guid(bytes)
     }
 
+    /// A random (RFC 4122 version 4) GUID from 16 random bytes, which the
+    /// caller reads at the edge ([`crate::random::new_guid`]).
+    pub const fn from_random(mut b: [u8; 16]) -> Self {
+        // Version 4 in data3's high nibble, variant 1 in data4[0]'s top bits.
+        b[7] = (b[7] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        Guid(b)
+    }
+
     /// The wire (MS-DTYP, little-endian fields) bytes.
     pub const fn to_bytes(self) -> [u8; 16] {
         self.0
@@ -287,6 +296,16 @@ impl fmt::Debug for Gvsn {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn random_guid_is_version_4_variant_1() {
+        let g = Guid::from_random([0xff; 16]);
+        let text = g.to_string();
+        // xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx
+        assert_eq!(&text[14..15], "4", "{text}");
+        assert_eq!(&text[19..20], "b", "{text}");
+        assert_eq!(Guid::from_random([0; 16]).to_string(), "00000000-0000-4000-8000-000000000000");
+    }
 
     const FRSTRANS: &str = "897e2e5f-93f3-4376-9c9c-fd2277495c27";
 

@@ -179,12 +179,9 @@ impl FrsService {
     /// A dispatcher for a new connection; staged files are served from
     /// `staging` (none: every download fails).
     pub fn new(staging: Option<StagingArea>) -> Self {
-        let mut context_salt = [0u8; 8];
         // Context handles need only be unguessable across connections;
-        // without /dev/urandom the counter alone still keeps them unique.
-        if let Ok(mut f) = File::open("/dev/urandom") {
-            let _ = f.read_exact(&mut context_salt);
-        }
+        // without random bytes the counter alone still keeps them unique.
+        let context_salt = crate::random::bytes::<8>().unwrap_or_default();
         FrsService {
             negotiated: None,
             connection: None,

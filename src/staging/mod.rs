@@ -9,10 +9,13 @@
 //!   security, reparse, MS-BKUP streams; streaming reader/writer, the
 //!   DFS-R file hash.
 //! - [`security_descriptor`]: self-relative descriptors, SDDL both ways.
-//! - [`filetime`]: FILETIME ↔ ISO 8601.
+//! - [`writer`]: the staged-file writer (metadata, SD, reparse, data or
+//!   sparse blocks, streams → FRSX), over the caller's readers and writer.
+//! - [`filetime`]: FILETIME ↔ ISO 8601, SystemTime → FILETIME.
 
 pub mod filetime;
 pub mod frsx;
 pub mod marshal;
 pub mod security_descriptor;
+pub mod writer;
 pub mod xpress;

@@ -10,11 +10,20 @@
 //! - [`codec`]: the versioned binary value encoding, hostile-input safe.
 //! - [`database`]: the [`Database`], its transactions, reads, `check` and
 //!   `dump`.
+//! - [`folder_view`]: the engine's store traits over the database (a served
+//!   group, a pulled folder).
+//! - [`staging_area`]: where staged files live, named by version.
+//! - [`staged_file`]: staged files written from local files (the I/O half of
+//!   [`crate::staging::writer`]).
+//! - [`local_commit`]: local changes committed with their staged files
+//!   (placed first, removed again if the transaction fails).
 
 pub mod codec;
 pub mod database;
 pub mod folder_view;
 pub mod keys;
+pub mod local_commit;
+pub mod staged_file;
 pub mod staging_area;
 #[cfg(test)]
 mod tests;

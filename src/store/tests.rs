@@ -383,3 +383,78 @@ fn stale_gvsn_index_is_reported() {
     );
     assert!(matches!(db.update_by_gvsn(&Gvsn::new(DB, 5)), Err(StoreError::Inconsistent { .. })));
 }
+
+mod local_commit {
+    use super::*;
+    use crate::store::local_commit::{CommitError, LocalChange, LocalChanges};
+    use crate::store::StagingArea;
+
+    fn change(dir: &Path, n: u64) -> LocalChange {
+        let tmp = dir.join(format!("tmp-{n}"));
+        std::fs::write(&tmp, format!("staged {n}")).unwrap();
+        let g = Gvsn { db: DB, version: n };
+        LocalChange { update: upd(Uid { db: DB, version: n }, g, Uid::root_of(FOLDER), &format!("f{n}")), staged_temp: tmp, replaces: None }
+    }
+
+    fn batch(changes: Vec<LocalChange>, next: u64) -> LocalChanges {
+        LocalChanges {
+            database_guid: DB,
+            group: GROUP,
+            folder: FOLDER,
+            changes,
+            originator: OriginatorState { next_version: next, last_clock: 9 },
+        }
+    }
+
+    #[test]
+    fn commit_places_staged_files_and_stores_updates_vector_and_counters() {
+        let t = TempDir::new();
+        let area = StagingArea::new(t.0.join("staging"));
+        std::fs::create_dir_all(area.dir()).unwrap();
+        let mut db = Database::open(&t.db()).unwrap();
+        let other = Guid([0xdd; 16]);
+        db.transaction(|tx| tx.set_originator(&other, &OriginatorState { next_version: 2, last_clock: 1 })).unwrap();
+        let b = batch(vec![change(&t.0, 1), change(&t.0, 2)], 3);
+        db.commit_local_changes(&area, &b).unwrap();
+        for c in &b.changes {
+            assert!(!c.staged_temp.exists());
+            assert!(area.path_of(&c.update.gvsn).exists());
+            assert_eq!(db.update(&c.update.uid).unwrap().as_ref(), Some(&c.update));
+        }
+        let v = db.known_vector(&GROUP, &FOLDER).unwrap();
+        assert!(v.contains(&Gvsn { db: DB, version: 1 }) && v.contains(&Gvsn { db: DB, version: 2 }));
+        assert_eq!(db.originator(&FOLDER).unwrap().map(|s| s.next_version), Some(3));
+        // The other folder's counter is raised: one GUID numbers both.
+        assert_eq!(db.originator(&other).unwrap().map(|s| s.next_version), Some(3));
+    }
+
+    #[test]
+    fn a_failed_commit_keeps_no_staged_file_and_no_record() {
+        let t = TempDir::new();
+        let area = StagingArea::new(t.0.join("staging"));
+        std::fs::create_dir_all(area.dir()).unwrap();
+        let mut db = Database::open(&t.db()).unwrap();
+        // The UID of the second change is taken: the transaction fails
+        // after both staged files were placed.
+        let taken = change(&t.0, 2);
+        put(&mut db, &taken.update);
+        let b = batch(vec![change(&t.0, 1), change(&t.0, 2)], 3);
+        let e = db.commit_local_changes(&area, &b).unwrap_err();
+        assert!(matches!(e, CommitError::Store(StoreError::GvsnTaken { .. })), "{e}");
+        for c in &b.changes {
+            assert!(!area.path_of(&c.update.gvsn).exists(), "placed file left behind");
+        }
+        assert_eq!(db.update(&b.changes[0].update.uid).unwrap(), None);
+        assert_eq!(db.originator(&FOLDER).unwrap(), None);
+
+        // A staged name that exists is someone else's content: refused
+        // before the transaction, temporaries removed.
+        std::fs::write(area.path_of(&Gvsn { db: DB, version: 5 }), b"theirs").unwrap();
+        let b = batch(vec![change(&t.0, 4), change(&t.0, 5)], 6);
+        let e = db.commit_local_changes(&area, &b).unwrap_err();
+        assert!(matches!(e, CommitError::StagedExists { .. }), "{e}");
+        assert!(b.changes.iter().all(|c| !c.staged_temp.exists()));
+        assert!(!area.path_of(&Gvsn { db: DB, version: 4 }).exists());
+        assert_eq!(std::fs::read(area.path_of(&Gvsn { db: DB, version: 5 })).unwrap(), b"theirs");
+    }
+}

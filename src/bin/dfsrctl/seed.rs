@@ -6,31 +6,21 @@
 //! one transaction, so a failed seed leaves the database as it was.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use samba_dfsr::engine::ids::{Guid, Uid};
 use samba_dfsr::engine::local_change::{NewFile, Originator};
 use samba_dfsr::engine::update::Update;
-use samba_dfsr::engine::version_vector::VersionVector;
-use samba_dfsr::store::{Database, OriginatorState, StagingArea, StoreError};
+use samba_dfsr::store::local_commit::{LocalChange, LocalChanges};
+use samba_dfsr::store::{Database, OriginatorState, StagingArea};
 
 use crate::db::CliResult;
-use crate::staged::{self, CreateSpec};
-
-/// A random GUID (a new database's identity).
-pub(crate) fn random_guid() -> CliResult<Guid> {
-    let mut b = [0u8; 16];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut b)?;
-    // RFC 4122 version 4, variant 1 (data3's high nibble, data4[0]'s top bits).
-    b[7] = (b[7] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    Ok(Guid::from_bytes(b))
-}
+use crate::staged;
+use samba_dfsr::staging::writer::FileHeader;
+use samba_dfsr::store::staged_file::CreateSpec;
 
 fn filetime(t: std::io::Result<std::time::SystemTime>) -> Option<i64> {
-    let d = t.ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
-    Some((d.as_secs() as i64 + 11_644_473_600) * 10_000_000 + (d.subsec_nanos() / 100) as i64)
+    t.ok().map(samba_dfsr::staging::filetime::from_system_time)
 }
 
 struct Entry {
@@ -56,7 +46,7 @@ pub fn seed(db_path: &Path, staging: &Path, group: Guid, folder: Guid, from: &Pa
     }
     let db_guid = match db.database_guid()? {
         Some(g) => g,
-        None => random_guid()?,
+        None => samba_dfsr::random::new_guid()?,
     };
     // One database GUID numbers every folder's changes: start above the
     // versions any folder handed out (their counters are raised to ours
@@ -67,8 +57,7 @@ pub fn seed(db_path: &Path, staging: &Path, group: Guid, folder: Guid, from: &Pa
     let mut originator = Originator::resume(db_guid, folder, next, clock);
     let empty = tempfile(staging, "empty")?;
     let mut held: BTreeMap<Uid, Update> = BTreeMap::new();
-    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let mut vector = VersionVector::new();
+    let mut staged: Vec<LocalChange> = Vec::new();
     let (mut files, mut dirs, mut bytes) = (0u64, 0u64, 0u64);
     // Breadth first, names sorted: parents are created before children.
     let mut queue = std::collections::VecDeque::from([(from.to_path_buf(), Uid::root_of(folder))]);
@@ -96,20 +85,21 @@ pub fn seed(db_path: &Path, staging: &Path, group: Guid, folder: Guid, from: &Pa
                 let spec = CreateSpec {
                     data: if e.is_dir { empty.clone() } else { e.path.clone() },
                     streams: Vec::new(),
-                    security: None,
-                    attributes: if e.is_dir { 0x10 } else { 0x20 },
-                    times: [ctime, filetime(md.accessed()).unwrap_or(mtime), mtime, mtime],
-                    reparse: None,
+                    header: FileHeader {
+                        security: None,
+                        attributes: if e.is_dir { 0x10 } else { 0x20 },
+                        times: [ctime, filetime(md.accessed()).unwrap_or(mtime), mtime, mtime],
+                        reparse: None,
+                    },
                     sparse: false,
                 };
                 let tmp = staging.join(format!(".seed-{}.tmp", staged.len()));
                 let hash = staged::create(&spec, &tmp).map_err(|err| format!("{}: {err}", e.path.display()))?;
-                let file = NewFile { attributes: spec.attributes, create_time: ctime as u64, hash };
+                let file = NewFile { attributes: spec.header.attributes, create_time: ctime as u64, hash };
                 let u = originator
                     .create(&held, e.parent, &e.name, file, samba_dfsr::meet::nttime(std::time::SystemTime::now()))
                     .map_err(|err| format!("{}: {err}", e.path.display()))?;
-                staged.push((tmp, area.path_of(&u.gvsn)));
-                vector.insert(u.gvsn);
+                staged.push(LocalChange { update: u.clone(), staged_temp: tmp, replaces: None });
                 if e.is_dir {
                     dirs += 1;
                     queue.push_back((e.path.clone(), u.uid));
@@ -124,59 +114,21 @@ pub fn seed(db_path: &Path, staging: &Path, group: Guid, folder: Guid, from: &Pa
     })();
     let _ = std::fs::remove_file(&empty);
     if let Err(e) = result {
-        for (tmp, _) in &staged {
-            let _ = std::fs::remove_file(tmp);
+        for c in &staged {
+            let _ = std::fs::remove_file(&c.staged_temp);
         }
         return Err(e);
     }
-    // Staged files first (a name already there is someone else's
-    // content: refuse), then the database in one transaction; if that
-    // fails, the staged files go again and nothing is left.
-    let cleanup = |placed: &[PathBuf]| {
-        for (tmp, _) in &staged {
-            let _ = std::fs::remove_file(tmp);
-        }
-        for p in placed {
-            let _ = std::fs::remove_file(p);
-        }
+    // Staged files placed, then one transaction; a failure keeps nothing
+    // (store::local_commit).
+    let changes = LocalChanges {
+        database_guid: db_guid,
+        group,
+        folder,
+        changes: staged,
+        originator: OriginatorState { next_version: originator.next_version(), last_clock: originator.last_clock() },
     };
-    let mut placed = Vec::new();
-    for (tmp, dest) in &staged {
-        let r = if dest.exists() {
-            Err(format!("{}: a staged file of that version exists already", dest.display()))
-        } else {
-            std::fs::rename(tmp, dest).map_err(|e| format!("{}: {e}", dest.display()))
-        };
-        if let Err(e) = r {
-            cleanup(&placed);
-            return Err(e.into());
-        }
-        placed.push(dest.clone());
-    }
-    let state = OriginatorState { next_version: originator.next_version(), last_clock: originator.last_clock() };
-    let committed = db.transaction(|tx| -> Result<(), StoreError> {
-        if tx.database_guid()?.is_none() {
-            tx.set_database_guid(&db_guid)?;
-        }
-        for u in held.values() {
-            if let Some(old) = tx.update(&u.uid)? {
-                return Err(StoreError::GvsnTaken { path: db_path.into(), gvsn: u.gvsn, uid: u.uid, by: old.uid });
-            }
-            tx.put_update(u)?;
-        }
-        tx.set_known_vector(&group, &folder, &vector)?;
-        tx.set_originator(&folder, &state)?;
-        for (f, s) in &others {
-            if s.next_version < state.next_version {
-                tx.set_originator(f, &OriginatorState { next_version: state.next_version, last_clock: s.last_clock })?;
-            }
-        }
-        Ok(())
-    });
-    if let Err(e) = committed {
-        cleanup(&placed);
-        return Err(e.into());
-    }
+    db.commit_local_changes(&area, &changes)?;
     if json {
         println!(
             "{}",

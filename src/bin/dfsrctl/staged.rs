@@ -19,8 +19,10 @@
 
 use clap::Subcommand;
 use samba_dfsr::staging::filetime::{from_iso8601, to_iso8601};
-use samba_dfsr::staging::frsx::{FrsxReader, FrsxWriter};
-use samba_dfsr::staging::marshal::{Event, MarshalError, MarshalReader, MarshalWriter, Metadata, StreamKind, MARSHAL_VERSION};
+use samba_dfsr::staging::frsx::FrsxReader;
+use samba_dfsr::staging::writer::FileHeader;
+use samba_dfsr::store::staged_file::{self, CreateSpec};
+use samba_dfsr::staging::marshal::{Event, MarshalError, MarshalReader, Metadata, StreamKind};
 use samba_dfsr::staging::security_descriptor::SecurityDescriptor;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -113,7 +115,7 @@ pub fn run(cmd: &StagedCommand, json: bool) -> Result<(), Box<dyn std::error::Er
             reparse,
             out,
         } => {
-            let mut spec = CreateSpec::from_args(
+            let mut spec = spec_from_args(
                 data,
                 streams,
                 sddl.as_deref(),
@@ -122,7 +124,7 @@ pub fn run(cmd: &StagedCommand, json: bool) -> Result<(), Box<dyn std::error::Er
             )?;
             spec.sparse = *sparse;
             if let Some(r) = reparse {
-                spec.reparse = Some(std::fs::read(r).map_err(|source| StagedError::Io { path: r.clone(), source })?);
+                spec.header.reparse = Some(std::fs::read(r).map_err(|source| StagedError::Io { path: r.clone(), source })?);
             }
             let hash = create(&spec, out)?;
             if json {
@@ -347,126 +349,62 @@ pub fn extract(path: &Path, dir: &Path) -> Result<Inspection, StagedError> {
     Ok(r)
 }
 
-/// A typed description of the file `staged create` marshals.
-#[derive(Debug, Clone)]
-pub struct CreateSpec {
-    pub data: PathBuf,
-    pub streams: Vec<(String, PathBuf)>,
-    pub security: Option<Vec<u8>>,
-    pub attributes: u32,
-    /// creation, last access, last write, change (FILETIME).
-    pub times: [i64; 4],
-    /// A reparse data buffer.
-    pub reparse: Option<Vec<u8>>,
-    /// Main data as sparse blocks.
-    pub sparse: bool,
+/// The staged file `staged create` makes, from its arguments; times not
+/// given come from the data file.
+pub fn spec_from_args(
+    data: &Path,
+    streams: &[String],
+    sddl: Option<&str>,
+    attributes: Option<&str>,
+    times: [&Option<String>; 4],
+) -> Result<CreateSpec, StagedError> {
+    let arg = |a: &str, r: String| StagedError::Argument { arg: a.into(), reason: r };
+    let mut list = Vec::new();
+    for s in streams {
+        let (n, f) = s.split_once('=').ok_or_else(|| arg("--stream", format!("{s:?} is not NAME=FILE")))?;
+        if !safe_stream_name(n) || n.contains(':') {
+            return Err(arg("--stream", format!("{n:?} is not a usable stream name")));
+        }
+        list.push((n.to_string(), PathBuf::from(f)));
+    }
+    let security = match sddl {
+        Some(s) => Some(SecurityDescriptor::from_sddl(s).map_err(|e| arg("--sddl", e.to_string()))?.to_bytes()),
+        None => None,
+    };
+    let attributes = match attributes {
+        None => 0x20,
+        Some(a) => match a.strip_prefix("0x").or_else(|| a.strip_prefix("0X")) {
+            Some(h) => u32::from_str_radix(h, 16),
+            None => a.parse(),
+        }
+        .map_err(|e| arg("--attributes", format!("{a:?}: {e}")))?,
+    };
+    let md = std::fs::metadata(data).map_err(|source| StagedError::Io { path: data.into(), source })?;
+    let mtime = filetime_of(md.modified()).unwrap_or(0);
+    let defaults = [filetime_of(md.created()).unwrap_or(mtime), filetime_of(md.accessed()).unwrap_or(mtime), mtime, mtime];
+    let names = ["--creation-time", "--last-access-time", "--last-write-time", "--change-time"];
+    let mut t = [0i64; 4];
+    for i in 0..4 {
+        t[i] = match times[i] {
+            Some(s) => from_iso8601(s).map_err(|e| arg(names[i], e.to_string()))?,
+            None => defaults[i],
+        };
+    }
+    Ok(CreateSpec {
+        data: data.into(),
+        streams: list,
+        header: FileHeader { security, attributes, times: t, reparse: None },
+        sparse: false,
+    })
 }
 
 fn filetime_of(t: std::io::Result<std::time::SystemTime>) -> Option<i64> {
-    let d = t.ok()?.duration_since(std::time::UNIX_EPOCH).ok()?;
-    Some((d.as_secs() as i64 + 11_644_473_600) * 10_000_000 + (d.subsec_nanos() / 100) as i64)
+    t.ok().map(samba_dfsr::staging::filetime::from_system_time)
 }
 
-impl CreateSpec {
-    pub fn from_args(
-        data: &Path,
-        streams: &[String],
-        sddl: Option<&str>,
-        attributes: Option<&str>,
-        times: [&Option<String>; 4],
-    ) -> Result<Self, StagedError> {
-        let arg = |a: &str, r: String| StagedError::Argument { arg: a.into(), reason: r };
-        let mut list = Vec::new();
-        for s in streams {
-            let (n, f) = s.split_once('=').ok_or_else(|| arg("--stream", format!("{s:?} is not NAME=FILE")))?;
-            if !safe_stream_name(n) || n.contains(':') {
-                return Err(arg("--stream", format!("{n:?} is not a usable stream name")));
-            }
-            list.push((n.to_string(), PathBuf::from(f)));
-        }
-        let security = match sddl {
-            Some(s) => Some(SecurityDescriptor::from_sddl(s).map_err(|e| arg("--sddl", e.to_string()))?.to_bytes()),
-            None => None,
-        };
-        let attributes = match attributes {
-            None => 0x20,
-            Some(a) => match a.strip_prefix("0x").or_else(|| a.strip_prefix("0X")) {
-                Some(h) => u32::from_str_radix(h, 16),
-                None => a.parse(),
-            }
-            .map_err(|e| arg("--attributes", format!("{a:?}: {e}")))?,
-        };
-        let md = std::fs::metadata(data).map_err(|source| StagedError::Io { path: data.into(), source })?;
-        let mtime = filetime_of(md.modified()).unwrap_or(0);
-        let defaults = [filetime_of(md.created()).unwrap_or(mtime), filetime_of(md.accessed()).unwrap_or(mtime), mtime, mtime];
-        let names = ["--creation-time", "--last-access-time", "--last-write-time", "--change-time"];
-        let mut t = [0i64; 4];
-        for i in 0..4 {
-            t[i] = match times[i] {
-                Some(s) => from_iso8601(s).map_err(|e| arg(names[i], e.to_string()))?,
-                None => defaults[i],
-            };
-        }
-        Ok(CreateSpec { data: data.into(), streams: list, security, attributes, times: t, reparse: None, sparse: false })
-    }
-}
-
-/// `staged create`: marshals and compresses, streaming every input.
-/// Returns the DFS-R hash of the marshaled file.
+/// `staged create`: the library's writer ([`samba_dfsr::store::staged_file`]).
 pub fn create(spec: &CreateSpec, out: &Path) -> Result<[u8; 20], StagedError> {
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| StagedError::Io { path: p, source }
-    };
-    let open = |p: &Path| -> Result<(BufReader<File>, u64), StagedError> {
-        let f = File::open(p).map_err(io(p))?;
-        let n = f.metadata().map_err(io(p))?.len();
-        Ok((BufReader::with_capacity(1 << 16, f), n))
-    };
-    let (data, size) = open(&spec.data)?;
-    let sd_control = spec.security.as_ref().map_or(0, |s| u16::from_le_bytes([s[2], s[3]]));
-    let meta = Metadata {
-        version: MARSHAL_VERSION,
-        creation_time: spec.times[0],
-        last_access_time: spec.times[1],
-        last_write_time: spec.times[2],
-        change_time: spec.times[3],
-        attributes: spec.attributes,
-        sd_control,
-        primary_data_size: size,
-    };
-    let f = File::create(out).map_err(io(out))?;
-    let mut w = MarshalWriter::new(FrsxWriter::new(BufWriter::with_capacity(1 << 16, f)));
-    w.metadata(&meta).map_err(io(out))?;
-    if let Some(r) = &spec.reparse {
-        w.reparse(r).map_err(io(out))?;
-    }
-    if let Some(sd) = &spec.security {
-        w.security(sd).map_err(io(out))?;
-    }
-    if spec.sparse {
-        let f = File::open(&spec.data).map_err(io(&spec.data))?;
-        w.sparse_data().map_err(io(out))?;
-        let mut buf = vec![0u8; 1 << 20];
-        for (start, len) in samba_dfsr::ffi::file_regions::data_regions(&f, size).map_err(io(&spec.data))? {
-            let mut at = start;
-            while at < start + len {
-                let n = (start + len - at).min(buf.len() as u64) as usize;
-                std::os::unix::fs::FileExt::read_exact_at(&f, &mut buf[..n], at).map_err(io(&spec.data))?;
-                w.sparse_block(at, &buf[..n]).map_err(io(out))?;
-                at += n as u64;
-            }
-        }
-    } else {
-        w.data(data, size).map_err(io(&spec.data))?;
-    }
-    for (name, p) in &spec.streams {
-        let (r, n) = open(p)?;
-        w.alternate(name, r, n).map_err(io(p))?;
-    }
-    let (frsx, hash) = w.finish().map_err(io(out))?;
-    frsx.finish().map_err(io(out))?.flush().map_err(io(out))?;
-    Ok(hash)
+    staged_file::create(spec, out).map_err(|e| StagedError::Io { path: e.path, source: e.source })
 }
 
 #[cfg(test)]
@@ -498,7 +436,7 @@ mod tests {
         std::fs::write(d.join("s2"), vec![0xAB; 100_000]).unwrap();
         let sddl = "O:BAG:SYD:PAI(A;OICI;FA;;;SY)(A;OICI;0x1200a9;;;BU)S:(AU;SAFA;FA;;;WD)";
         let times = ["2023-04-05T06:07:08.1234567Z", "2023-04-05T06:07:09Z", "2023-04-05T06:07:10Z", "2023-04-05T06:07:11Z"].map(|s| Some(s.to_string()));
-        let spec = CreateSpec::from_args(
+        let spec = spec_from_args(
             &d.join("main"),
             &[format!("Zone.Identifier={}", d.join("s1").display()), format!("big={}", d.join("s2").display())],
             Some(sddl),
@@ -545,10 +483,10 @@ mod tests {
         std::fs::write(d.join("main"), b"x").unwrap();
         for n in ["../evil", "a/b", "..", ""] {
             let s = [format!("{n}={}", d.join("main").display())];
-            assert!(CreateSpec::from_args(&d.join("main"), &s, None, None, [&None, &None, &None, &None]).is_err(), "{n}");
+            assert!(spec_from_args(&d.join("main"), &s, None, None, [&None, &None, &None, &None]).is_err(), "{n}");
         }
         // A staged file whose stream name is "../evil", built by hand.
-        let mut w = MarshalWriter::new(Vec::new());
+        let mut w = samba_dfsr::staging::marshal::MarshalWriter::new(Vec::new());
         w.metadata(&Metadata { version: 3, creation_time: 0, last_access_time: 0, last_write_time: 0, change_time: 0, attributes: 0, sd_control: 0, primary_data_size: 1 }).unwrap();
         w.alternate("../evil", &b"x"[..], 1).unwrap();
         let (m, _) = w.finish().unwrap();

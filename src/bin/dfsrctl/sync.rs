@@ -92,7 +92,7 @@ pub fn run(a: &SyncArgs, configfile: &Path, json: bool) -> CliResult {
     let folder = parse_guid("--folder", &a.folder)?;
     let connection_id = match &a.connection {
         Some(c) => parse_guid("--connection", c)?,
-        None => crate::seed::random_guid()?,
+        None => samba_dfsr::random::new_guid()?,
     };
     if !(1..=16).contains(&a.downloads) {
         return Err(format!("--downloads {}: 1 to 16", a.downloads).into());
