@@ -76,8 +76,15 @@ fn bindgen_samba(manifest: &Path, tree: &Path, out: &Path) {
 }
 
 fn cbindgen_header(manifest: &Path, out: &Path) {
-    let exports = manifest.join("src/ffi/exports.rs");
-    println!("cargo:rerun-if-changed={}", exports.display());
+    // One file per caller (src/ffi/exports/); cbindgen follows the `mod`
+    // lines of mod.rs to the others.
+    let exports: Vec<_> = ["mod.rs", "vfs.rs", "namespace.rs", "meet.rs", "rpc.rs"]
+        .iter()
+        .map(|f| manifest.join("src/ffi/exports").join(f))
+        .collect();
+    for e in &exports {
+        println!("cargo:rerun-if-changed={}", e.display());
+    }
     println!("cargo:rerun-if-changed={}", manifest.join("cbindgen.toml").display());
     println!("cargo:rerun-if-env-changed=DFSR_WRITE_HEADER");
     let config = cbindgen::Config::from_file(manifest.join("cbindgen.toml"))
@@ -85,9 +92,9 @@ fn cbindgen_header(manifest: &Path, out: &Path) {
     let generated = out.join("dfsr.h");
     cbindgen::Builder::new()
         .with_config(config)
-        .with_src(&exports)
+        .with_src(&exports[0])
         .generate()
-        .expect("cbindgen over src/ffi/exports.rs")
+        .expect("cbindgen over src/ffi/exports/")
         .write_to_file(&generated);
     // The committed include/dfsr.h is what the C side compiles against; a
     // unit test compares it with this fresh one. `make header` refreshes it.

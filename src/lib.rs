@@ -5,6 +5,7 @@
 //!   conflict rules, ordering, sessions (sans-IO, MS-FRS2 §3.3.4.6).
 //! - [`ffi`]: all `unsafe` and all FFI — bindgen's view of Samba, the C API
 //!   the shim in `src/c/` calls (`include/dfsr.h`, made by cbindgen).
+//! - [`random`]: random bytes from the kernel (new GUIDs, context handles).
 //! - [`samba`]: safe wrappers at the Samba edge — its debug log, the bridge
 //!   that routes `tracing` into it, and reading smb.conf through `testparm`.
 //! - [`config`]: the `dfsr:*` parametric options, global and per share (pure).
@@ -38,6 +39,7 @@ pub mod meet;
 pub mod member;
 pub mod namespace;
 pub mod net;
+pub mod random;
 pub mod samba;
 #[cfg(feature = "sim")]
 pub mod sim;

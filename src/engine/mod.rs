@@ -1,9 +1,11 @@
 //! The DFS-R replication engine (MS-FRS2 §3.3.4.6), sans-IO: identifiers,
 //! version vectors, update records, the conflict rules, ancestral ordering
-//! and partner sessions. Nothing here knows about Samba or sockets.
+//! and partner sessions. Nothing here knows about Samba or sockets, and
+//! nothing reads a file or a clock (`tests/layers.rs` checks); the
+//! simulation that drives it is [`crate::sim`] (feature `sim`).
 //!
-//! - [`ids`]: GUIDs (wire order, byte-wise order), UIDs, GVSNs, reserved
-//!   versions.
+//! - [`ids`]: GUIDs (wire order, byte-wise order, version 4 from random
+//!   bytes), UIDs, GVSNs, reserved versions.
 //! - [`version_vector`]: version chain vectors as canonical ranges.
 //! - [`update`]: the FRS_UPDATE record, name validation, group / folder /
 //!   member configuration.
@@ -12,6 +14,8 @@
 //! - [`ordering`]: a received batch in ancestral order, with orphans and
 //!   cycles held apart.
 //! - [`local_change`]: changes made on this member turned into new updates.
+//! - [`session`]: the partner session machines (client `PartnerSync`,
+//!   server `Responder`, §3.2, §3.3).
 
 pub mod ids;
 pub mod local_change;

@@ -2,7 +2,8 @@
 //!
 //! - [`sys`]: bindgen's view of the Samba headers of the prepared tree that
 //!   matches the installed smbd (see `build.rs`).
-//! - [`exports`]: the `extern "C"` functions the C shim calls; cbindgen
+//! - [`exports`]: the `extern "C"` functions the C shim calls, one file per
+//!   caller (vfs, namespace, meet, rpc); cbindgen
 //!   turns them into `include/dfsr.h`.
 //! - [`debug`]: safe calls into Samba's debug system.
 //! - [`gensec`]: Samba's gensec as the DCE/RPC security provider of the

@@ -102,6 +102,40 @@ pub enum Call {
     UpdateCancel,
 }
 
+/// MS-FRS2 and Win32 return values of FrsTransport calls (§2.2.3, the
+/// method error tables): the one table of the crate.
+pub mod frs_error {
+    /// `ERROR_SUCCESS`.
+    pub const SUCCESS: u32 = 0;
+    /// `ERROR_HANDLE_EOF`: RawGetFileData on a transfer already complete
+    /// (§3.2.4.1.9 "implementation-defined failure value").
+    pub const HANDLE_EOF: u32 = 38;
+    /// `ERROR_FILE_NOT_FOUND`: our "implementation-defined" failure for a
+    /// file transfer of a UID we hold no live version of, or whose staged
+    /// content is missing (§3.2.4.1.14).
+    pub const FILE_NOT_FOUND: u32 = 2;
+    /// `ERROR_INVALID_PARAMETER`: an unknown server context
+    /// (§3.2.4.1.9), a malformed request.
+    pub const INVALID_PARAMETER: u32 = 87;
+    /// `ERROR_BUSY`: too many downloads in flight on this connection
+    /// (§3.2.4.1.14 "implementation-defined failure value"), or a second
+    /// call on a server context already being read.
+    pub const BUSY: u32 = 170;
+    /// `ERROR_INTERNAL_ERROR`: the database could not be read.
+    pub const INTERNAL_ERROR: u32 = 1359;
+    /// `FRS_ERROR_CONNECTION_INVALID`.
+    pub const CONNECTION_INVALID: u32 = 0x2342;
+    /// `FRS_ERROR_CONTENTSET_NOT_FOUND`.
+    pub const CONTENTSET_NOT_FOUND: u32 = 0x2344;
+    /// `FRS_ERROR_CONTENTSET_READ_ONLY`.
+    pub const CONTENTSET_READ_ONLY: u32 = 0x2375;
+    /// `FRS_ERROR_INCOMPATIBLE_VERSION`.
+    pub const INCOMPATIBLE_VERSION: u32 = 0x235a;
+    /// `FRS_ERROR_CSMAN_OFFLINE`: we cannot serve replicated folders now
+    /// (the database could not be opened).
+    pub const CSMAN_OFFLINE: u32 = 0x24fe;
+}
+
 /// How a call failed (§3.3.4.x error tables).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CallError {
@@ -119,12 +153,12 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// `FRS_ERROR_CONNECTION_INVALID`.
-    pub const CONNECTION_INVALID: u32 = 0x2342;
-    /// `FRS_ERROR_CONTENTSET_NOT_FOUND`.
-    pub const CONTENTSET_NOT_FOUND: u32 = 0x2344;
-    /// `FRS_ERROR_CONTENTSET_READ_ONLY`.
-    pub const CONTENTSET_READ_ONLY: u32 = 0x2375;
+    /// `FRS_ERROR_CONNECTION_INVALID` ([`frs_error`]).
+    pub const CONNECTION_INVALID: u32 = frs_error::CONNECTION_INVALID;
+    /// `FRS_ERROR_CONTENTSET_NOT_FOUND` ([`frs_error`]).
+    pub const CONTENTSET_NOT_FOUND: u32 = frs_error::CONTENTSET_NOT_FOUND;
+    /// `FRS_ERROR_CONTENTSET_READ_ONLY` ([`frs_error`]).
+    pub const CONTENTSET_READ_ONLY: u32 = frs_error::CONTENTSET_READ_ONLY;
 
     /// Classifies a non-zero status code; RPC errors 0x6A4..=0x788 are
     /// transport errors (§3.3.4.3).

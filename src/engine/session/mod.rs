@@ -64,6 +64,7 @@ pub use client::{
     Action, FolderState, PartnerSync, Retry, SessionError, SyncConfig, UpdateOutcome,
 };
 pub use messages::{
+    frs_error,
     AsyncPollResponse, Call, CallError, CancelReason, ChangeType, DownloadError, Request, Response,
     StagingPolicy, UpdateRequestType, UpdateStatus, UpdatesResponse, VersionRequestType,
 };

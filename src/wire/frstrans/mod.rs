@@ -33,37 +33,9 @@ pub fn frstrans_syntax() -> crate::wire::dcerpc::SyntaxId {
 /// The protocol version this server implements (Windows Server 2012 R2).
 pub const OUR_PROTOCOL_VERSION: u32 = protocol_version::WINBLUE_SERVER;
 
-/// MS-FRS2 and Win32 return values used here (§2.2.3, the method error
-/// tables).
-pub mod frs_error {
-    /// `ERROR_SUCCESS`.
-    pub const SUCCESS: u32 = 0;
-    /// `ERROR_HANDLE_EOF`: RawGetFileData on a transfer already complete
-    /// (§3.2.4.1.9 "implementation-defined failure value").
-    pub const HANDLE_EOF: u32 = 38;
-    /// `ERROR_FILE_NOT_FOUND`: our "implementation-defined" failure for a
-    /// file transfer of a UID we hold no live version of, or whose staged
-    /// content is missing (§3.2.4.1.14).
-    pub const FILE_NOT_FOUND: u32 = 2;
-    /// `ERROR_INVALID_PARAMETER`: an unknown server context
-    /// (§3.2.4.1.9), a malformed request.
-    pub const INVALID_PARAMETER: u32 = 87;
-    /// `ERROR_BUSY`: too many downloads in flight on this connection
-    /// (§3.2.4.1.14 "implementation-defined failure value"), or a second
-    /// call on a server context already being read.
-    pub const BUSY: u32 = 170;
-    /// `ERROR_INTERNAL_ERROR`: the database could not be read.
-    pub const INTERNAL_ERROR: u32 = 1359;
-    /// `FRS_ERROR_CONNECTION_INVALID`.
-    pub const CONNECTION_INVALID: u32 = 0x2342;
-    /// `FRS_ERROR_CONTENTSET_NOT_FOUND`.
-    pub const CONTENTSET_NOT_FOUND: u32 = 0x2344;
-    /// `FRS_ERROR_INCOMPATIBLE_VERSION`.
-    pub const INCOMPATIBLE_VERSION: u32 = 0x235a;
-    /// `FRS_ERROR_CSMAN_OFFLINE`: we cannot serve replicated folders now
-    /// (the database could not be opened).
-    pub const CSMAN_OFFLINE: u32 = 0x24fe;
-}
+/// The FRS return values: one table, the engine's (it classifies them).
+pub use crate::engine::session::frs_error;
+
 
 /// Whether a downstream partner's protocol version can talk to us
 /// (§3.2.4.1.2): same major version (5), and not the undefined 5.1.
