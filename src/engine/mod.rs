@@ -14,12 +14,14 @@
 //! - [`ordering`]: a received batch in ancestral order, with orphans and
 //!   cycles held apart.
 //! - [`local_change`]: changes made on this member turned into new updates.
+//! - [`rng`]: the one deterministic PRNG (SplitMix64).
 //! - [`session`]: the partner session machines (client `PartnerSync`,
 //!   server `Responder`, §3.2, §3.3).
 
 pub mod ids;
 pub mod local_change;
 pub mod ordering;
+pub mod rng;
 pub mod rules;
 pub mod session;
 pub mod update;

@@ -15,23 +15,9 @@
 
 use super::table::PriorityClass;
 
-/// A small deterministic PRNG (SplitMix64), good enough to shuffle
-/// referral targets for load sharing; not for anything secret.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
+/// The PRNG that shuffles referral targets for load sharing (not for
+/// anything secret).
+pub use crate::engine::rng::SplitMix64;
 
 /// Uniform index in `0..n` (n > 0) by multiply-shift: no modulo bias worth
 /// mentioning for the small n seen here.

@@ -78,7 +78,6 @@
 
 pub mod member;
 pub mod net;
-pub mod rng;
 pub mod store;
 
 #[cfg(test)]
@@ -99,7 +98,7 @@ use crate::engine::session::{
 
 use member::{Causality, Ctx, History, Member, Stats};
 use net::{Network, Payload};
-use rng::SimRng;
+use crate::engine::rng::SplitMix64 as SimRng;
 use store::{FileStore, MemberStore, MemoryStore, StoreError};
 
 /// Why a simulation failed.

@@ -1,15 +1,15 @@
-//! The simulation's only source of randomness: SplitMix64, seeded, so a run
-//! is a pure function of its seed and configuration.
+//! The crate's one deterministic PRNG: SplitMix64, seeded, so what uses it
+//! (the simulation, referral load sharing) is a pure function of its seed.
 
 /// A small deterministic PRNG (SplitMix64, Steele et al. 2014). Not for
 /// anything secret.
 #[derive(Debug, Clone)]
-pub struct SimRng(u64);
+pub struct SplitMix64(u64);
 
-impl SimRng {
+impl SplitMix64 {
     /// A generator for `seed`.
     pub fn new(seed: u64) -> Self {
-        SimRng(seed)
+        SplitMix64(seed)
     }
 
     /// The next 64 random bits.
@@ -63,8 +63,8 @@ impl SimRng {
     }
 
     /// An independent generator derived from this one.
-    pub fn fork(&mut self) -> SimRng {
-        SimRng(self.next_u64())
+    pub fn fork(&mut self) -> SplitMix64 {
+        SplitMix64(self.next_u64())
     }
 }
 
@@ -74,8 +74,8 @@ mod tests {
 
     #[test]
     fn deterministic_and_bounded() {
-        let mut a = SimRng::new(7);
-        let mut b = SimRng::new(7);
+        let mut a = SplitMix64::new(7);
+        let mut b = SplitMix64::new(7);
         for _ in 0..1000 {
             let x = a.below(10);
             assert_eq!(x, b.below(10));
