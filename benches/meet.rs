@@ -33,7 +33,7 @@ fn main() {
     fs::create_dir_all(&src).unwrap();
     fs::create_dir_all(&staged).unwrap();
     let sd = SecurityDescriptor::from_sddl(SDDL).expect("bench SDDL").to_bytes();
-    let now = samba_dfsr::staging::filetime::now();
+    let now = samba_dfsr::staging::filetime::from_system_time(std::time::SystemTime::now());
     let mut xattrs = String::new();
     for i in 0..n {
         let data: Vec<u8> = (0..4096u32).map(|j| ((i as u32).wrapping_mul(31) ^ j) as u8).collect();

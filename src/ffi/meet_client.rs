@@ -60,17 +60,13 @@ pub struct CallError {
     pub reason: String,
 }
 
-/// What `Status` returns.
+/// What `Status` returns: dfsrd's pid and version, and its meet's
+/// counters ([`crate::meet::Counters`], the one description of them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeetStatus {
     pub pid: u32,
-    pub started_nttime: u64,
-    pub installs_ok: u32,
-    pub installs_failed: u32,
-    pub installs_retry: u32,
-    pub removes_ok: u32,
-    pub in_progress: u32,
     pub version: String,
+    pub counters: crate::meet::Counters,
 }
 
 fn cstring(s: &str) -> Result<CString, CallError> {
@@ -117,16 +113,15 @@ pub fn status(conf: &Path) -> Result<MeetStatus, CallError> {
     check(st, &err)?;
     // SAFETY: the client strlcpy's into version, so it is NUL-terminated.
     let version = unsafe { CStr::from_ptr(out.version.as_ptr()) }.to_string_lossy().into_owned();
-    Ok(MeetStatus {
-        pid: out.pid,
+    let counters = crate::meet::Counters {
         started_nttime: out.started_nttime,
         installs_ok: out.installs_ok,
         installs_failed: out.installs_failed,
         installs_retry: out.installs_retry,
         removes_ok: out.removes_ok,
         in_progress: out.in_progress,
-        version,
-    })
+    };
+    Ok(MeetStatus { pid: out.pid, version, counters })
 }
 
 /// The update's UID (MS-FRS2: database GUID and version), e.g.

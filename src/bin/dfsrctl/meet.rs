@@ -76,19 +76,20 @@ pub fn run(cmd: &MeetCommand, conf: &Path, json: bool) -> Result<(), CliError> {
         }
         MeetCommand::Status => {
             let s = meet_client::status(conf)?;
+            let c = &s.counters;
             let doc = serde_json::json!({
-                "pid": s.pid, "version": s.version, "started_nttime": s.started_nttime,
-                "installs_ok": s.installs_ok, "installs_failed": s.installs_failed,
-                "installs_retry": s.installs_retry, "removes_ok": s.removes_ok,
-                "in_progress": s.in_progress,
+                "pid": s.pid, "version": s.version, "started_nttime": c.started_nttime,
+                "installs_ok": c.installs_ok, "installs_failed": c.installs_failed,
+                "installs_retry": c.installs_retry, "removes_ok": c.removes_ok,
+                "in_progress": c.in_progress,
             });
             if json {
                 println!("{doc}");
             } else {
                 println!("dfsrd {} (pid {})", s.version, s.pid);
-                println!("  installs: {} ok, {} failed, {} to retry", s.installs_ok, s.installs_failed, s.installs_retry);
-                println!("  removes:  {} ok", s.removes_ok);
-                println!("  in progress: {}", s.in_progress);
+                println!("  installs: {} ok, {} failed, {} to retry", c.installs_ok, c.installs_failed, c.installs_retry);
+                println!("  removes:  {} ok", c.removes_ok);
+                println!("  in progress: {}", c.in_progress);
             }
         }
         MeetCommand::Install { share, path, lost_to_conflict, uid, staged } => {
