@@ -55,10 +55,13 @@ fn err(status: NtStatus, reason: impl Into<String>) -> MeetError {
 /// or path is at fault where that can be found ([`super::vfs_stack`]).
 fn open_share(share_name: &str) -> Result<Share, MeetError> {
     Share::open(share_name).map_err(|s| {
-        let why = match super::vfs_stack::diagnose(share_name) {
-            _ if s == NtStatus::BAD_NETWORK_NAME => format!("smb.conf has no such share ({s})"),
-            Some(why) => format!("{why} ({s})"),
-            None => format!("{s}"),
+        let why = if s == NtStatus::BAD_NETWORK_NAME {
+            format!("smb.conf has no such share ({s})")
+        } else {
+            match super::vfs_stack::diagnose(share_name) {
+                Some(why) => format!("{why} ({s})"),
+                None => format!("{s}"),
+            }
         };
         err(s, format!("[{share_name}]: cannot open the share through its VFS stack: {why}"))
     })

@@ -87,11 +87,7 @@ fn check_share(share: &str) -> Result<(), MeetError> {
 /// that stacks `dfsr` which cannot be loaded, so the admin learns of it
 /// before the first install fails.
 pub fn check_share_stack(share: &str) {
-    let Some(entries) = crate::ffi::meet_vfs::share_vfs_objects(share) else { return };
-    if !entries.iter().any(|e| vfs_stack::module_name(e) == "dfsr") {
-        return;
-    }
-    for fault in vfs_stack::faults(share) {
+    for fault in vfs_stack::faults_of_dfsr_share(share) {
         tracing::error!(share, "[{share}]: the share cannot be opened, by smbd or by dfsrd: {fault}");
     }
 }

@@ -95,14 +95,24 @@ pub fn find_fault(
     })
 }
 
+/// Where Samba looks for `share`'s modules, as [`find_fault`] takes it:
+/// the share's entries, the built-in names, the module directory, and a
+/// probe of the file system and the loader. None for an unknown share.
+fn look_up(share: &str) -> Option<(Vec<String>, Vec<String>, String)> {
+    let entries = meet_vfs::share_vfs_objects(share)?;
+    Some((entries, builtin_names(&meet_vfs::builtin_modules_text()), meet_vfs::modules_dir()))
+}
+
+fn probe(path: &str) -> Option<Result<(), ModuleLoadError>> {
+    Path::new(path).exists().then(|| meet_vfs::probe_module(path))
+}
+
 /// Why `share` does not open, as far as can be told from outside Samba:
 /// a module that does not load, or a path that does not exist. None when
 /// neither (then a module's connect refused; Samba's log says which).
 pub fn diagnose(share: &str) -> Option<String> {
-    let entries = meet_vfs::share_vfs_objects(share)?;
-    let builtin = builtin_names(&meet_vfs::builtin_modules_text());
-    let probe = |p: &str| Path::new(p).exists().then(|| meet_vfs::probe_module(p));
-    if let Some(fault) = find_fault(&entries, &builtin, &meet_vfs::modules_dir(), probe) {
+    let (entries, builtin, dir) = look_up(share)?;
+    if let Some(fault) = find_fault(&entries, &builtin, &dir, probe) {
         return Some(fault.to_string());
     }
     let path = meet_vfs::share_path(share)?;
@@ -113,13 +123,14 @@ pub fn diagnose(share: &str) -> Option<String> {
     }
 }
 
-/// Every module of `share`'s `vfs objects` that does not load, for dfsrd's
-/// start-up check (all of them, not only the first Samba would stop at).
-pub fn faults(share: &str) -> Vec<StackFault> {
-    let Some(entries) = meet_vfs::share_vfs_objects(share) else { return Vec::new() };
-    let builtin = builtin_names(&meet_vfs::builtin_modules_text());
-    let dir = meet_vfs::modules_dir();
-    let probe = |p: &str| Path::new(p).exists().then(|| meet_vfs::probe_module(p));
+/// For dfsrd's start-up check: every module that does not load (not only
+/// the first Samba would stop at), when `share` stacks `dfsr`; nothing for
+/// other shares and unknown ones.
+pub fn faults_of_dfsr_share(share: &str) -> Vec<StackFault> {
+    let Some((entries, builtin, dir)) = look_up(share) else { return Vec::new() };
+    if !entries.iter().any(|e| module_name(e) == "dfsr") {
+        return Vec::new();
+    }
     entries.iter().filter_map(|e| find_fault(std::slice::from_ref(e), &builtin, &dir, probe)).collect()
 }
 

@@ -88,8 +88,8 @@ pub fn write_staged<W: Write>(
     }
     match main {
         MainData::Plain(r) => {
-            // Reads and writes interleave: a failure is blamed on the input
-            // unless the output said so (MarshalWriter reports both as io).
+            // MarshalWriter copies the data and reports a read or a write
+            // failure alike: it is reported as the input's.
             w.data(r, size).map_err(|source| WriteError { part: Part::Main, source })?
         }
         MainData::Sparse { regions, read_at } => {
