@@ -14,13 +14,19 @@
 //! - [`ordering`]: a received batch in ancestral order, with orphans and
 //!   cycles held apart.
 //! - [`local_change`]: changes made on this member turned into new updates.
+//! - [`replica`]: the one fallible read trait over a member's state.
+//! - [`install`]: the installer's planner — received updates into installs,
+//!   removals, holds, retries, cycle breaks, name-conflict and dangling
+//!   child resolutions, ConflictAndDeleted records.
 //! - [`rng`]: the one deterministic PRNG (SplitMix64).
 //! - [`session`]: the partner session machines (client `PartnerSync`,
 //!   server `Responder`, §3.2, §3.3).
 
 pub mod ids;
+pub mod install;
 pub mod local_change;
 pub mod ordering;
+pub mod replica;
 pub mod rng;
 pub mod rules;
 pub mod session;

@@ -109,10 +109,13 @@ pub enum Decision {
     Install,
     /// The held update supersedes the incoming one: drop it.
     SkipSuperseded,
-    /// The incoming update would win but is present and the held one is a
-    /// name-conflict tombstone, which no present update may supersede
-    /// (§3.3.4.6.2).
-    SkipNameConflictTombstone,
+    /// One of the two is a name-conflict tombstone and the other a present
+    /// update that beats it in the order. No present update may supersede
+    /// a name-conflict tombstone (§3.3.4.6.2), yet a member that holds the
+    /// present update keeps it by the order: left alone, the members would
+    /// never agree. The installer re-issues the name-conflict tombstone
+    /// above the present update (`install::Installer::receive`).
+    ReissueNameConflictTombstone,
     /// The same update (same ordering keys): nothing to do.
     Same,
 }
@@ -131,9 +134,12 @@ pub fn decide(incoming: &Update, held: Option<&Update>) -> Result<Decision, Rule
     }
     Ok(match compare_updates(incoming, held) {
         Ordering::Equal => Decision::Same,
+        Ordering::Less if incoming.name_conflict && !incoming.present && held.present => {
+            Decision::ReissueNameConflictTombstone
+        }
         Ordering::Less => Decision::SkipSuperseded,
-        Ordering::Greater if held.name_conflict && incoming.present => {
-            Decision::SkipNameConflictTombstone
+        Ordering::Greater if held.name_conflict && !held.present && incoming.present => {
+            Decision::ReissueNameConflictTombstone
         }
         Ordering::Greater => Decision::Install,
     })
@@ -422,11 +428,32 @@ mod tests {
         revive.gvsn.version = 50;
         assert_eq!(
             decide(&revive, Some(&tomb)),
-            Ok(Decision::SkipNameConflictTombstone)
+            Ok(Decision::ReissueNameConflictTombstone)
         );
         // A later deletion may still replace it.
         revive.present = false;
         assert_eq!(decide(&revive, Some(&tomb)), Ok(Decision::Install));
+    }
+
+    /// Engine fix (issue 13): the other way round. A member that installed
+    /// a later edit before the name-conflict tombstone arrived used to
+    /// drop the tombstone as superseded, while members holding the
+    /// tombstone refused the edit: both kept their own forever.
+    #[test]
+    fn name_conflict_tombstone_meets_a_later_edit_held() {
+        let mut tomb = base();
+        tomb.present = false;
+        tomb.name_conflict = true;
+        let mut edit = base();
+        edit.clock = tomb.clock + 100;
+        edit.gvsn.version = 50;
+        assert_eq!(
+            decide(&tomb, Some(&edit)),
+            Ok(Decision::ReissueNameConflictTombstone)
+        );
+        // A plain tombstone is superseded by the later edit as before.
+        tomb.name_conflict = false;
+        assert_eq!(decide(&tomb, Some(&edit)), Ok(Decision::SkipSuperseded));
     }
 
     #[test]

@@ -3,16 +3,15 @@
 //! updates through the engine rules (MS-FRS2 §3.3.4.6.2).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::convert::Infallible;
 
 use crate::engine::ids::{Guid, Gvsn, Uid};
+use crate::engine::install::{InstallError, Installer, Lineage, Origin, Step, Why};
 use crate::engine::local_change::{LocalChangeError, NewFile, Originator, UpdateLookup};
-use crate::engine::ordering::{CycleBreak, HoldReason};
-use crate::engine::rules::{
-    compare_updates, decide, fold_name, ConflictRecord, Decision, LossReason,
-};
-use crate::engine::session::{
-    LocalStore, MemoryDatabase, UpdateDatabase, UpdateOutcome, UpdateRequestType,
-};
+use crate::engine::ordering::{CycleBreak, Held};
+use crate::engine::replica::ReplicaRead;
+use crate::engine::rules::{fold_name, ConflictRecord, LossReason};
+use crate::engine::session::{LocalStore, MemoryDatabase, UpdateDatabase, UpdateOutcome, UpdateRequestType};
 use crate::engine::update::{FileTime, Update, FILE_ATTRIBUTE_DIRECTORY, TICKS_PER_SECOND};
 use crate::engine::version_vector::VersionVector;
 
@@ -34,7 +33,6 @@ pub struct MemberDb {
     db: MemoryDatabase,
     names: HashMap<(Uid, String), Uid>,
     children: HashMap<Uid, BTreeSet<Uid>>,
-    withheld: VersionVector,
 }
 
 impl MemberDb {
@@ -47,7 +45,6 @@ impl MemberDb {
             db,
             names: HashMap::new(),
             children: HashMap::new(),
-            withheld: VersionVector::new(),
         }
     }
 
@@ -98,16 +95,6 @@ impl MemberDb {
         true
     }
 
-    /// GVSNs known but not installed (held aside): left out of the vector
-    /// served to partners, see [`Member::held`].
-    pub fn set_withheld<'a>(&mut self, held: impl Iterator<Item = &'a Update>) {
-        let mut v = VersionVector::new();
-        for u in held {
-            v.insert(u.gvsn);
-        }
-        self.withheld = v;
-    }
-
     /// Merges `vv` into the known vector (§3.3.4.6).
     pub fn merge(&mut self, vv: &VersionVector) {
         self.db.merge_vector(self.folder, vv);
@@ -135,16 +122,8 @@ impl LocalStore for MemberDb {
 }
 
 impl UpdateDatabase for MemberDb {
-    /// Our vector without the GVSNs we hold aside: a partner that merged
-    /// them would never ask for them again (see the engine note in the
-    /// module documentation).
     fn version_vector(&self, folder: &Guid) -> Option<VersionVector> {
-        let vv = self.db.version_vector(folder)?;
-        Some(if self.withheld.is_empty() {
-            vv
-        } else {
-            vv.difference(&self.withheld)
-        })
+        self.db.version_vector(folder)
     }
 
     fn updates_in(
@@ -156,41 +135,6 @@ impl UpdateDatabase for MemberDb {
         limit: usize,
     ) -> Vec<Update> {
         self.db.updates_in(folder, vv, kind, after, limit)
-    }
-}
-
-/// What the sessions see of a member's database: name-conflict tombstones
-/// are hidden from `held`, so a present update that beats one in the order
-/// reaches the installer (which re-issues the tombstone above it) instead
-/// of being dropped by `PartnerSync`'s own `decide` filter. See
-/// [`Member::install_remote`] and the engine note in the module
-/// documentation.
-pub struct SessionView<'a>(pub &'a MemberDb);
-
-impl LocalStore for SessionView<'_> {
-    fn known_vector(&self, folder: &Guid) -> VersionVector {
-        self.0.known_vector(folder)
-    }
-
-    fn held(&self, uid: &Uid) -> Option<&Update> {
-        self.0.get(uid).filter(|u| u.present || !u.name_conflict)
-    }
-}
-
-/// The database with one extra update visible, so the originator can
-/// derive a tombstone from an incoming update that was never installed.
-struct WithExtra<'a> {
-    db: &'a MemberDb,
-    extra: &'a Update,
-}
-
-impl UpdateLookup for WithExtra<'_> {
-    fn update(&self, uid: &Uid) -> Option<&Update> {
-        if *uid == self.extra.uid {
-            Some(self.extra)
-        } else {
-            self.db.update(uid)
-        }
     }
 }
 
@@ -239,6 +183,12 @@ impl Causality {
             }
         }
         false
+    }
+}
+
+impl Lineage for Causality {
+    fn descends(&self, v: Gvsn, ancestor: Gvsn) -> bool {
+        Causality::descends(self, v, ancestor)
     }
 }
 
@@ -303,15 +253,6 @@ pub struct Ctx<'a> {
     pub history: &'a mut History,
     /// Counters.
     pub stats: &'a mut Stats,
-}
-
-/// Where an update's parent stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ParentState {
-    Ok,
-    Dead,
-    Unknown,
-    NotDir,
 }
 
 /// One member of the replication group, one replicated folder.
@@ -383,7 +324,6 @@ impl Member {
                 }
             }
         }
-        m.db.set_withheld(m.held.values());
         m
     }
 
@@ -454,18 +394,6 @@ impl Member {
             .collect()
     }
 
-    fn parent_state(&self, p: &Uid) -> ParentState {
-        if *p == Uid::root_of(self.folder) {
-            return ParentState::Ok;
-        }
-        match self.db.get(p) {
-            None => ParentState::Unknown,
-            Some(u) if !u.present => ParentState::Dead,
-            Some(u) if !u.is_directory() => ParentState::NotDir,
-            Some(_) => ParentState::Ok,
-        }
-    }
-
     fn record(&mut self, rec: ConflictRecord, ctx: &mut Ctx<'_>) {
         match rec.reason {
             LossReason::LostConflict => ctx.stats.conflicts += 1,
@@ -477,15 +405,9 @@ impl Member {
         self.conflicts.push(rec);
     }
 
-    /// Stores `u` in the database and the tree; when it replaces a live
-    /// version and `loss` is given, that version goes to ConflictAndDeleted.
-    fn apply(
-        &mut self,
-        u: Update,
-        loss: Option<LossReason>,
-        local: bool,
-        ctx: &mut Ctx<'_>,
-    ) -> bool {
+    /// Stores `u` in the database and the tree, keeping the simulator's
+    /// observations (`local`: our own deletion, not a loss).
+    fn apply(&mut self, u: Update, local: bool, ctx: &mut Ctx<'_>) -> bool {
         let old = self.db.get(&u.uid).filter(|o| o.present).cloned();
         self.pending.push(Record::Apply(u.clone()));
         if !self.db.apply(u.clone()) {
@@ -505,43 +427,55 @@ impl Member {
             h.cur_live = None;
             h.removed_locally = local;
         }
-        if let (Some(o), Some(reason)) = (&old, loss) {
-            let at = self.now_ft(ctx.now_ms);
-            self.record(ConflictRecord::new(o, reason, at), ctx);
-        }
         self.tree.insert(u.uid, node_of(&u));
         true
     }
 
-    /// Tombstones every live descendant of `dir`, children first
-    /// (a directory is emptied before it goes).
-    fn delete_descendants(
+    /// Plans with the engine's installer over this member, then carries
+    /// the plan out (what the member does through the store and the meet).
+    fn plan<T>(
         &mut self,
-        dir: Uid,
-        loss: Option<LossReason>,
-        local: bool,
         ctx: &mut Ctx<'_>,
-    ) -> Result<(), SimError> {
-        let mut order = Vec::new();
-        let mut stack: Vec<(Uid, bool)> = self.db.children(&dir).map(|c| (*c, false)).collect();
-        while let Some((u, expanded)) = stack.pop() {
-            if expanded {
-                order.push(u);
-            } else {
-                stack.push((u, true));
-                stack.extend(self.db.children(&u).map(|c| (*c, false)));
+        f: impl FnOnce(&mut Installer<'_, Member>) -> Result<T, InstallError<Infallible>>,
+    ) -> Result<T, SimError> {
+        let now = self.now_ft(ctx.now_ms);
+        let (out, plan) = {
+            let mut installer = Installer::new(&*self, self.originator.clone(), &*ctx.causality, now);
+            let out = f(&mut installer).map_err(|e| match e {
+                InstallError::Originate(e) => SimError::Local(e),
+                InstallError::Read(never) => match never {},
+            })?;
+            (out, installer.into_plan())
+        };
+        self.originator = plan.originator;
+        for step in plan.steps {
+            match step {
+                Step::Preserve(rec) => self.record(rec, ctx),
+                Step::Install { update, origin } => {
+                    let mut local = false;
+                    if let Origin::Originated { from, why } = origin {
+                        ctx.causality.add(update.gvsn, from);
+                        ctx.stats.cycle_breaks += u64::from(why == Why::CycleBreak);
+                        local = why == Why::LocalDelete;
+                    }
+                    self.apply(update, local, ctx);
+                }
+                Step::Hold(u) => {
+                    ctx.stats.held += 1;
+                    self.pending.push(Record::Hold(u.clone()));
+                    self.held.insert(u.uid, u);
+                }
+                Step::Release(u) => {
+                    if self.held.remove(&u.uid).is_some() {
+                        self.pending.push(Record::Unhold(u.uid));
+                    }
+                    let mut vv = VersionVector::new();
+                    vv.insert(u.gvsn);
+                    self.merge(vv);
+                }
             }
         }
-        for x in order {
-            let now = self.now_ft(ctx.now_ms);
-            let base = self.db.get(&x).map(|u| u.gvsn);
-            let t = self.originator.delete(&self.db, x, now)?;
-            if let Some(b) = base {
-                ctx.causality.add(t.gvsn, b);
-            }
-            self.apply(t, loss, local, ctx);
-        }
-        Ok(())
+        Ok(out)
     }
 
     // ---- local operations -------------------------------------------------
@@ -551,7 +485,7 @@ impl Member {
             ctx.causality.add(u.gvsn, b);
         }
         ctx.stats.ops_applied += 1;
-        self.apply(u, None, true, ctx);
+        self.apply(u, true, ctx);
     }
 
     /// Creates a file or directory.
@@ -613,338 +547,92 @@ impl Member {
     /// Deletes a file, or a directory with everything below it (children
     /// first, as the file system does).
     pub fn local_delete(&mut self, uid: Uid, ctx: &mut Ctx<'_>) -> Result<Update, SimError> {
-        let now = self.now_ft(ctx.now_ms);
-        let base = self.db.get(&uid).map(|u| u.gvsn);
-        // Validate first, so a refused delete changes nothing.
-        let probe = self.originator.clone().delete(&self.db, uid, now)?;
-        drop(probe);
-        self.delete_descendants(uid, None, true, ctx)?;
-        let now = self.now_ft(ctx.now_ms);
-        let u = self.originator.delete(&self.db, uid, now)?;
-        self.local_update(u.clone(), base, ctx);
+        let u = self.plan(ctx, |i| i.delete_locally(uid))?;
+        ctx.stats.ops_applied += 1;
         Ok(u)
     }
 
     // ---- received updates ------------------------------------------------
 
-    /// Installs one received update (§3.3.4.6.2) and reports the outcome
-    /// for [`crate::engine::session::PartnerSync::on_update_processed`]:
-    ///
-    /// - `decide` against the held update: superseded / same → Superseded;
-    /// - a tombstone: live descendants are tombstoned first (ParentDeleted),
-    ///   the replaced live file goes to ConflictAndDeleted (Deleted, or
-    ///   NameConflict for a name-conflict tombstone);
-    /// - a live update whose parent is unknown is held until it arrives;
-    ///   whose parent is deleted is a dangling child (§3.3.4.6.2): we
-    ///   originate its tombstone (ParentDeleted), so every member ends with
-    ///   it deleted, never with a live child under a deleted directory;
-    /// - a live update that would close a directory cycle is re-issued with
-    ///   the installed parent (`Originator::break_cycle`);
-    /// - a live sibling with the same name: `resolve_name_conflict`, the
-    ///   loser gets a name-conflict tombstone;
-    /// - otherwise installed; a replaced live version it was not made from
-    ///   is a concurrent edit that lost (LostConflict).
-    pub fn install_remote(
-        &mut self,
-        w: Update,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<UpdateOutcome, SimError> {
-        if w.content_set_id != self.folder || w.validate().is_err() {
-            return Ok(UpdateOutcome::Failed);
-        }
-        let held = self.db.get(&w.uid).cloned();
-        match decide(&w, held.as_ref()) {
-            Ok(Decision::Install) => {}
-            Ok(Decision::SkipSuperseded) if w.name_conflict && !w.present => {
-                if let Some(h) = held.filter(|h| h.present) {
-                    self.reissue_name_conflict_tombstone(&w, h, ctx)?;
-                    return Ok(UpdateOutcome::Installed);
-                }
-                return Ok(UpdateOutcome::Superseded);
-            }
-            Ok(Decision::SkipNameConflictTombstone) => {
-                self.reissue_over(&w, ctx)?;
-                return Ok(UpdateOutcome::Installed);
-            }
-            Ok(_) => return Ok(UpdateOutcome::Superseded),
-            Err(_) => return Ok(UpdateOutcome::Failed),
-        }
-        let held_live = held.filter(|h| h.present);
-        if !w.present {
-            if held_live.as_ref().is_some_and(|h| h.is_directory()) {
-                self.delete_descendants(w.uid, Some(LossReason::ParentDeleted), false, ctx)?;
-            }
-            let reason = if w.name_conflict {
-                LossReason::NameConflict
-            } else {
-                LossReason::Deleted
-            };
-            self.apply(w, Some(reason), false, ctx);
-            return Ok(UpdateOutcome::Installed);
-        }
-        match self.parent_state(&w.parent) {
-            ParentState::Ok => {}
-            ParentState::Unknown => {
-                self.hold(w, ctx);
-                return Ok(UpdateOutcome::Installed);
-            }
-            ParentState::NotDir => return Ok(UpdateOutcome::Failed),
-            ParentState::Dead => {
-                self.dangle(w, held_live, ctx)?;
-                return Ok(UpdateOutcome::Installed);
-            }
-        }
-        if let Some(h) = &held_live {
-            if self.would_cycle(w.uid, w.parent) {
-                let brk = CycleBreak {
-                    update: w,
-                    old_parent: h.parent,
-                };
-                self.break_cycle(&brk, h.clone(), ctx)?;
-                return Ok(UpdateOutcome::Installed);
-            }
-        }
-        let sibling = self
-            .db
-            .live_child_named(&w.parent, &w.name)
-            .filter(|s| *s != w.uid)
-            .and_then(|s| self.db.get(&s).cloned());
-        if let Some(sib) = sibling {
-            let now = self.now_ft(ctx.now_ms);
-            let res = self.originator.resolve_name_conflict(&w, &sib, now)?;
-            let tomb = res.loser_tombstone.clone();
-            if res.winner == w.uid {
-                ctx.causality.add(tomb.gvsn, sib.gvsn);
-                if sib.is_directory() {
-                    self.delete_descendants(sib.uid, Some(LossReason::ParentDeleted), false, ctx)?;
-                }
-                self.apply(tomb, None, false, ctx);
-                self.record(res.record, ctx);
-                self.install_live(w, held_live, ctx);
-            } else {
-                ctx.causality.add(tomb.gvsn, w.gvsn);
-                if held_live.as_ref().is_some_and(|h| h.is_directory()) {
-                    self.delete_descendants(w.uid, Some(LossReason::ParentDeleted), false, ctx)?;
-                }
-                self.apply(tomb, None, false, ctx);
-                self.record(res.record, ctx);
-            }
-            return Ok(UpdateOutcome::Installed);
-        }
-        self.install_live(w, held_live, ctx);
-        Ok(UpdateOutcome::Installed)
+    /// Installs one received update with the engine's installer, then
+    /// retries what is held aside; the outcome is for
+    /// [`crate::engine::session::PartnerSync::on_update_processed`].
+    pub fn install_received(&mut self, u: Update, ctx: &mut Ctx<'_>) -> Result<UpdateOutcome, SimError> {
+        self.plan(ctx, |i| {
+            let o = i.receive(u)?;
+            i.retry_held()?;
+            Ok(o)
+        })
     }
 
-    /// Workaround for an asymmetry of `rules::decide`: a name-conflict
-    /// tombstone `w` arriving where a later present update `h` of the same
-    /// UID is held loses the §3.3.4.6.2 order, while every member holding
-    /// the tombstone refuses `h` ("MUST NOT supersede any update with
-    /// nameConflict set to 1 by any update that sets present to 1"): the
-    /// members would never agree. We re-issue the name-conflict tombstone
-    /// with a fresh GVSN and a clock above `h`, which every member accepts.
-    fn reissue_name_conflict_tombstone(
-        &mut self,
-        w: &Update,
-        h: Update,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), SimError> {
-        let now = self.now_ft(ctx.now_ms);
-        let mut t = self.originator.delete(&self.db, h.uid, now)?;
-        t.name_conflict = true;
-        ctx.causality.add(t.gvsn, w.gvsn);
-        if h.is_directory() {
-            self.delete_descendants(h.uid, Some(LossReason::ParentDeleted), false, ctx)?;
-        }
-        self.apply(t, Some(LossReason::NameConflict), false, ctx);
-        Ok(())
-    }
-
-    /// The other half of the workaround above: a present update `w` that
-    /// beats our name-conflict tombstone in the order but may not revive
-    /// it; members that hold `w` would keep it, so we re-issue the
-    /// name-conflict tombstone above `w`.
-    fn reissue_over(&mut self, w: &Update, ctx: &mut Ctx<'_>) -> Result<(), SimError> {
-        let now = self.now_ft(ctx.now_ms);
-        let mut t = self.originator.delete(
-            &WithExtra {
-                db: &self.db,
-                extra: w,
-            },
-            w.uid,
-            now,
-        )?;
-        t.name_conflict = true;
-        ctx.causality.add(t.gvsn, w.gvsn);
-        self.apply(t, None, false, ctx);
-        Ok(())
-    }
-
-    fn install_live(&mut self, w: Update, held_live: Option<Update>, ctx: &mut Ctx<'_>) {
-        let lost = held_live
-            .as_ref()
-            .is_some_and(|h| h.gvsn != w.gvsn && !ctx.causality.descends(w.gvsn, h.gvsn));
-        self.apply(w, lost.then_some(LossReason::LostConflict), false, ctx);
-    }
-
-    /// A live update under a deleted directory: originate its tombstone.
-    fn dangle(
-        &mut self,
-        w: Update,
-        held_live: Option<Update>,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), SimError> {
-        let now = self.now_ft(ctx.now_ms);
-        let t = self.originator.delete(
-            &WithExtra {
-                db: &self.db,
-                extra: &w,
-            },
-            w.uid,
-            now,
-        )?;
-        ctx.causality.add(t.gvsn, w.gvsn);
-        if held_live.as_ref().is_some_and(|h| h.is_directory()) {
-            self.delete_descendants(w.uid, Some(LossReason::ParentDeleted), false, ctx)?;
-        }
-        if held_live.is_none() {
-            let at = self.now_ft(ctx.now_ms);
-            self.record(ConflictRecord::new(&w, LossReason::ParentDeleted, at), ctx);
-        }
-        self.apply(t, Some(LossReason::ParentDeleted), false, ctx);
-        Ok(())
-    }
-
-    /// True when `new_parent` is `uid` or below it in the live tree.
-    fn would_cycle(&self, uid: Uid, new_parent: Uid) -> bool {
-        let root = Uid::root_of(self.folder);
-        let mut cur = new_parent;
-        let mut seen = HashSet::new();
-        while cur != root {
-            if cur == uid || !seen.insert(cur) {
-                return true;
+    /// The session's [`crate::engine::session::Action::Hold`].
+    pub fn on_held(&mut self, held: Vec<Held>, ctx: &mut Ctx<'_>) -> Result<(), SimError> {
+        self.plan(ctx, |i| {
+            for h in held {
+                i.held(h.update, h.reason)?;
+                i.retry_held()?;
             }
-            match self.db.get(&cur).filter(|u| u.present) {
-                Some(u) => cur = u.parent,
-                None => return false,
+            Ok(())
+        })
+    }
+
+    /// The session's [`crate::engine::session::Action::CycleBreaks`].
+    pub fn on_cycle_breaks(&mut self, breaks: Vec<CycleBreak>, ctx: &mut Ctx<'_>) -> Result<(), SimError> {
+        self.plan(ctx, |i| {
+            for b in breaks {
+                i.cycle_break(b)?;
+                i.retry_held()?;
             }
-        }
-        false
-    }
-
-    fn break_cycle(
-        &mut self,
-        brk: &CycleBreak,
-        held_live: Update,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), SimError> {
-        let now = self.now_ft(ctx.now_ms);
-        let u = self.originator.break_cycle(&self.db, brk, now)?;
-        ctx.causality.add(u.gvsn, brk.update.gvsn);
-        ctx.stats.cycle_breaks += 1;
-        self.install_live(u, Some(held_live), ctx);
-        Ok(())
-    }
-
-    /// The session's [`crate::engine::session::Action::CycleBreaks`]: the
-    /// engine chose `brk.update` as the weakest of a cycle; re-issue it
-    /// with the installed parent (§3.3.4.6.2), or install it when the
-    /// installed state no longer has it live.
-    pub fn on_cycle_break(&mut self, brk: CycleBreak, ctx: &mut Ctx<'_>) -> Result<(), SimError> {
-        let held = self.db.get(&brk.update.uid).cloned();
-        if !matches!(decide(&brk.update, held.as_ref()), Ok(Decision::Install)) {
-            return Ok(());
-        }
-        match held.filter(|h| h.present) {
-            Some(h) => {
-                let brk = CycleBreak {
-                    old_parent: h.parent,
-                    update: brk.update,
-                };
-                self.break_cycle(&brk, h, ctx)
-            }
-            None => self.install_remote(brk.update, ctx).map(|_| ()),
-        }
-    }
-
-    /// The session's [`crate::engine::session::Action::Hold`]: dangling
-    /// children are resolved now (see [`Self::install_remote`]); orphans and
-    /// unbreakable cycles wait in [`Self::held`].
-    pub fn on_held(
-        &mut self,
-        u: Update,
-        reason: HoldReason,
-        ctx: &mut Ctx<'_>,
-    ) -> Result<(), SimError> {
-        match reason {
-            HoldReason::ParentDeleted { .. } => self.install_remote(u, ctx).map(|_| ()),
-            HoldReason::Orphan { .. } | HoldReason::Cycle => {
-                self.hold(u, ctx);
-                Ok(())
-            }
-        }
-    }
-
-    fn hold(&mut self, u: Update, ctx: &mut Ctx<'_>) {
-        if let Some(h) = self.held.get(&u.uid) {
-            if compare_updates(&u, h) != std::cmp::Ordering::Greater {
-                return;
-            }
-        }
-        ctx.stats.held += 1;
-        self.pending.push(Record::Hold(u.clone()));
-        self.held.insert(u.uid, u);
-        self.db.set_withheld(self.held.values());
-    }
-
-    fn unhold(&mut self, uid: Uid) {
-        if self.held.remove(&uid).is_some() {
-            self.pending.push(Record::Unhold(uid));
-            self.db.set_withheld(self.held.values());
-        }
+            Ok(())
+        })
     }
 
     /// Installs held updates whose parent has arrived and forgets the
     /// superseded ones; true when anything changed.
     pub fn retry_held(&mut self, ctx: &mut Ctx<'_>) -> Result<bool, SimError> {
-        let mut any = false;
-        loop {
-            let mut progressed = false;
-            let uids: Vec<Uid> = self.held.keys().copied().collect();
-            for uid in uids {
-                let Some(u) = self.held.get(&uid).cloned() else {
-                    continue;
-                };
-                if !matches!(decide(&u, self.db.get(&uid)), Ok(Decision::Install)) {
-                    self.unhold(uid);
-                    progressed = true;
-                    continue;
-                }
-                if u.present && self.parent_state(&u.parent) == ParentState::Unknown {
-                    continue;
-                }
-                self.unhold(uid);
-                self.install_remote(u, ctx)?;
-                progressed = true;
-            }
-            any |= progressed;
-            if !progressed {
-                return Ok(any);
-            }
-        }
+        self.plan(ctx, |i| i.retry_held())
     }
 
     /// Held updates that would still win over what is installed.
-    pub fn unresolved(&self) -> Vec<&Update> {
-        self.held
-            .values()
-            .filter(|u| matches!(decide(u, self.db.get(&u.uid)), Ok(Decision::Install)))
-            .collect()
+    pub fn unresolved(&self) -> Vec<Update> {
+        match crate::engine::install::unresolved(self, &self.folder) {
+            Ok(v) => v,
+            Err(never) => match never {},
+        }
     }
 
     /// The session's [`crate::engine::session::Action::MergeKnownVector`].
     pub fn merge(&mut self, vv: VersionVector) {
         self.db.merge(&vv);
         self.pending.push(Record::Merge(vv));
+    }
+}
+
+impl ReplicaRead for Member {
+    type Error = Infallible;
+
+    fn known_vector(&self, folder: &Guid) -> Result<VersionVector, Infallible> {
+        Ok(self.db.known_vector(folder))
+    }
+
+    fn update(&self, uid: &Uid) -> Result<Option<Update>, Infallible> {
+        Ok(self.db.get(uid).cloned())
+    }
+
+    fn live_child_named(&self, parent: &Uid, name: &str) -> Result<Option<Uid>, Infallible> {
+        Ok(self.db.live_child_named(parent, name))
+    }
+
+    fn live_children(&self, dir: &Uid) -> Result<Vec<Uid>, Infallible> {
+        Ok(self.db.children(dir).copied().collect())
+    }
+
+    fn held_aside(&self, uid: &Uid) -> Result<Option<Update>, Infallible> {
+        Ok(self.held.get(uid).cloned())
+    }
+
+    fn all_held_aside(&self, _folder: &Guid) -> Result<Vec<Update>, Infallible> {
+        Ok(self.held.values().cloned().collect())
     }
 }
 

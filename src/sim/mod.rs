@@ -554,9 +554,7 @@ impl Simulation {
                         let gvsn = u.gvsn;
                         let outcome = {
                             let (m, mut ctx) = self.ctx(c);
-                            let o = m.install_remote(u, &mut ctx)?;
-                            m.retry_held(&mut ctx)?;
-                            o
+                            m.install_received(u, &mut ctx)?
                         };
                         self.commit(c)?;
                         if self.faults_on
@@ -573,7 +571,7 @@ impl Simulation {
                                     gvsn,
                                     outcome,
                                     now,
-                                    &member::SessionView(&self.members[c].db),
+                                    &self.members[c].db,
                                 )
                                 .is_err()
                             {
@@ -583,19 +581,13 @@ impl Simulation {
                     }
                 }
                 Action::Hold(_, held) => {
-                    for h in held {
-                        let (m, mut ctx) = self.ctx(c);
-                        m.on_held(h.update, h.reason, &mut ctx)?;
-                        m.retry_held(&mut ctx)?;
-                    }
+                    let (m, mut ctx) = self.ctx(c);
+                    m.on_held(held, &mut ctx)?;
                     self.commit(c)?;
                 }
                 Action::CycleBreaks(_, breaks) => {
-                    for b in breaks {
-                        let (m, mut ctx) = self.ctx(c);
-                        m.on_cycle_break(b, &mut ctx)?;
-                        m.retry_held(&mut ctx)?;
-                    }
+                    let (m, mut ctx) = self.ctx(c);
+                    m.on_cycle_breaks(breaks, &mut ctx)?;
                     self.commit(c)?;
                 }
                 Action::MergeKnownVector(_, vv) => {
@@ -653,7 +645,7 @@ impl Simulation {
                         error: CallError::Transport,
                     };
                     if cl
-                        .on_response(failed, now, &member::SessionView(&self.members[c].db))
+                        .on_response(failed, now, &self.members[c].db)
                         .is_err()
                     {
                         self.stats.stray += 1;
@@ -693,7 +685,7 @@ impl Simulation {
                 let now = self.now;
                 if let Some(cl) = self.clients[c][s].as_mut() {
                     if cl
-                        .on_response(resp, now, &member::SessionView(&self.members[c].db))
+                        .on_response(resp, now, &self.members[c].db)
                         .is_err()
                     {
                         self.stats.stray += 1;
@@ -786,7 +778,7 @@ impl Simulation {
                     .is_some_and(|at| at <= now);
                 if due {
                     if let Some(cl) = self.clients[c][s].as_mut() {
-                        cl.on_timer(now, &member::SessionView(&self.members[c].db));
+                        cl.on_timer(now, &self.members[c].db);
                     }
                     self.drive_client(c, s)?;
                 }

@@ -110,6 +110,10 @@ pub enum UpdateOutcome {
     Installed,
     /// Not installed: what is held supersedes it (found at install time).
     Superseded,
+    /// Kept aside until its parent arrives (an orphan, a cycle): processed
+    /// for this sync, but its GVSN is left out of the merged vector, so we
+    /// never claim a version we have not installed.
+    Held,
     /// Not now; retried with back-off 1, 2, 4 … 256 s, then every 300 s.
     RetryLater(Retry),
     /// Failed for good: UpdateCancel is sent and its GVSN is left out of
@@ -127,7 +131,10 @@ pub enum Action {
     /// [`PartnerSync::on_update_processed`].
     Install(Guid, Vec<Update>),
     /// Keep these updates aside (orphans, dangling children, unbreakable
-    /// cycles, §3.3.4.6.2); they count as processed for this sync.
+    /// cycles, §3.3.4.6.2); they count as processed for this sync. The
+    /// GVSNs of orphans and cycles are left out of the merged vector (they
+    /// are known once installed); a dangling child is the installer's to
+    /// resolve now (`install::Installer::held`).
     Hold(Guid, Vec<Held>),
     /// Originate an update keeping the old parent for each (§3.3.4.6.2
     /// cycle conflict, see `local_change::Originator::break_cycle`).
@@ -220,6 +227,9 @@ struct SyncRun {
     /// Orphans waiting for a parent of this sync.
     deferred: Vec<Update>,
     failed: Vec<Gvsn>,
+    /// Held aside (orphans, cycles): out of the merge, not fetched again
+    /// at once.
+    held_aside: Vec<Gvsn>,
     /// Orphans dropped to make room; fetched again by the next sync.
     dropped: Vec<Gvsn>,
     dropped_uids: HashSet<Uid>,
@@ -559,6 +569,10 @@ impl PartnerSync {
             UpdateOutcome::Installed | UpdateOutcome::Superseded => {
                 run.pipeline.remove(i);
             }
+            UpdateOutcome::Held => {
+                let e = run.pipeline.remove(i);
+                run.held_aside.push(e.update.gvsn);
+            }
             UpdateOutcome::RetryLater(_)
                 if run.dropped_uids.contains(&run.pipeline[i].update.parent) =>
             {
@@ -813,6 +827,7 @@ impl PartnerSync {
                         deferred: Vec::new(),
                         failed: Vec::new(),
                         dropped: Vec::new(),
+                        held_aside: Vec::new(),
                         dropped_uids: HashSet::new(),
                         page: 0,
                     }));
@@ -869,11 +884,12 @@ impl PartnerSync {
                 .find(|e| e.update.uid == u.uid)
                 .map(|e| &e.update)
                 .or_else(|| store.held(&u.uid));
-            if let Ok(Decision::Install) = decide(&u, against) {
+            // A name-conflict tombstone meeting a present update that
+            // beats it is the installer's to settle (it re-issues the
+            // tombstone); superseded and same are processed.
+            if let Ok(Decision::Install | Decision::ReissueNameConflictTombstone) = decide(&u, against) {
                 batch.push(u);
             }
-            // Superseded, same, or beaten by a name-conflict tombstone:
-            // processed.
         }
         batch.append(&mut run.deferred);
         let ordered = order_batch(batch, &overlay(store, &run.pipeline));
@@ -885,7 +901,11 @@ impl PartnerSync {
         for h in ordered.held {
             match h.reason {
                 HoldReason::Orphan { .. } => run.deferred.push(h.update),
-                _ => hold.push(h),
+                HoldReason::Cycle => {
+                    run.held_aside.push(h.update.gvsn);
+                    hold.push(h);
+                }
+                HoldReason::ParentDeleted { .. } => hold.push(h),
             }
         }
         if !hold.is_empty() {
@@ -1096,7 +1116,7 @@ impl PartnerSync {
                         f.resync = true;
                     }
                     let mut excluded = VersionVector::new();
-                    for g in run.failed.iter().chain(&run.dropped) {
+                    for g in run.failed.iter().chain(&run.dropped).chain(&run.held_aside) {
                         excluded.insert(*g);
                     }
                     let merged = run.partner.difference(&excluded);
@@ -1249,7 +1269,11 @@ fn pump_sync<S: LocalStore + ?Sized>(
                     run.dropped.push(h.update.gvsn);
                     run.dropped_uids.insert(h.update.uid);
                 }
-                _ => hold.push(h),
+                HoldReason::Orphan { .. } | HoldReason::Cycle => {
+                    run.held_aside.push(h.update.gvsn);
+                    hold.push(h);
+                }
+                HoldReason::ParentDeleted { .. } => hold.push(h),
             }
         }
         if !hold.is_empty() {
