@@ -1045,3 +1045,29 @@ proptest! {
         prop_assert_eq!(w.disconnects, 0);
     }
 }
+
+/// Engine fix (issue 13): an update held aside (its parent never came) is
+/// not claimed by the merged vector. Before the fix the whole partner
+/// vector was merged, so we served GVSNs we had only put aside, partners
+/// merged them and never asked again.
+#[test]
+fn held_aside_gvsns_are_left_out_of_the_merge() {
+    let f = folder_a();
+    let mut w = World::new(config(1), &[f]);
+    let mut g = Gen::new(f);
+    // A directory and a file in it, on the server; then the server only
+    // holds the file (its directory is not served: an orphan for us).
+    let mut scratch = MemoryDatabase::new();
+    let dir = g.create(&mut scratch, orig(2), 0, true);
+    let dirs = g.live_dirs();
+    let pick = dirs.iter().position(|d| *d == dir.uid).unwrap();
+    let child = g.create(&mut scratch, orig(1), pick, false);
+    let plain = g.create(&mut scratch, orig(1), 0, false);
+    w.server_db.apply(child.clone());
+    w.server_db.apply(plain.clone());
+    w.run();
+    assert!(w.holds >= 1, "the orphan was not held");
+    let (_, _, merged) = w.merges.last().expect("no merge");
+    assert!(!merged.contains(&child.gvsn), "the held orphan's GVSN was merged");
+    assert!(merged.contains(&plain.gvsn));
+}
