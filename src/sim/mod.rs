@@ -7,16 +7,10 @@
 //!
 //! **Members** ([`member::Member`]): a database (maximal update per UID and
 //! version vector), an `Originator`, a materialized tree, ConflictAndDeleted
-//! records, updates held for a missing parent; per partner a `PartnerSync`
-//! and a `Responder`. Rules for received updates are in
-//! [`member::Member::install_remote`]; in short: `decide` per UID, name
-//! conflicts via `resolve_name_conflict` (loser tombstone, nameConflict=1),
-//! dangling children (§3.3.4.6.2: a live update whose parent is deleted)
-//! are deleted by the member that sees them (a fresh tombstone, reason
-//! ParentDeleted) — the spec only says the set must stay well-formed, and
-//! the engine leaves the choice to the caller (`HoldReason::ParentDeleted`);
-//! a directory tombstone first tombstones live descendants; cycles are
-//! broken with `Originator::break_cycle`.
+//! records, updates held aside; per partner a `PartnerSync` and a
+//! `Responder`. Received updates go through the engine's installer
+//! ([`crate::engine::install::Installer`], the one the member uses); the
+//! simulator only carries its plans out on its maps.
 //!
 //! **Network and faults**: see [`net`]. Crash-restart: the member loses all
 //! in-memory state (database, tree, sessions, held updates, messages) and
@@ -48,33 +42,18 @@
 //!   GVSN). FRS_UPDATE carries no causal history, so members use the
 //!   simulator's ground truth ([`member::Causality`]) to decide this.
 //!
-//! **Engine notes** (found by this simulation; worked around here, not
-//! fixed in the engine):
-//! 1. `rules::decide` is asymmetric for name-conflict tombstones: a
-//!    name-conflict tombstone that arrives where a later present update of
-//!    the UID is held loses the §3.3.4.6.2 order (SkipSuperseded), while a
-//!    member holding the tombstone refuses that present update
-//!    (SkipNameConflictTombstone); both keep their own, forever.
-//!    `PartnerSync::on_updates` filters with `decide` before the installer
-//!    sees either. Workaround: sessions see a [`member::SessionView`] that
-//!    hides name-conflict tombstones, and the installer re-issues the
-//!    tombstone above the present update.
-//! 2. `PartnerSync` keeps `vv_generation` across a disconnect, and a new
+//! **Engine notes** (found by this simulation):
+//! 1. `PartnerSync` keeps `vv_generation` across a disconnect, and a new
 //!    `Responder` (server restart) counts generations from 1: a change on
 //!    the restarted server waits for the CHANGE_NOTIFY time-out (300 s)
-//!    instead of being notified (liveness only; see the ignored test
-//!    `engine_note_stale_generation_after_server_restart`).
-//! 3. A transport failure reported for `Call::AsyncPoll` makes
-//!    `PartnerSync` re-poll on the same connection; a folder whose
-//!    completion was lost stays in WaitingAsyncPoll forever. The network
-//!    therefore reports any broken connection as a failure of
-//!    EstablishConnection (ignored test
-//!    `engine_note_lost_async_poll_completion`).
-//! 4. `Action::Hold` updates "count as processed" and the partner's whole
-//!    vector is merged: a member then serves (RequestVersionVector) GVSNs
-//!    of updates it only holds aside, partners merge them and never ask
-//!    again. Workaround: [`member::MemberDb`] leaves held GVSNs out of the
-//!    vector it serves.
+//!    instead of being notified (liveness only).
+//! 2. A transport failure reported for `Call::AsyncPoll` makes
+//!    `PartnerSync` re-poll on the same connection; the network therefore
+//!    reports any broken connection as a failure of EstablishConnection.
+//!
+//! Fixed in the engine (issue 13), once worked around here: name-conflict
+//! tombstones against a later edit (`Decision::ReissueNameConflictTombstone`)
+//! and held-aside GVSNs in the merged vector (`UpdateOutcome::Held`).
 
 pub mod member;
 pub mod net;
