@@ -436,40 +436,25 @@ impl<'a, R: ReplicaRead> Installer<'a, R> {
         };
         if let Some(sib) = sibling {
             let res = self.originator.resolve_name_conflict(&w, &sib, self.now)?;
-            let tomb = res.loser_tombstone;
-            if res.winner == w.uid {
-                if sib.is_directory() {
-                    self.delete_descendants(
-                        sib.uid,
-                        Some(LossReason::ParentDeleted),
-                        Why::ParentDeleted,
-                    )?;
-                }
-                self.steps.push(Step::Preserve(res.record));
-                self.install(
-                    tomb,
-                    Origin::Originated {
-                        from: sib.gvsn,
-                        why: Why::NameConflict,
-                    },
-                );
-                self.install_live(w, held_live);
+            let w_wins = res.winner == w.uid;
+            let (loser, loser_is_dir, from) = if w_wins {
+                (sib.uid, sib.is_directory(), sib.gvsn)
             } else {
-                if held_live.as_ref().is_some_and(|h| h.is_directory()) {
-                    self.delete_descendants(
-                        w.uid,
-                        Some(LossReason::ParentDeleted),
-                        Why::ParentDeleted,
-                    )?;
-                }
-                self.steps.push(Step::Preserve(res.record));
-                self.install(
-                    tomb,
-                    Origin::Originated {
-                        from: w.gvsn,
-                        why: Why::NameConflict,
-                    },
-                );
+                (w.uid, held_live.as_ref().is_some_and(|h| h.is_directory()), w.gvsn)
+            };
+            if loser_is_dir {
+                self.delete_descendants(loser, Some(LossReason::ParentDeleted), Why::ParentDeleted)?;
+            }
+            self.steps.push(Step::Preserve(res.record));
+            self.install(
+                res.loser_tombstone,
+                Origin::Originated {
+                    from,
+                    why: Why::NameConflict,
+                },
+            );
+            if w_wins {
+                self.install_live(w, held_live);
             }
             return Ok(UpdateOutcome::Installed);
         }
@@ -653,15 +638,14 @@ impl<'a, R: ReplicaRead> Installer<'a, R> {
     /// A local deletion of `uid`: tombstones for everything below it,
     /// children first, then its own (what the file system did).
     pub fn delete_locally(&mut self, uid: Uid) -> Res<Update, R> {
+        // The originator refuses the root, an unknown or a deleted file
+        // before a whole subtree is planned (a failed plan is dropped
+        // anyway; this only saves the work).
         let held = self.update(&uid)?;
-        // Validate first, so a refused delete plans nothing.
-        let mut probe = self.originator.clone();
         let one: HashMap<Uid, Update> = held.iter().map(|u| (u.uid, u.clone())).collect();
-        probe.delete(&one, uid, self.now)?;
+        self.originator.clone().delete(&one, uid, self.now)?;
+        let held = held.ok_or(LocalChangeError::UnknownUid(uid))?;
         self.delete_descendants(uid, None, Why::LocalDelete)?;
-        let held = self
-            .update(&uid)?
-            .ok_or(LocalChangeError::UnknownUid(uid))?;
         let t = self.tombstone(&held)?;
         self.install(
             t.clone(),
