@@ -37,6 +37,10 @@ pub enum RecordType {
     Download = 7,
     /// A ConflictAndDeleted accounting record.
     Conflict = 8,
+    /// One member of an index list: its neighbours ([`Links`]).
+    ListLinks = 9,
+    /// An index list's head: its first member.
+    ListHead = 10,
 }
 
 impl RecordType {
@@ -51,6 +55,8 @@ impl RecordType {
             6 => RecordType::Originator,
             7 => RecordType::Download,
             8 => RecordType::Conflict,
+            9 => RecordType::ListLinks,
+            10 => RecordType::ListHead,
             _ => return None,
         })
     }
@@ -66,6 +72,8 @@ impl RecordType {
             RecordType::Originator => "originator",
             RecordType::Download => "download",
             RecordType::Conflict => "conflict",
+            RecordType::ListLinks => "list-links",
+            RecordType::ListHead => "list-head",
         }
     }
 
@@ -596,6 +604,62 @@ pub fn decode_conflict(b: &[u8]) -> Result<ConflictRecord, DecodeError> {
     Ok(c)
 }
 
+/// A member's neighbours in an index list (the children of a directory,
+/// the updates of a folder; see `keys`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Links {
+    /// The member before it; `None` for the first (the head names it).
+    pub prev: Option<Uid>,
+    /// The member after it; `None` for the last.
+    pub next: Option<Uid>,
+}
+
+const LINK_PREV: u8 = 1;
+const LINK_NEXT: u8 = 2;
+
+/// `u8 bits (1 prev, 2 next)`, then the previous and the next UID when
+/// their bit is set.
+pub fn encode_links(l: &Links) -> Vec<u8> {
+    let mut w = Writer::record(RecordType::ListLinks);
+    w.u8(if l.prev.is_some() { LINK_PREV } else { 0 } | if l.next.is_some() { LINK_NEXT } else { 0 });
+    if let Some(p) = &l.prev {
+        w.uid(p);
+    }
+    if let Some(n) = &l.next {
+        w.uid(n);
+    }
+    w.finish()
+}
+
+/// Reads a list member's links.
+pub fn decode_links(b: &[u8]) -> Result<Links, DecodeError> {
+    let mut r = Reader::new(b);
+    r.header(RecordType::ListLinks)?;
+    let at = r.pos();
+    let bits = r.u8()?;
+    if bits & !(LINK_PREV | LINK_NEXT) != 0 {
+        return Err(DecodeError::BadTag { what: "link bits", value: bits, at });
+    }
+    let prev = if bits & LINK_PREV != 0 { Some(r.uid()?) } else { None };
+    let next = if bits & LINK_NEXT != 0 { Some(r.uid()?) } else { None };
+    r.finish()?;
+    Ok(Links { prev, next })
+}
+
+/// A list's head: the first member's UID.
+pub fn encode_list_head(first: &Uid) -> Vec<u8> {
+    Writer::record(RecordType::ListHead).uid(first).finish()
+}
+
+/// Reads a list's head.
+pub fn decode_list_head(b: &[u8]) -> Result<Uid, DecodeError> {
+    let mut r = Reader::new(b);
+    r.header(RecordType::ListHead)?;
+    let first = r.uid()?;
+    r.finish()?;
+    Ok(first)
+}
+
 /// The name `dump` uses for a loss reason.
 pub fn loss_reason_name(r: LossReason) -> &'static str {
     match r {
@@ -671,6 +735,18 @@ mod tests {
             let c = ConflictRecord::new(&update(4, 10, 11, 1, "x"), reason, 99);
             assert_eq!(decode_conflict(&encode_conflict(&c)).unwrap(), c);
         }
+        let (a, b) = (Uid::new(Guid([5; 16]), 1), Uid::new(Guid([6; 16]), u64::MAX));
+        for l in [
+            Links::default(),
+            Links { prev: Some(a), next: None },
+            Links { prev: None, next: Some(b) },
+            Links { prev: Some(a), next: Some(b) },
+        ] {
+            assert_eq!(decode_links(&encode_links(&l)).unwrap(), l);
+        }
+        // Header, bits, then only the UIDs that are there.
+        assert_eq!(encode_links(&Links { prev: None, next: Some(b) }).len(), 3 + 24);
+        assert_eq!(decode_list_head(&encode_list_head(&b)).unwrap(), b);
     }
 
     #[test]
@@ -683,6 +759,8 @@ mod tests {
             encode_conflict(&ConflictRecord::new(&update(4, 10, 11, 1, "x"), LossReason::Deleted, 1)),
             encode_gvsn_index(&Uid::new(Guid([1; 16]), 9)),
             encode_originator(&OriginatorState { next_version: 9, last_clock: 0 }),
+            encode_links(&Links { prev: Some(Uid::new(Guid([1; 16]), 9)), next: Some(Uid::new(Guid([2; 16]), 1)) }),
+            encode_list_head(&Uid::new(Guid([1; 16]), 9)),
         ];
         for v in &values {
             for n in 0..v.len() {
@@ -694,6 +772,8 @@ mod tests {
                     decode_conflict(cut).err(),
                     decode_gvsn_index(cut).err(),
                     decode_originator(cut).err(),
+                    decode_links(cut).err(),
+                    decode_list_head(cut).err(),
                 ];
                 assert!(errs.iter().all(Option::is_some), "prefix {n} of {v:?} decoded");
             }
@@ -705,7 +785,9 @@ mod tests {
                 || decode_download(&long).is_ok()
                 || decode_conflict(&long).is_ok()
                 || decode_gvsn_index(&long).is_ok()
-                || decode_originator(&long).is_ok();
+                || decode_originator(&long).is_ok()
+                || decode_links(&long).is_ok()
+                || decode_list_head(&long).is_ok();
             assert!(!ok, "{long:?} decoded with a trailing byte");
         }
         let u = encode_update(&update(1, 9, 12, 1, "name"));
@@ -721,6 +803,9 @@ mod tests {
         u[1] = 1;
         u[2] = 0x80;
         assert!(matches!(decode_update(&u), Err(DecodeError::BadTag { what: "update bits", .. })));
+        let mut l = encode_links(&Links::default());
+        l[2] = 4;
+        assert!(matches!(decode_links(&l), Err(DecodeError::BadTag { what: "link bits", .. })));
         // A name that is not UTF-8.
         let mut u = encode_update(&update(1, 9, 12, 1, "ab"));
         let n = u.len();

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 use trivialdb::{Flags, Tdb};
 
-use super::codec::{self, DecodeError, DownloadState, OriginatorState, RecordType};
-use super::keys::{self, prefix, Key};
+use super::codec::{self, DecodeError, DownloadState, Links, OriginatorState, RecordType};
+use super::keys::{self, prefix, Key, List};
 use crate::engine::ids::{Guid, Gvsn, Uid};
 use crate::engine::rules::ConflictRecord;
 use crate::engine::update::Update;
@@ -27,7 +27,7 @@ pub const DIR_NAME: &str = "dfsr";
 pub const FILE_NAME: &str = "dfsr.tdb";
 /// Layout of the set of records; bump when keys or their meaning change
 /// and add a step to `UPGRADES`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// TDB hash buckets, fixed when the file is created. TDB's default (131)
 /// makes chains thousands of records long at a million updates (each with
 /// two index records); 100 003 buckets cost 400 KB of file.
@@ -131,9 +131,30 @@ impl std::fmt::Debug for Database {
 }
 
 /// One upgrade step from the schema it names to the next; run in one
-/// transaction. None yet: schema 1 is the first.
+/// transaction.
 type UpgradeStep = fn(&mut Transaction<'_>) -> Result<(), StoreError>;
-const UPGRADES: &[(u32, UpgradeStep)] = &[];
+const UPGRADES: &[(u32, UpgradeStep)] = &[(1, thread_index_lists)];
+
+/// Schema 1 → 2: the parent index was bare `p/` keys, listed by a traverse
+/// of the file; schema 2 threads each directory's children and each
+/// folder's updates into linked lists. Rebuilt from the updates.
+fn thread_index_lists(tx: &mut Transaction<'_>) -> Result<(), StoreError> {
+    let keys: Vec<Key> = tx.tdb.keys().map(|k| Key::parse(&k)).collect();
+    for k in &keys {
+        if let Key::Child { .. } = k {
+            tx.delete(k)?;
+        }
+    }
+    for k in &keys {
+        if let Key::Update(uid) = k {
+            if let Some(u) = tx.update(uid)? {
+                tx.link(List::Children(u.parent), u.uid)?;
+                tx.link(List::Folder(u.content_set_id), u.uid)?;
+            }
+        }
+    }
+    Ok(())
+}
 
 /// Reads shared by [`Database`] and [`Transaction`].
 struct View<'a> {
@@ -190,14 +211,26 @@ impl View<'_> {
         out
     }
 
-    fn children(&self, parent: &Uid) -> Vec<Uid> {
-        self.keys_with_prefix(&Key::children_prefix(parent))
-            .iter()
-            .filter_map(|k| match Key::parse(k) {
-                Key::Child { child, .. } => Some(child),
-                _ => None,
-            })
-            .collect()
+    fn links(&self, list: List, uid: Uid) -> Result<Option<Links>, StoreError> {
+        self.get(list.member(uid), codec::decode_links)
+    }
+
+    /// The members of `list`, sorted: one lookup per member. A link to a
+    /// missing member or a loop is [`StoreError::Inconsistent`].
+    fn members(&self, list: List) -> Result<Vec<Uid>, StoreError> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut at = self.get(list.head(), codec::decode_list_head)?;
+        while let Some(uid) = at {
+            let broken = || StoreError::Inconsistent { path: self.path.into(), key: list.member(uid).to_string() };
+            if !seen.insert(uid) {
+                return Err(broken());
+            }
+            at = self.links(list, uid)?.ok_or_else(broken)?.next;
+            out.push(uid);
+        }
+        out.sort_unstable();
+        Ok(out)
     }
 
     fn by_gvsn(&self, vector: &VersionVector, limit: usize) -> Result<Vec<Update>, StoreError> {
@@ -407,11 +440,11 @@ impl Database {
         self.by_gvsn(&v, limit)
     }
 
-    /// The UIDs whose update names `parent` as its directory, sorted.
-    /// Costs a traverse of the file (TDB has no ordered prefix scan).
+    /// The UIDs whose update names `parent` as its directory (live or
+    /// tombstones), sorted: one lookup per child.
     pub fn children(&self, parent: &Uid) -> Result<Vec<Uid>, StoreError> {
         let _lock = self.lock_all()?;
-        Ok(self.view().children(parent))
+        self.view().members(List::Children(*parent))
     }
 
     /// What we know of (group, folder); empty when never stored.
@@ -425,21 +458,26 @@ impl Database {
         self.view().get(Key::Vector { group: *group, folder: *folder }, codec::decode_vector)
     }
 
-    /// Every update held of `folder`, by UID (a traverse of the file:
-    /// for loading a folder once, not per request).
+    /// The UIDs of every update held of `folder`, sorted: one lookup per
+    /// update of the folder.
+    pub fn folder_uids(&self, folder: &Guid) -> Result<Vec<Uid>, StoreError> {
+        let _lock = self.lock_all()?;
+        self.view().members(List::Folder(*folder))
+    }
+
+    /// Every update held of `folder`, by UID, read under one lock.
     pub fn folder_updates(&self, folder: &Guid) -> Result<Vec<Update>, StoreError> {
-        let keys = {
-            let _lock = self.lock_all()?;
-            self.view().keys_with_prefix(prefix::UPDATE)
-        };
+        let _lock = self.lock_all()?;
         let view = self.view();
         let mut out = Vec::new();
-        for raw in keys {
-            if let Key::Update(uid) = Key::parse(&raw) {
-                if let Some(u) = view.update(&uid)? {
-                    if u.content_set_id == *folder {
-                        out.push(u);
-                    }
+        for uid in view.members(List::Folder(*folder))? {
+            match view.update(&uid)? {
+                Some(u) => out.push(u),
+                None => {
+                    return Err(StoreError::Inconsistent {
+                        path: self.path.clone(),
+                        key: List::Folder(*folder).member(uid).to_string(),
+                    })
                 }
             }
         }
@@ -504,6 +542,7 @@ impl Database {
                 Key::Update(_) => c.updates += 1,
                 Key::Gvsn(_) => c.gvsn_index += 1,
                 Key::Child { .. } => c.parent_index += 1,
+                Key::InFolder { .. } => c.folder_index += 1,
                 Key::Download(_) => c.downloads += 1,
                 Key::Conflict(..) => c.conflicts += 1,
                 _ => c.other += 1,
@@ -520,11 +559,13 @@ impl Database {
         let _lock = self.lock_all()?;
         let view = self.view();
         let mut found = Vec::new();
-        let mut updates: HashMap<Uid, (Gvsn, Uid)> = HashMap::new();
+        // uid → (gvsn, parent, folder)
+        let mut updates: HashMap<Uid, (Gvsn, Uid, Guid)> = HashMap::new();
         let mut gvsn_index: HashMap<Gvsn, Uid> = HashMap::new();
-        let mut children: Vec<(Uid, Uid)> = Vec::new();
+        let mut heads: HashMap<List, Uid> = HashMap::new();
+        let mut members: HashMap<List, HashMap<Uid, Links>> = HashMap::new();
         let mut schema = false;
-        // Streamed in hash order (a million updates are three million
+        // Streamed in hash order (a million updates are five million
         // keys); the findings are sorted at the end.
         for raw in self.tdb.keys() {
             let key = Key::parse(&raw);
@@ -540,7 +581,7 @@ impl Database {
                         found.push(Inconsistency::UpdateUnderWrongKey { key: *uid, holds: u.uid })
                     }
                     Ok(u) => {
-                        updates.insert(u.uid, (u.gvsn, u.parent));
+                        updates.insert(u.uid, (u.gvsn, u.parent, u.content_set_id));
                     }
                     Err(e) => found.push(bad(e)),
                 },
@@ -550,11 +591,21 @@ impl Database {
                     }
                     Err(e) => found.push(bad(e)),
                 },
-                Key::Child { parent, child } => {
-                    if value.is_empty() {
-                        children.push((*parent, *child));
-                    } else {
-                        found.push(bad(DecodeError::Trailing(value.len())));
+                Key::Child { .. } | Key::InFolder { .. } | Key::FirstChild(_) | Key::FirstInFolder(_) => {
+                    let Some((list, member)) = List::of_key(&key) else { continue };
+                    match member {
+                        Some(uid) => match codec::decode_links(&value) {
+                            Ok(l) => {
+                                members.entry(list).or_default().insert(uid, l);
+                            }
+                            Err(e) => found.push(bad(e)),
+                        },
+                        None => match codec::decode_list_head(&value) {
+                            Ok(first) => {
+                                heads.insert(list, first);
+                            }
+                            Err(e) => found.push(bad(e)),
+                        },
                     }
                 }
                 Key::Vector { .. } => {
@@ -592,29 +643,45 @@ impl Database {
         for (gvsn, uid) in &gvsn_index {
             match updates.get(uid) {
                 None => index_problems.push(Inconsistency::DanglingGvsnIndex { gvsn: *gvsn, uid: *uid }),
-                Some((actual, _)) if actual != gvsn => {
+                Some((actual, ..)) if actual != gvsn => {
                     index_problems.push(Inconsistency::StaleGvsnIndex { gvsn: *gvsn, uid: *uid, actual: *actual })
                 }
                 Some(_) => {}
             }
         }
-        let mut child_set = std::collections::HashSet::with_capacity(children.len());
-        for (parent, child) in &children {
-            child_set.insert((*parent, *child));
-            match updates.get(child) {
-                None => index_problems.push(Inconsistency::DanglingChild { parent: *parent, child: *child }),
-                Some((_, actual)) if actual != parent => {
-                    index_problems.push(Inconsistency::StaleChild { parent: *parent, child: *child, actual: *actual })
-                }
-                Some(_) => {}
+        for (list, of) in &members {
+            for uid in of.keys() {
+                let problem = match (list, updates.get(uid)) {
+                    (List::Children(parent), None) => Inconsistency::DanglingChild { parent: *parent, child: *uid },
+                    (List::Children(parent), Some((_, actual, _))) if actual != parent => {
+                        Inconsistency::StaleChild { parent: *parent, child: *uid, actual: *actual }
+                    }
+                    (List::Folder(folder), None) => Inconsistency::DanglingFolderEntry { folder: *folder, uid: *uid },
+                    (List::Folder(folder), Some((_, _, actual))) if actual != folder => {
+                        Inconsistency::StaleFolderEntry { folder: *folder, uid: *uid, actual: *actual }
+                    }
+                    _ => continue,
+                };
+                index_problems.push(problem);
             }
         }
-        for (uid, (gvsn, parent)) in &updates {
+        let is_member = |list: List, uid: &Uid| members.get(&list).is_some_and(|m| m.contains_key(uid));
+        for (uid, (gvsn, parent, folder)) in &updates {
             if gvsn_index.get(gvsn) != Some(uid) {
                 index_problems.push(Inconsistency::MissingGvsnIndex { uid: *uid, gvsn: *gvsn });
             }
-            if !child_set.contains(&(*parent, *uid)) {
+            if !is_member(List::Children(*parent), uid) {
                 index_problems.push(Inconsistency::MissingChild { parent: *parent, child: *uid });
+            }
+            if !is_member(List::Folder(*folder), uid) {
+                index_problems.push(Inconsistency::MissingFolderEntry { folder: *folder, uid: *uid });
+            }
+        }
+        let lists: std::collections::HashSet<List> = heads.keys().chain(members.keys()).copied().collect();
+        let empty = HashMap::new();
+        for list in lists {
+            if let Some(problem) = list_problem(heads.get(&list).copied(), members.get(&list).unwrap_or(&empty)) {
+                index_problems.push(Inconsistency::BrokenList { head: list.head(), problem });
             }
         }
         found.extend(index_problems);
@@ -713,12 +780,16 @@ impl Transaction<'_> {
                 self.delete(&Key::Gvsn(o.gvsn))?;
             }
             if o.parent != u.parent {
-                self.delete(&Key::Child { parent: o.parent, child: u.uid })?;
+                self.unlink(List::Children(o.parent), u.uid)?;
+            }
+            if o.content_set_id != u.content_set_id {
+                self.unlink(List::Folder(o.content_set_id), u.uid)?;
             }
         }
         self.store(&Key::Update(u.uid), &codec::encode_update(u))?;
         self.store(&Key::Gvsn(u.gvsn), &codec::encode_gvsn_index(&u.uid))?;
-        self.store(&Key::Child { parent: u.parent, child: u.uid }, &[])?;
+        self.link(List::Children(u.parent), u.uid)?;
+        self.link(List::Folder(u.content_set_id), u.uid)?;
         Ok(old)
     }
 
@@ -729,7 +800,8 @@ impl Transaction<'_> {
         if self.view().gvsn_owner(&old.gvsn)? == Some(*uid) {
             self.delete(&Key::Gvsn(old.gvsn))?;
         }
-        self.delete(&Key::Child { parent: old.parent, child: *uid })?;
+        self.unlink(List::Children(old.parent), *uid)?;
+        self.unlink(List::Folder(old.content_set_id), *uid)?;
         self.delete(&Key::Download(*uid))?;
         self.delete(&Key::Update(*uid))?;
         Ok(Some(old))
@@ -794,9 +866,80 @@ impl Transaction<'_> {
     }
 
     /// The UIDs whose update names `parent`, as of this transaction.
-    pub fn children(&self, parent: &Uid) -> Vec<Uid> {
-        self.view().children(parent)
+    pub fn children(&self, parent: &Uid) -> Result<Vec<Uid>, StoreError> {
+        self.view().members(List::Children(*parent))
     }
+
+    fn set_links(&mut self, list: List, uid: Uid, l: &Links) -> Result<(), StoreError> {
+        self.store(&list.member(uid), &codec::encode_links(l))
+    }
+
+    /// The links of a member that `uid`'s links name, which must exist.
+    fn neighbour(&self, list: List, uid: Uid) -> Result<Links, StoreError> {
+        self.view().links(list, uid)?.ok_or_else(|| StoreError::Inconsistent {
+            path: self.path.into(),
+            key: list.member(uid).to_string(),
+        })
+    }
+
+    /// Adds `uid` at the front of `list` (nothing when it is a member).
+    fn link(&mut self, list: List, uid: Uid) -> Result<(), StoreError> {
+        if self.view().links(list, uid)?.is_some() {
+            return Ok(());
+        }
+        let first = self.view().get(list.head(), codec::decode_list_head)?;
+        if let Some(f) = first {
+            let mut l = self.neighbour(list, f)?;
+            l.prev = Some(uid);
+            self.set_links(list, f, &l)?;
+        }
+        self.set_links(list, uid, &Links { prev: None, next: first })?;
+        self.store(&list.head(), &codec::encode_list_head(&uid))
+    }
+
+    /// Takes `uid` out of `list` (nothing when it is not a member).
+    fn unlink(&mut self, list: List, uid: Uid) -> Result<(), StoreError> {
+        let Some(me) = self.view().links(list, uid)? else { return Ok(()) };
+        match me.prev {
+            Some(p) => {
+                let mut l = self.neighbour(list, p)?;
+                l.next = me.next;
+                self.set_links(list, p, &l)?;
+            }
+            None => match me.next {
+                Some(n) => self.store(&list.head(), &codec::encode_list_head(&n))?,
+                None => self.delete(&list.head())?,
+            },
+        }
+        if let Some(n) = me.next {
+            let mut l = self.neighbour(list, n)?;
+            l.prev = me.prev;
+            self.set_links(list, n, &l)?;
+        }
+        self.delete(&list.member(uid))
+    }
+}
+
+/// What is wrong with one index list, if anything: walked from its head,
+/// each member's `prev` must name the one before and every member must be
+/// reached exactly once.
+fn list_problem(first: Option<Uid>, members: &HashMap<Uid, Links>) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    let (mut prev, mut at) = (None, first);
+    while let Some(uid) = at {
+        let Some(l) = members.get(&uid) else {
+            return Some(format!("links to {uid}, which is not a member"));
+        };
+        if !seen.insert(uid) {
+            return Some(format!("loops back to {uid}"));
+        }
+        if l.prev != prev {
+            return Some(format!("{uid} names another previous member"));
+        }
+        (prev, at) = (Some(uid), l.next);
+    }
+    let lost = members.len() - seen.len();
+    (lost > 0).then(|| format!("{lost} members are not reached from the head"))
 }
 
 /// Record counts by kind.
@@ -808,11 +951,14 @@ pub struct Counts {
     pub gvsn_index: usize,
     /// `p/` records.
     pub parent_index: usize,
+    /// `f/` records.
+    pub folder_index: usize,
     /// `s/` records.
     pub downloads: usize,
     /// `c/` records.
     pub conflicts: usize,
-    /// Everything else (schema, vectors, counters, unknown keys).
+    /// Everything else (schema, list heads, vectors, counters, unknown
+    /// keys).
     pub other: usize,
 }
 
@@ -886,6 +1032,36 @@ pub enum Inconsistency {
         /// The update.
         child: Uid,
     },
+    /// `f/<folder><uid>` for a UID with no update.
+    DanglingFolderEntry {
+        /// The folder.
+        folder: Guid,
+        /// The missing update.
+        uid: Uid,
+    },
+    /// `f/<folder><uid>` though the update is of another folder.
+    StaleFolderEntry {
+        /// The folder in the key.
+        folder: Guid,
+        /// The update.
+        uid: Uid,
+        /// The folder its update names.
+        actual: Guid,
+    },
+    /// An update without its `f/` entry.
+    MissingFolderEntry {
+        /// The folder its update names.
+        folder: Guid,
+        /// The update.
+        uid: Uid,
+    },
+    /// An index list whose links do not chain from its head.
+    BrokenList {
+        /// The list's head key.
+        head: Key,
+        /// What is wrong.
+        problem: String,
+    },
 }
 
 impl std::fmt::Display for Inconsistency {
@@ -923,6 +1099,22 @@ impl std::fmt::Display for Inconsistency {
                 Key::Update(*child),
                 Key::Child { parent: *parent, child: *child }
             ),
+            Inconsistency::DanglingFolderEntry { folder, uid } => write!(
+                f,
+                "{}: the update is not readable ({})",
+                Key::InFolder { folder: *folder, uid: *uid },
+                Key::Update(*uid)
+            ),
+            Inconsistency::StaleFolderEntry { folder, uid, actual } => {
+                write!(f, "{}: the update is of folder {actual}", Key::InFolder { folder: *folder, uid: *uid })
+            }
+            Inconsistency::MissingFolderEntry { folder, uid } => write!(
+                f,
+                "{}: its folder index entry {} is missing",
+                Key::Update(*uid),
+                Key::InFolder { folder: *folder, uid: *uid }
+            ),
+            Inconsistency::BrokenList { head, problem } => write!(f, "{head}: the index list is broken: {problem}"),
         }
     }
 }
@@ -975,9 +1167,16 @@ impl DumpEntry {
             Key::Gvsn(_) => {
                 (RecordType::GvsnIndex.name(), codec::decode_gvsn_index(value).map(|u| json!({"uid": u.to_string()})))
             }
-            Key::Child { .. } => (
-                "parent-index",
-                if value.is_empty() { Ok(serde_json::Value::Null) } else { Err(DecodeError::Trailing(value.len())) },
+            Key::Child { .. } | Key::InFolder { .. } => (
+                RecordType::ListLinks.name(),
+                codec::decode_links(value).map(|l| {
+                    let id = |u: Option<Uid>| u.map(|u| u.to_string());
+                    json!({"prev": id(l.prev), "next": id(l.next)})
+                }),
+            ),
+            Key::FirstChild(_) | Key::FirstInFolder(_) => (
+                RecordType::ListHead.name(),
+                codec::decode_list_head(value).map(|u| json!({"first": u.to_string()})),
             ),
             Key::Vector { .. } => (
                 RecordType::Vector.name(),

@@ -11,7 +11,10 @@
 //! | `schema`                          | schema version                     |
 //! | `u/` uid                          | the update held for that UID       |
 //! | `g/` gvsn                         | the UID whose update has that GVSN |
-//! | `p/` parent-uid uid               | empty: `uid` is a child of parent  |
+//! | `p/` parent-uid uid               | links: `uid` is a child of parent  |
+//! | `P/` parent-uid                   | the first child of parent          |
+//! | `f/` folder-guid uid              | links: `uid` is an update of folder|
+//! | `F/` folder-guid                  | the first update of folder         |
 //! | `v/` group-guid folder-guid       | our known version vector           |
 //! | `d/`                              | our database GUID                  |
 //! | `o/` folder-guid                  | originator counters of the folder  |
@@ -19,6 +22,12 @@
 //! | `c/` uid gvsn                     | a ConflictAndDeleted record        |
 //!
 //! (uid and gvsn are 24 bytes each: GUID then big-endian version.)
+//!
+//! TDB has no ordered prefix scan, so the children of a directory and the
+//! updates of a folder are each a doubly linked list threaded through
+//! their `p/` (`f/`) records, whose values name the previous and next
+//! member, from a head record `P/` (`F/`): listing costs one lookup per
+//! member and adding or removing one a few, whatever the database's size.
 
 use std::fmt;
 
@@ -33,8 +42,14 @@ pub mod prefix {
     pub const UPDATE: &[u8] = b"u/";
     /// GVSN index.
     pub const GVSN: &[u8] = b"g/";
-    /// Parent index.
+    /// Parent index: the members of each directory's list.
     pub const PARENT: &[u8] = b"p/";
+    /// Parent index: each directory's first child.
+    pub const FIRST_CHILD: &[u8] = b"P/";
+    /// Folder index: the members of each folder's list.
+    pub const FOLDER: &[u8] = b"f/";
+    /// Folder index: each folder's first update.
+    pub const FIRST_IN_FOLDER: &[u8] = b"F/";
     /// Known version vectors.
     pub const VECTOR: &[u8] = b"v/";
     /// Our database GUID.
@@ -63,6 +78,17 @@ pub enum Key {
         /// The file in it.
         child: Uid,
     },
+    /// `P/<parent>`.
+    FirstChild(Uid),
+    /// `f/<folder><uid>`.
+    InFolder {
+        /// The replicated folder.
+        folder: Guid,
+        /// An update of it.
+        uid: Uid,
+    },
+    /// `F/<folder>`.
+    FirstInFolder(Guid),
     /// `v/<group><folder>`.
     Vector {
         /// The replication group.
@@ -120,6 +146,19 @@ impl Key {
                 put_id(&mut out, &parent.db, parent.version);
                 put_id(&mut out, &child.db, child.version);
             }
+            Key::FirstChild(parent) => {
+                out.extend_from_slice(prefix::FIRST_CHILD);
+                put_id(&mut out, &parent.db, parent.version);
+            }
+            Key::InFolder { folder, uid } => {
+                out.extend_from_slice(prefix::FOLDER);
+                out.extend_from_slice(&folder.0);
+                put_id(&mut out, &uid.db, uid.version);
+            }
+            Key::FirstInFolder(folder) => {
+                out.extend_from_slice(prefix::FIRST_IN_FOLDER);
+                out.extend_from_slice(&folder.0);
+            }
             Key::Vector { group, folder } => {
                 out.extend_from_slice(prefix::VECTOR);
                 out.extend_from_slice(&group.0);
@@ -165,6 +204,15 @@ impl Key {
                 let (cg, cv) = id(&rest[24..]);
                 Key::Child { parent: Uid::new(pg, pv), child: Uid::new(cg, cv) }
             }
+            (prefix::FIRST_CHILD, 24) => {
+                let (g, v) = id(rest);
+                Key::FirstChild(Uid::new(g, v))
+            }
+            (prefix::FOLDER, 40) => {
+                let (g, v) = id(&rest[16..]);
+                Key::InFolder { folder: guid_at(rest), uid: Uid::new(g, v) }
+            }
+            (prefix::FIRST_IN_FOLDER, 16) => Key::FirstInFolder(guid_at(rest)),
             (prefix::VECTOR, 32) => Key::Vector { group: guid_at(rest), folder: guid_at(&rest[16..]) },
             (prefix::DATABASE, 0) => Key::DatabaseGuid,
             (prefix::ORIGINATOR, 16) => Key::Originator(guid_at(rest)),
@@ -181,11 +229,43 @@ impl Key {
         }
     }
 
-    /// The prefix a scan for the children of `parent` uses.
-    pub fn children_prefix(parent: &Uid) -> Vec<u8> {
-        let mut out = prefix::PARENT.to_vec();
-        put_id(&mut out, &parent.db, parent.version);
-        out
+}
+
+/// One of the database's index lists (see the module doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum List {
+    /// The updates whose parent is this directory (live or tombstones).
+    Children(Uid),
+    /// The updates of this replicated folder.
+    Folder(Guid),
+}
+
+impl List {
+    /// The key of its head record.
+    pub fn head(self) -> Key {
+        match self {
+            List::Children(parent) => Key::FirstChild(parent),
+            List::Folder(folder) => Key::FirstInFolder(folder),
+        }
+    }
+
+    /// The key of `uid`'s record as a member.
+    pub fn member(self, uid: Uid) -> Key {
+        match self {
+            List::Children(parent) => Key::Child { parent, child: uid },
+            List::Folder(folder) => Key::InFolder { folder, uid },
+        }
+    }
+
+    /// The list a key heads or is a member of, and the member's UID.
+    pub fn of_key(key: &Key) -> Option<(List, Option<Uid>)> {
+        match *key {
+            Key::FirstChild(parent) => Some((List::Children(parent), None)),
+            Key::Child { parent, child } => Some((List::Children(parent), Some(child))),
+            Key::FirstInFolder(folder) => Some((List::Folder(folder), None)),
+            Key::InFolder { folder, uid } => Some((List::Folder(folder), Some(uid))),
+            _ => None,
+        }
     }
 }
 
@@ -198,6 +278,9 @@ impl fmt::Display for Key {
             Key::Update(u) => write!(f, "u/{u}"),
             Key::Gvsn(g) => write!(f, "g/{g}"),
             Key::Child { parent, child } => write!(f, "p/{parent}/{child}"),
+            Key::FirstChild(parent) => write!(f, "P/{parent}"),
+            Key::InFolder { folder, uid } => write!(f, "f/{folder}/{uid}"),
+            Key::FirstInFolder(folder) => write!(f, "F/{folder}"),
             Key::Vector { group, folder } => write!(f, "v/{group}/{folder}"),
             Key::DatabaseGuid => f.write_str("d/"),
             Key::Originator(g) => write!(f, "o/{g}"),
@@ -224,6 +307,9 @@ mod tests {
             Key::Update(u),
             Key::Gvsn(g),
             Key::Child { parent: u, child: Uid::new(Guid([3; 16]), 10) },
+            Key::FirstChild(u),
+            Key::InFolder { folder: Guid([7; 16]), uid: u },
+            Key::FirstInFolder(Guid([7; 16])),
             Key::Vector { group: Guid([4; 16]), folder: Guid([5; 16]) },
             Key::DatabaseGuid,
             Key::Originator(Guid([6; 16])),

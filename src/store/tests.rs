@@ -99,13 +99,17 @@ fn newer_older_and_missing_schema_are_refused() {
     drop(Database::open(&t.db()).unwrap());
     raw(&t.db()).store(SCHEMA_KEY, &codec::encode_schema(super::SCHEMA_VERSION + 1), None).unwrap();
     let e = Database::open(&t.db()).unwrap_err();
-    assert!(matches!(e, StoreError::NewerSchema { found: 2, supported: 1, .. }), "{e}");
+    let (newer, ours) = (super::SCHEMA_VERSION + 1, super::SCHEMA_VERSION);
+    assert!(matches!(e, StoreError::NewerSchema { found, supported, .. } if found == newer && supported == ours), "{e}");
     let msg = e.to_string();
-    assert!(msg.contains("dfsr.tdb") && msg.contains("schema 2") && msg.contains("supported 1"), "{msg}");
+    assert!(
+        msg.contains("dfsr.tdb") && msg.contains(&format!("schema {newer}")) && msg.contains(&format!("supported {ours}")),
+        "{msg}"
+    );
 
     raw(&t.db()).store(SCHEMA_KEY, &codec::encode_schema(0), None).unwrap();
     let e = Database::open(&t.db()).unwrap_err();
-    assert!(matches!(e, StoreError::NoUpgrade { found: 0, supported: 1, .. }), "{e}");
+    assert!(matches!(e, StoreError::NoUpgrade { found: 0, supported, .. } if supported == ours), "{e}");
 
     raw(&t.db()).store(SCHEMA_KEY, b"\x01\x02\x01\0\0\0", None).unwrap();
     let e = Database::open(&t.db()).unwrap_err();
@@ -165,6 +169,103 @@ fn indexes_follow_replacement() {
     assert_eq!(db.transaction(|tx| tx.remove_update(&f)).unwrap(), None);
 }
 
+/// Adds, moves and removes in any order keep every directory's and the
+/// folder's list equal to a model, and consistent (the lists are linked
+/// through records, so a removal in the middle must mend both neighbours).
+#[test]
+fn index_lists_follow_adds_moves_and_removes() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let t = TempDir::new();
+    let mut db = Database::open(&t.db()).unwrap();
+    let dirs: Vec<Uid> = (1..=4).map(|v| Uid::new(Guid([0x22; 16]), v)).collect();
+    let mut model: BTreeMap<Uid, Uid> = BTreeMap::new();
+    let mut gvsn = 100;
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for step in 0..600 {
+        // xorshift: a fixed, reproducible sequence.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let uid = Uid::new(DB, 1 + x % 40);
+        let dir = dirs[(x >> 20) as usize % dirs.len()];
+        if (x >> 40) % 4 == 0 {
+            db.transaction(|tx| tx.remove_update(&uid)).unwrap();
+            model.remove(&uid);
+        } else {
+            gvsn += 1;
+            put(&mut db, &upd(uid, Gvsn::new(DB, gvsn), dir, "f"));
+            model.insert(uid, dir);
+        }
+        for d in &dirs {
+            let want: Vec<Uid> = model.iter().filter(|(_, p)| *p == d).map(|(u, _)| *u).collect();
+            assert_eq!(db.children(d).unwrap(), want, "step {step}, directory {d}");
+        }
+        let all: BTreeSet<Uid> = db.folder_uids(&FOLDER).unwrap().into_iter().collect();
+        assert_eq!(all, model.keys().copied().collect(), "step {step}");
+        if step % 50 == 0 {
+            assert_eq!(db.check().unwrap(), vec![], "step {step}");
+        }
+    }
+    assert_eq!(db.check().unwrap(), vec![]);
+}
+
+/// A schema 1 database (a bare `p/` key per child, no folder index) is
+/// rebuilt into linked lists when opened.
+#[test]
+fn schema_1_is_upgraded_to_index_lists() {
+    let t = TempDir::new();
+    drop(Database::open(&t.db()).unwrap());
+    let root = Uid::root_of(FOLDER);
+    let (a, b) = (Uid::new(DB, 9), Uid::new(DB, 10));
+    {
+        let mut r = raw(&t.db());
+        r.store(SCHEMA_KEY, &codec::encode_schema(1), None).unwrap();
+        for (u, parent) in [(a, root), (b, a)] {
+            let up = upd(u, Gvsn::new(DB, u.version), parent, "x");
+            r.store(&Key::Update(u).encode(), &codec::encode_update(&up), None).unwrap();
+            r.store(&Key::Gvsn(up.gvsn).encode(), &codec::encode_gvsn_index(&u), None).unwrap();
+            r.store(&Key::Child { parent, child: u }.encode(), &[], None).unwrap();
+        }
+    }
+    let db = Database::open(&t.db()).unwrap();
+    assert_eq!(db.children(&root).unwrap(), vec![a]);
+    assert_eq!(db.children(&a).unwrap(), vec![b]);
+    assert_eq!(db.folder_uids(&FOLDER).unwrap(), vec![a, b]);
+    assert_eq!(db.check().unwrap(), vec![]);
+    drop(db);
+    let v = raw(&t.db()).fetch(SCHEMA_KEY).unwrap().unwrap();
+    assert_eq!(codec::decode_schema(&v).unwrap(), super::SCHEMA_VERSION);
+}
+
+/// A list whose links loop or point nowhere is an error naming the record,
+/// never a short answer, and `check` reports it.
+#[test]
+fn a_broken_index_list_is_an_error() {
+    let t = TempDir::new();
+    let mut db = Database::open(&t.db()).unwrap();
+    let root = Uid::root_of(FOLDER);
+    let (a, b) = (Uid::new(DB, 9), Uid::new(DB, 10));
+    put(&mut db, &upd(a, Gvsn::new(DB, 9), root, "a"));
+    put(&mut db, &upd(b, Gvsn::new(DB, 10), root, "b"));
+    drop(db);
+    // b was added last, so it is first: make a's next point back to b.
+    let looped = codec::encode_links(&codec::Links { prev: Some(b), next: Some(b) });
+    raw(&t.db()).store(&Key::Child { parent: root, child: a }.encode(), &looped, None).unwrap();
+    let db = Database::open(&t.db()).unwrap();
+    let e = db.children(&root).unwrap_err();
+    assert!(matches!(e, StoreError::Inconsistent { ref key, .. } if *key == format!("p/{root}/{b}")), "{e}");
+    let found = db.check().unwrap();
+    assert!(
+        found.iter().any(|i| matches!(i, Inconsistency::BrokenList { head: Key::FirstChild(p), .. } if *p == root)),
+        "{found:#?}"
+    );
+    drop(db);
+    raw(&t.db()).delete(&Key::Child { parent: root, child: a }.encode()).unwrap();
+    let db = Database::open(&t.db()).unwrap();
+    let e = db.children(&root).unwrap_err();
+    assert!(matches!(e, StoreError::Inconsistent { ref key, .. } if *key == format!("p/{root}/{a}")), "{e}");
+}
+
 #[test]
 fn failed_or_panicking_transaction_writes_nothing() {
     let t = TempDir::new();
@@ -209,7 +310,7 @@ fn counters_vectors_downloads_conflicts() {
         // Reads inside the transaction see its writes.
         assert_eq!(tx.database_guid()?, Some(DB));
         assert_eq!(tx.update(&u.uid)?.as_ref(), Some(&u));
-        assert_eq!(tx.children(&u.parent), vec![u.uid]);
+        assert_eq!(tx.children(&u.parent).unwrap(), vec![u.uid]);
         Ok(())
     })
     .unwrap();
@@ -228,8 +329,8 @@ fn counters_vectors_downloads_conflicts() {
     let lines: Vec<serde_json::Value> =
         String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), n);
-    // schema, d/, o/, u/, g/, p/, v/, s/, c/
-    assert_eq!(n, 9);
+    // schema, d/, o/, u/, g/, p/, P/, f/, F/, v/, s/, c/
+    assert_eq!(n, 12);
     let upd_line = lines.iter().find(|l| l["type"] == "update").unwrap();
     assert_eq!(upd_line["key"], format!("u/{}", u.uid));
     assert_eq!(upd_line["value"]["name"], "a");
@@ -302,11 +403,12 @@ fn check_finds_injected_corruption() {
         r.delete(&Key::Gvsn(Gvsn::new(DB, 9)).encode()).unwrap();
         // b: its p/ entry lost, and a stale one under another parent.
         r.delete(&Key::Child { parent: root, child: b }.encode()).unwrap();
-        r.store(&Key::Child { parent: a, child: b }.encode(), &[], None).unwrap();
+        let lone = codec::encode_links(&codec::Links::default());
+        r.store(&Key::Child { parent: a, child: b }.encode(), &lone, None).unwrap();
         // An index entry for an update that is gone.
         let ghost = Uid::new(DB, 99);
         r.store(&Key::Gvsn(Gvsn::new(DB, 99)).encode(), &codec::encode_gvsn_index(&ghost), None).unwrap();
-        r.store(&Key::Child { parent: root, child: ghost }.encode(), &[], None).unwrap();
+        r.store(&Key::Child { parent: root, child: ghost }.encode(), &lone, None).unwrap();
         // A g/ entry naming c under a GVSN c does not have.
         r.store(&Key::Gvsn(Gvsn::new(DB, 98)).encode(), &codec::encode_gvsn_index(&c), None).unwrap();
         // Undecodable records, an unknown key.
