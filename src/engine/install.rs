@@ -25,12 +25,11 @@
 //!   superseded ([`Step::Release`]), so we never serve a vector that
 //!   claims it ([`crate::engine::session::UpdateOutcome::Held`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use thiserror::Error;
 
 use super::ids::{Guid, Gvsn, Uid};
-use super::local_change::{LocalChangeError, Originator};
+use super::local_change::{ChangeError, LocalChangeError, Originator};
 use super::ordering::{CycleBreak, HoldReason};
 use super::replica::ReplicaRead;
 use super::rules::{compare_updates, decide, names_equal, ConflictRecord, Decision, LossReason};
@@ -110,17 +109,6 @@ impl Lineage for VersionVector {
     }
 }
 
-/// A plan that could not be made.
-#[derive(Debug, Error)]
-pub enum InstallError<E: std::error::Error + 'static> {
-    /// Reading the member's state failed: nothing may be carried out.
-    #[error("reading the replicated state: {0}")]
-    Read(#[source] E),
-    /// Originating an update failed (versions exhausted, a broken tree).
-    #[error(transparent)]
-    Originate(#[from] LocalChangeError),
-}
-
 /// Where an update's parent stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ParentState {
@@ -157,7 +145,7 @@ pub struct Installer<'a, R: ReplicaRead> {
     made_from: HashMap<Gvsn, Gvsn>,
 }
 
-type Res<T, R> = Result<T, InstallError<<R as ReplicaRead>::Error>>;
+type Res<T, R> = Result<T, ChangeError<<R as ReplicaRead>::Error>>;
 
 impl<'a, R: ReplicaRead> Installer<'a, R> {
     /// A planner for `originator`'s folder at local time `now`.
@@ -196,7 +184,7 @@ impl<'a, R: ReplicaRead> Installer<'a, R> {
     // ---- reads through the steps ------------------------------------------
 
     fn read<T>(r: Result<T, R::Error>) -> Res<T, R> {
-        r.map_err(InstallError::Read)
+        r.map_err(ChangeError::Read)
     }
 
     fn update(&self, uid: &Uid) -> Res<Option<Update>, R> {
@@ -318,8 +306,8 @@ impl<'a, R: ReplicaRead> Installer<'a, R> {
     /// A tombstone from us for the live `of` (whose held version may be
     /// another, or none).
     fn tombstone(&mut self, of: &Update) -> Res<Update, R> {
-        let one: HashMap<Uid, Update> = HashMap::from([(of.uid, of.clone())]);
-        Ok(self.originator.delete(&one, of.uid, self.now)?)
+        let one = BTreeMap::from([(of.uid, of.clone())]);
+        Ok(self.originator.delete(&one, of.uid, self.now).map_err(LocalChangeError::from)?)
     }
 
     /// Tombstones every live descendant of `dir`, children first (a
@@ -531,8 +519,8 @@ impl<'a, R: ReplicaRead> Installer<'a, R> {
     }
 
     fn break_cycle(&mut self, brk: &CycleBreak, held_live: Update) -> Res<(), R> {
-        let one: HashMap<Uid, Update> = HashMap::from([(held_live.uid, held_live.clone())]);
-        let u = self.originator.break_cycle(&one, brk, self.now)?;
+        let one = BTreeMap::from([(held_live.uid, held_live.clone())]);
+        let u = self.originator.break_cycle(&one, brk, self.now).map_err(LocalChangeError::from)?;
         self.made_from.insert(u.gvsn, brk.update.gvsn);
         let lost = u.gvsn != held_live.gvsn && !self.descends(u.gvsn, held_live.gvsn);
         if lost {
@@ -642,8 +630,8 @@ impl<'a, R: ReplicaRead> Installer<'a, R> {
         // before a whole subtree is planned (a failed plan is dropped
         // anyway; this only saves the work).
         let held = self.update(&uid)?;
-        let one: HashMap<Uid, Update> = held.iter().map(|u| (u.uid, u.clone())).collect();
-        self.originator.clone().delete(&one, uid, self.now)?;
+        let one: BTreeMap<Uid, Update> = held.iter().map(|u| (u.uid, u.clone())).collect();
+        self.originator.clone().delete(&one, uid, self.now).map_err(LocalChangeError::from)?;
         let held = held.ok_or(LocalChangeError::UnknownUid(uid))?;
         self.delete_descendants(uid, None, Why::LocalDelete)?;
         let t = self.tombstone(&held)?;

@@ -6,13 +6,13 @@
 //! are made; its two counters must be persisted (see
 //! [`Originator::resume`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::BuildHasher;
+use std::collections::HashSet;
 
 use thiserror::Error;
 
 use super::ids::{Guid, Gvsn, Uid, Vsn, FIRST_FREE_VERSION};
 use super::ordering::CycleBreak;
+use super::replica::ReplicaRead;
 use super::rules::{self, NameConflictResolution, RuleError};
 use super::update::{
     fence, validate_name, FileTime, NameError, Update, FILE_ATTRIBUTE_DIRECTORY,
@@ -79,47 +79,30 @@ pub enum LocalChangeError {
     Rule(#[from] RuleError),
 }
 
-/// Read access to the updates held, one per UID.
-pub trait UpdateLookup {
-    /// The update held for `uid`.
-    fn update(&self, uid: &Uid) -> Option<&Update>;
+/// A change that could not be made: the replicated state could not be
+/// read, or the change is refused.
+#[derive(Debug, PartialEq, Eq, Error)]
+pub enum ChangeError<E: std::error::Error + 'static> {
+    /// Reading the member's state failed: nothing may be carried out.
+    #[error("reading the replicated state: {0}")]
+    Read(#[source] E),
+    /// The change is refused (or versions are exhausted, the tree broken).
+    #[error(transparent)]
+    Refused(#[from] LocalChangeError),
+}
 
-    /// A live child of `parent` whose name equals `name` case-insensitively
-    /// (§3.3.4.6.2), if the store can tell; `None` by default.
-    fn live_child_named(&self, parent: &Uid, name: &str) -> Option<Uid> {
-        let _ = (parent, name);
-        None
+/// The refusal, where reads cannot fail (memory).
+impl From<ChangeError<std::convert::Infallible>> for LocalChangeError {
+    fn from(e: ChangeError<std::convert::Infallible>) -> Self {
+        match e {
+            ChangeError::Refused(e) => e,
+            ChangeError::Read(never) => match never {},
+        }
     }
 }
 
-fn scan_child<'a>(
-    mut it: impl Iterator<Item = &'a Update>,
-    parent: &Uid,
-    name: &str,
-) -> Option<Uid> {
-    it.find(|u| u.present && u.parent == *parent && rules::names_equal(&u.name, name))
-        .map(|u| u.uid)
-}
-
-/// Maps answer sibling lookups by a linear scan: fine for tests and small
-/// sets; a real store keeps an index by parent.
-impl<S: BuildHasher> UpdateLookup for HashMap<Uid, Update, S> {
-    fn update(&self, uid: &Uid) -> Option<&Update> {
-        self.get(uid)
-    }
-    fn live_child_named(&self, parent: &Uid, name: &str) -> Option<Uid> {
-        scan_child(self.values(), parent, name)
-    }
-}
-
-impl UpdateLookup for BTreeMap<Uid, Update> {
-    fn update(&self, uid: &Uid) -> Option<&Update> {
-        self.get(uid)
-    }
-    fn live_child_named(&self, parent: &Uid, name: &str) -> Option<Uid> {
-        scan_child(self.values(), parent, name)
-    }
-}
+/// What a read-then-change of the originator returns.
+type Changed<T, R> = Result<T, ChangeError<<R as ReplicaRead>::Error>>;
 
 /// What a create needs besides the parent and name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,51 +209,52 @@ impl Originator {
     }
 
     /// The held live update for `uid`, not the root.
-    fn live<'a>(
-        &self,
-        held: &'a impl UpdateLookup,
-        uid: &Uid,
-    ) -> Result<&'a Update, LocalChangeError> {
+    fn live<R: ReplicaRead + ?Sized>(&self, held: &R, uid: &Uid) -> Changed<Update, R> {
         if *uid == Uid::root_of(self.content_set) {
-            return Err(LocalChangeError::Root(*uid));
+            return Err(LocalChangeError::Root(*uid).into());
         }
-        let u = held.update(uid).ok_or(LocalChangeError::UnknownUid(*uid))?;
+        let u = held
+            .update(uid)
+            .map_err(ChangeError::Read)?
+            .ok_or(LocalChangeError::UnknownUid(*uid))?;
         if !u.present {
-            return Err(LocalChangeError::Deleted(*uid));
+            return Err(LocalChangeError::Deleted(*uid).into());
         }
         Ok(u)
     }
 
     /// Checks that `parent` can hold a child named `name` (other than
     /// `except`, the file being renamed).
-    fn check_parent(
+    fn check_parent<R: ReplicaRead + ?Sized>(
         &self,
-        held: &impl UpdateLookup,
+        held: &R,
         parent: &Uid,
         name: &str,
         except: Option<Uid>,
-    ) -> Result<(), LocalChangeError> {
-        validate_name(name)?;
+    ) -> Changed<(), R> {
+        validate_name(name).map_err(LocalChangeError::from)?;
         if *parent != Uid::root_of(self.content_set) {
             let p = held
                 .update(parent)
+                .map_err(ChangeError::Read)?
                 .ok_or(LocalChangeError::ParentUnknown(*parent))?;
             if p.content_set_id != self.content_set {
-                return Err(LocalChangeError::ForeignParent(*parent));
+                return Err(LocalChangeError::ForeignParent(*parent).into());
             }
             if !p.present {
-                return Err(LocalChangeError::ParentDeleted(*parent));
+                return Err(LocalChangeError::ParentDeleted(*parent).into());
             }
             if !p.is_directory() {
-                return Err(LocalChangeError::ParentNotDirectory(*parent));
+                return Err(LocalChangeError::ParentNotDirectory(*parent).into());
             }
         }
-        match held.live_child_named(parent, name) {
+        match held.live_child_named(parent, name).map_err(ChangeError::Read)? {
             Some(by) if Some(by) != except => Err(LocalChangeError::NameTaken {
                 parent: *parent,
                 name: name.to_string(),
                 by,
-            }),
+            }
+            .into()),
             _ => Ok(()),
         }
     }
@@ -278,14 +262,14 @@ impl Originator {
     /// A new file or directory: a new UID and GVSN, both from one version
     /// of our database (UIDs and GVSNs are separate name spaces, and one
     /// number keeps our own version vector contiguous).
-    pub fn create(
+    pub fn create<R: ReplicaRead + ?Sized>(
         &mut self,
-        held: &impl UpdateLookup,
+        held: &R,
         parent: Uid,
         name: &str,
         file: NewFile,
         now: FileTime,
-    ) -> Result<Update, LocalChangeError> {
+    ) -> Changed<Update, R> {
         self.check_parent(held, &parent, name, None)?;
         let mut u = Update {
             present: true,
@@ -319,61 +303,61 @@ impl Originator {
     }
 
     /// Content or attribute change. The directory bit cannot change.
-    pub fn modify(
+    pub fn modify<R: ReplicaRead + ?Sized>(
         &mut self,
-        held: &impl UpdateLookup,
+        held: &R,
         uid: Uid,
         attributes: u32,
         hash: [u8; 20],
         now: FileTime,
-    ) -> Result<Update, LocalChangeError> {
+    ) -> Changed<Update, R> {
         let old = self.live(held, &uid)?;
         if (old.attributes ^ attributes) & FILE_ATTRIBUTE_DIRECTORY != 0 {
-            return Err(LocalChangeError::DirectoryAttributeChange(uid));
+            return Err(LocalChangeError::DirectoryAttributeChange(uid).into());
         }
-        let mut u = self.next_of(old, now)?;
+        let mut u = self.next_of(&old, now)?;
         u.attributes = attributes;
         u.hash = hash;
         Ok(u)
     }
 
     /// Rename within the same directory.
-    pub fn rename(
+    pub fn rename<R: ReplicaRead + ?Sized>(
         &mut self,
-        held: &impl UpdateLookup,
+        held: &R,
         uid: Uid,
         new_name: &str,
         now: FileTime,
-    ) -> Result<Update, LocalChangeError> {
+    ) -> Changed<Update, R> {
         let parent = self.live(held, &uid)?.parent;
         self.move_to(held, uid, parent, new_name, now)
     }
 
     /// Move (and possibly rename) into another directory of the folder.
-    pub fn move_to(
+    pub fn move_to<R: ReplicaRead + ?Sized>(
         &mut self,
-        held: &impl UpdateLookup,
+        held: &R,
         uid: Uid,
         new_parent: Uid,
         new_name: &str,
         now: FileTime,
-    ) -> Result<Update, LocalChangeError> {
+    ) -> Changed<Update, R> {
         let old = self.live(held, &uid)?;
         self.check_parent(held, &new_parent, new_name, Some(uid))?;
         self.check_not_descendant(held, uid, new_parent)?;
-        let mut u = self.next_of(old, now)?;
+        let mut u = self.next_of(&old, now)?;
         u.parent = new_parent;
         u.name = new_name.to_string();
         Ok(u)
     }
 
     /// Refuses `new_parent` when it is `uid` or below it.
-    fn check_not_descendant(
+    fn check_not_descendant<R: ReplicaRead + ?Sized>(
         &self,
-        held: &impl UpdateLookup,
+        held: &R,
         uid: Uid,
         new_parent: Uid,
-    ) -> Result<(), LocalChangeError> {
+    ) -> Changed<(), R> {
         let root = Uid::root_of(self.content_set);
         let mut seen = HashSet::new();
         let mut cur = new_parent;
@@ -382,12 +366,13 @@ impl Originator {
                 return Err(LocalChangeError::MoveIntoDescendant {
                     uid,
                     parent: new_parent,
-                });
+                }
+                .into());
             }
             if !seen.insert(cur) {
-                return Err(LocalChangeError::AncestryLoop(new_parent));
+                return Err(LocalChangeError::AncestryLoop(new_parent).into());
             }
-            match held.update(&cur) {
+            match held.update(&cur).map_err(ChangeError::Read)? {
                 Some(p) => cur = p.parent,
                 None => break,
             }
@@ -397,14 +382,9 @@ impl Originator {
 
     /// Deletion: a tombstone (present=0) of the held file. Children are the
     /// caller's business (the file system deletes them first).
-    pub fn delete(
-        &mut self,
-        held: &impl UpdateLookup,
-        uid: Uid,
-        now: FileTime,
-    ) -> Result<Update, LocalChangeError> {
+    pub fn delete<R: ReplicaRead + ?Sized>(&mut self, held: &R, uid: Uid, now: FileTime) -> Changed<Update, R> {
         let old = self.live(held, &uid)?;
-        let mut u = self.next_of(old, now)?;
+        let mut u = self.next_of(&old, now)?;
         u.present = false;
         Ok(u)
     }
@@ -429,14 +409,17 @@ impl Originator {
     /// the rejected incoming update is re-issued by us with a fresh GVSN, a
     /// clock above it and above what we hold, keeping the installed parent
     /// and name (§3.3.4.6.2 "retains the old parent").
-    pub fn break_cycle(
+    pub fn break_cycle<R: ReplicaRead + ?Sized>(
         &mut self,
-        held: &impl UpdateLookup,
+        held: &R,
         brk: &CycleBreak,
         now: FileTime,
-    ) -> Result<Update, LocalChangeError> {
+    ) -> Changed<Update, R> {
         let uid = brk.update.uid;
-        let installed = held.update(&uid).ok_or(LocalChangeError::UnknownUid(uid))?;
+        let installed = held
+            .update(&uid)
+            .map_err(ChangeError::Read)?
+            .ok_or(LocalChangeError::UnknownUid(uid))?;
         let mut u = brk.update.clone();
         u.parent = brk.old_parent;
         u.name = installed.name.clone();
@@ -450,6 +433,7 @@ mod tests {
     use super::*;
     use crate::engine::rules::{compare_updates, decide, Decision};
     use std::cmp::Ordering;
+    use std::collections::BTreeMap;
 
     const CS: Guid = Guid([0xcc; 16]);
     const DB: Guid = Guid([0xdb; 16]);
@@ -474,11 +458,11 @@ mod tests {
         }
     }
 
-    fn setup() -> (Originator, HashMap<Uid, Update>) {
-        (Originator::new(DB, CS), HashMap::new())
+    fn setup() -> (Originator, BTreeMap<Uid, Update>) {
+        (Originator::new(DB, CS), BTreeMap::new())
     }
 
-    fn keep(map: &mut HashMap<Uid, Update>, u: &Update) {
+    fn keep(map: &mut BTreeMap<Uid, Update>, u: &Update) {
         map.insert(u.uid, u.clone());
     }
 
@@ -543,7 +527,7 @@ mod tests {
         assert_eq!(decide(&del, Some(&mv)), Ok(Decision::Install));
         keep(&mut held, &del);
         assert_eq!(
-            o.modify(&held, f.uid, 0x20, [0; 20], 17),
+            o.modify(&held, f.uid, 0x20, [0; 20], 17).map_err(LocalChangeError::from),
             Err(LocalChangeError::Deleted(f.uid))
         );
         // GVSNs strictly increase.
@@ -568,39 +552,39 @@ mod tests {
         let (mut o, mut held) = setup();
         let unknown = Uid::new(DB, 999);
         assert_eq!(
-            o.modify(&held, unknown, 0, [0; 20], 1),
+            o.modify(&held, unknown, 0, [0; 20], 1).map_err(LocalChangeError::from),
             Err(LocalChangeError::UnknownUid(unknown))
         );
         assert_eq!(
-            o.create(&held, unknown, "x", file(), 1),
+            o.create(&held, unknown, "x", file(), 1).map_err(LocalChangeError::from),
             Err(LocalChangeError::ParentUnknown(unknown))
         );
         assert_eq!(
-            o.create(&held, root(), "", file(), 1),
+            o.create(&held, root(), "", file(), 1).map_err(LocalChangeError::from),
             Err(LocalChangeError::BadName(NameError::Empty))
         );
         assert!(matches!(
-            o.create(&held, root(), "a/b", file(), 1),
+            o.create(&held, root(), "a/b", file(), 1).map_err(LocalChangeError::from),
             Err(LocalChangeError::BadName(NameError::ForbiddenChar { .. }))
         ));
         let f = o.create(&held, root(), "f", file(), 1).unwrap();
         keep(&mut held, &f);
         assert_eq!(
-            o.create(&held, f.uid, "x", file(), 1),
+            o.create(&held, f.uid, "x", file(), 1).map_err(LocalChangeError::from),
             Err(LocalChangeError::ParentNotDirectory(f.uid))
         );
         assert!(matches!(
-            o.create(&held, root(), "F", file(), 1),
+            o.create(&held, root(), "F", file(), 1).map_err(LocalChangeError::from),
             Err(LocalChangeError::NameTaken { by, .. }) if by == f.uid
         ));
         // Renaming to a case variant of its own name is fine.
         assert!(o.rename(&held, f.uid, "F", 2).is_ok());
         assert_eq!(
-            o.delete(&held, root(), 1),
+            o.delete(&held, root(), 1).map_err(LocalChangeError::from),
             Err(LocalChangeError::Root(root()))
         );
         assert!(matches!(
-            o.modify(&held, f.uid, FILE_ATTRIBUTE_DIRECTORY, [0; 20], 1),
+            o.modify(&held, f.uid, FILE_ATTRIBUTE_DIRECTORY, [0; 20], 1).map_err(LocalChangeError::from),
             Err(LocalChangeError::DirectoryAttributeChange(_))
         ));
         let d = o.create(&held, root(), "d", folder(), 1).unwrap();
@@ -608,7 +592,7 @@ mod tests {
         let dead = o.delete(&held, d.uid, 2).unwrap();
         keep(&mut held, &dead);
         assert_eq!(
-            o.create(&held, d.uid, "x", file(), 3),
+            o.create(&held, d.uid, "x", file(), 3).map_err(LocalChangeError::from),
             Err(LocalChangeError::ParentDeleted(d.uid))
         );
         let mut other = Originator::new(DB, Guid([0xee; 16]));
@@ -617,7 +601,7 @@ mod tests {
             .unwrap();
         keep(&mut held, &od);
         assert_eq!(
-            o.create(&held, od.uid, "x", file(), 3),
+            o.create(&held, od.uid, "x", file(), 3).map_err(LocalChangeError::from),
             Err(LocalChangeError::ForeignParent(od.uid))
         );
         let mut full = Originator::resume(DB, CS, u64::MAX, 0);
@@ -637,14 +621,14 @@ mod tests {
         let c = o.create(&held, b.uid, "c", folder(), 1).unwrap();
         keep(&mut held, &c);
         assert_eq!(
-            o.move_to(&held, a.uid, c.uid, "a", 2),
+            o.move_to(&held, a.uid, c.uid, "a", 2).map_err(LocalChangeError::from),
             Err(LocalChangeError::MoveIntoDescendant {
                 uid: a.uid,
                 parent: c.uid
             })
         );
         assert_eq!(
-            o.move_to(&held, a.uid, a.uid, "a", 2),
+            o.move_to(&held, a.uid, a.uid, "a", 2).map_err(LocalChangeError::from),
             Err(LocalChangeError::MoveIntoDescendant {
                 uid: a.uid,
                 parent: a.uid
@@ -657,7 +641,7 @@ mod tests {
         let x = o.create(&bad, root(), "x", folder(), 3).unwrap();
         keep(&mut bad, &x);
         assert_eq!(
-            o.move_to(&bad, x.uid, b.uid, "x", 4),
+            o.move_to(&bad, x.uid, b.uid, "x", 4).map_err(LocalChangeError::from),
             Err(LocalChangeError::AncestryLoop(b.uid))
         );
     }

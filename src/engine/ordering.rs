@@ -34,8 +34,7 @@
 //! to retain; its updates, and those below, are held with
 //! [`HoldReason::Cycle`].
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::BuildHasher;
+use std::collections::{HashMap, HashSet};
 
 use super::ids::Uid;
 use super::rules::{compare_updates, winner};
@@ -50,22 +49,33 @@ pub struct Installed {
     pub present: bool,
 }
 
-/// The installed state, looked up by UID (the store, or a map in tests).
-pub trait InstalledView {
-    /// What is installed for `uid`, if anything.
-    fn installed(&self, uid: &Uid) -> Option<Installed>;
-}
+/// What [`order_batch`] knows of the installed state: the UIDs of a batch
+/// and their ancestors (see [`installed_context`]).
+pub type InstalledContext = HashMap<Uid, Installed>;
 
-impl<S: BuildHasher> InstalledView for HashMap<Uid, Installed, S> {
-    fn installed(&self, uid: &Uid) -> Option<Installed> {
-        self.get(uid).copied()
+/// Reads, through `installed`, what [`order_batch`] needs to know of the
+/// installed state for `batch`: every UID of the batch and every ancestor
+/// of them and of their new parents, each read once. Reading before
+/// ordering keeps the ordering pure; a failed read fails the whole batch.
+pub fn installed_context<E>(
+    batch: &[Update],
+    mut installed: impl FnMut(&Uid) -> Result<Option<Installed>, E>,
+) -> Result<InstalledContext, E> {
+    let mut out = InstalledContext::new();
+    let mut seen: HashSet<Uid> = HashSet::new();
+    for start in batch.iter().flat_map(|u| [u.uid, u.parent]) {
+        let mut cur = start;
+        while !cur.is_root() && seen.insert(cur) {
+            match installed(&cur)? {
+                Some(inst) => {
+                    out.insert(cur, inst);
+                    cur = inst.parent;
+                }
+                None => break,
+            }
+        }
     }
-}
-
-impl InstalledView for BTreeMap<Uid, Installed> {
-    fn installed(&self, uid: &Uid) -> Option<Installed> {
-        self.get(uid).copied()
-    }
+    Ok(out)
 }
 
 /// Why a live update cannot be installed yet.
@@ -136,17 +146,17 @@ enum Node {
     Unknown,
 }
 
-struct Graph<'a, V: InstalledView> {
+struct Graph<'a> {
     /// Winners by UID (index into `items`).
     batch: &'a HashMap<Uid, usize>,
     items: &'a [(usize, Update)],
-    view: &'a V,
+    view: &'a InstalledContext,
     /// UIDs whose batch update was rejected to break a cycle: they stay
     /// where they are installed.
     rejected: &'a HashMap<Uid, Uid>,
 }
 
-impl<V: InstalledView> Graph<'_, V> {
+impl Graph<'_> {
     /// The node for `uid`, with its effective parent when live.
     fn node(&self, uid: &Uid) -> Node {
         if uid.is_root() {
@@ -163,7 +173,7 @@ impl<V: InstalledView> Graph<'_, V> {
                 Node::Dead
             };
         }
-        match self.view.installed(uid) {
+        match self.view.get(uid).copied() {
             Some(inst) if inst.present => Node::Live(inst.parent),
             Some(_) => Node::Dead,
             None => Node::Unknown,
@@ -235,8 +245,9 @@ fn child_status(parent: Status) -> Status {
 
 /// Orders a received batch against the installed state (§3.3.4.6.2); see
 /// the module documentation for the order, the holds and the cycle rule.
-/// Every input update ends in exactly one of the four outputs.
-pub fn order_batch<V: InstalledView>(batch: Vec<Update>, view: &V) -> OrderedBatch {
+/// Every input update ends in exactly one of the four outputs. `view`
+/// must hold what [`installed_context`] reads for the batch.
+pub fn order_batch(batch: Vec<Update>, view: &InstalledContext) -> OrderedBatch {
     let mut out = OrderedBatch::default();
 
     // Keep the winner per UID (§3.3.4.6.2), remembering arrival order.
@@ -286,7 +297,7 @@ pub fn order_batch<V: InstalledView>(batch: Vec<Update>, view: &V) -> OrderedBat
                 .filter(|uid| !rejected.contains_key(uid))
                 .filter_map(|uid| {
                     let i = *by_uid.get(uid)?;
-                    let inst = view.installed(uid).filter(|i| i.present)?;
+                    let inst = view.get(uid).filter(|i| i.present)?;
                     Some((&items[i].1, inst.parent))
                 })
                 .min_by(|a, b| compare_updates(a.0, b.0));
@@ -315,7 +326,7 @@ pub fn order_batch<V: InstalledView>(batch: Vec<Update>, view: &V) -> OrderedBat
         if !matches!(memo.get(&u.uid), Some(Status::Ready(_))) {
             continue;
         }
-        if let Some(inst) = view.installed(&u.uid) {
+        if let Some(inst) = view.get(&u.uid) {
             if inst.parent != u.parent {
                 let mut t = inst.parent;
                 // Mark it and its tombstoned ancestors in the batch.
@@ -466,6 +477,30 @@ mod tests {
                 seen.insert(u.uid);
             }
         }
+    }
+
+    /// The context holds the batch's UIDs and their installed ancestors,
+    /// each read once, and stops at what is not installed.
+    #[test]
+    fn context_reads_batch_uids_and_ancestors_once() {
+        let view: HashMap<Uid, Installed> =
+            HashMap::from([(uid(11), live(root())), (uid(12), live(uid(11))), (uid(13), live(uid(12))), (uid(19), live(root()))]);
+        // 14 is new under 13; 15 is installed nowhere and new under 17 (unknown).
+        let batch = vec![dir(14, uid(13), 1), dir(15, uid(17), 1), dir(13, uid(12), 2)];
+        let mut reads = Vec::new();
+        let context = installed_context(&batch, |u| {
+            reads.push(*u);
+            Ok::<_, ()>(view.get(u).copied())
+        })
+        .unwrap();
+        let mut keys: Vec<u64> = context.keys().map(|u| u.version).collect();
+        keys.sort();
+        assert_eq!(keys, vec![11, 12, 13]);
+        let unique: HashSet<Uid> = reads.iter().copied().collect();
+        assert_eq!(unique.len(), reads.len(), "a UID was read twice: {reads:?}");
+        assert!(!reads.contains(&uid(19)), "an unrelated UID was read");
+        // A failed read fails the whole context.
+        assert_eq!(installed_context(&batch, |_| Err::<Option<Installed>, _>("down")), Err("down"));
     }
 
     #[test]
@@ -755,6 +790,10 @@ mod tests {
                 })
                 .collect();
             let total = batch.len();
+            // What installed_context reads is all the ordering looks at.
+            let context = installed_context(&batch, |u| Ok::<_, ()>(view.get(u).copied())).unwrap();
+            prop_assert!(context.iter().all(|(u, i)| view.get(u) == Some(i)));
+            prop_assert_eq!(order_batch(batch.clone(), &context), order_batch(batch.clone(), &view));
             let out = order_batch(batch, &view);
             prop_assert_eq!(
                 out.install.len() + out.superseded.len() + out.held.len() + out.cycle_breaks.len(),

@@ -19,14 +19,13 @@ use std::time::{Duration, Instant};
 use crate::engine::ids::{Guid as EGuid, Gvsn};
 use crate::engine::rules::{decide, Decision};
 use crate::engine::session::{
-    Action, AsyncPollResponse as EPoll, Call, CallError, ChangeType, DownloadError, FolderState, LocalStore,
-    PartnerSync, Request as ERequest, Response as EResponse, SessionError, SyncConfig, UpdateOutcome,
-    UpdatesResponse,
+    Action, AsyncPollResponse as EPoll, Call, CallError, ChangeType, DownloadError, FolderState, PartnerSync,
+    Request as ERequest, Response as EResponse, SessionError, SyncConfig, SyncError, UpdateOutcome, UpdatesResponse,
 };
 use crate::engine::update::Update as EUpdate;
 use crate::staging::frsx::FrsxReader;
 use crate::staging::marshal::MarshalReader;
-use crate::store::{Database, PulledFolder, StagingArea, StoreError};
+use crate::store::{merge_known, store_received, Database, StagingArea, StoreError, StoredReplica};
 
 use crate::wire::frstrans::{frs_error, version_compatible, OUR_PROTOCOL_VERSION};
 use crate::wire::frstrans::convert::{
@@ -123,7 +122,7 @@ pub enum PullError {
     /// The database.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The session machine refused its configuration.
+    /// The session machine refused its configuration or an event.
     #[error("session: {0}")]
     Session(#[from] SessionError),
     /// The staging area.
@@ -145,6 +144,15 @@ pub enum PullError {
     /// Not in sync in time.
     #[error("not in sync after {0:?}")]
     Timeout(Duration),
+}
+
+impl From<SyncError<StoreError>> for PullError {
+    fn from(e: SyncError<StoreError>) -> Self {
+        match e {
+            SyncError::Session(e) => PullError::Session(e),
+            SyncError::Read(e) => PullError::Store(e),
+        }
+    }
 }
 
 /// A call in flight.
@@ -188,7 +196,6 @@ pub fn pull_once(
     let buffer_size = cfg.buffer_size.clamp(1, CONFIG_TRANSPORT_MAX_BUFFER_SIZE);
     let start = Instant::now();
     let now = || start.elapsed().as_millis() as u64;
-    let mut store = PulledFolder::load(db, cfg.replica_set, cfg.folder)?;
     let mut sync = PartnerSync::new(cfg.sync, [cfg.folder], now())?;
     let ids = Ids { connection: guid_to_wire(cfg.connection_id), replica_set: guid_to_wire(cfg.replica_set) };
     let mut inflight: HashMap<u32, Pending> = HashMap::new();
@@ -223,9 +230,9 @@ pub fn pull_once(
                 }
                 Action::Install(folder, updates) => {
                     for u in updates {
-                        let outcome = match decide(&u, store.held(&u.uid)) {
+                        let outcome = match decide(&u, db.update(&u.uid)?.as_ref()) {
                             Ok(Decision::Install) => {
-                                store.store(db, &u)?;
+                                store_received(db, &cfg.replica_set, &u)?;
                                 report.installed += 1;
                                 UpdateOutcome::Installed
                             }
@@ -234,7 +241,8 @@ pub fn pull_once(
                                 UpdateOutcome::Superseded
                             }
                         };
-                        sync.on_update_processed(folder, u.gvsn, outcome, now(), &store)?;
+                        let replica = StoredReplica::new(db, cfg.replica_set);
+                        sync.on_update_processed(folder, u.gvsn, outcome, now(), &replica)?;
                     }
                 }
                 Action::Hold(folder, held) => {
@@ -244,8 +252,8 @@ pub fn pull_once(
                 Action::CycleBreaks(folder, breaks) => {
                     tracing::warn!(%folder, count = breaks.len(), "sync: name cycles left for the installer");
                 }
-                Action::MergeKnownVector(_, vv) => {
-                    store.merge(db, &vv)?;
+                Action::MergeKnownVector(folder, vv) => {
+                    merge_known(db, &cfg.replica_set, &folder, &vv)?;
                     report.merges += 1;
                 }
                 Action::Disconnect => {
@@ -287,8 +295,9 @@ pub fn pull_once(
                         }
                         _ => {}
                     }
-                    if let Err(e) = sync.on_response(r, now(), &store) {
-                        tracing::warn!(error = %e, "sync: response ignored");
+                    match sync.on_response(r, now(), &StoredReplica::new(db, cfg.replica_set)) {
+                        Err(SyncError::Session(e)) => tracing::warn!(error = %e, "sync: response ignored"),
+                        r => r?,
                     }
                     continue;
                 }
@@ -297,12 +306,13 @@ pub fn pull_once(
             };
             let step = download_step(client, *d, first, completion, buffer_size, &mut inflight, &mut report)?;
             if let Some(r) = step {
-                if let Err(e) = sync.on_response(r, now(), &store) {
-                    tracing::warn!(error = %e, "sync: download result ignored");
+                match sync.on_response(r, now(), &StoredReplica::new(db, cfg.replica_set)) {
+                    Err(SyncError::Session(e)) => tracing::warn!(error = %e, "sync: download result ignored"),
+                    r => r?,
                 }
             }
         }
-        sync.on_timer(now(), &store);
+        sync.on_timer(now(), &StoredReplica::new(db, cfg.replica_set))?;
         progress(&report);
     }
 }

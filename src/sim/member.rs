@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::convert::Infallible;
 
 use crate::engine::ids::{Guid, Gvsn, Uid};
-use crate::engine::install::{InstallError, Installer, Lineage, Origin, Step, Why};
-use crate::engine::local_change::{LocalChangeError, NewFile, Originator, UpdateLookup};
+use crate::engine::install::{Installer, Lineage, Origin, Step, Why};
+use crate::engine::local_change::{ChangeError, LocalChangeError, NewFile, Originator};
 use crate::engine::ordering::{CycleBreak, Held};
 use crate::engine::replica::ReplicaRead;
 use crate::engine::rules::{fold_name, ConflictRecord, LossReason};
-use crate::engine::session::{LocalStore, MemoryDatabase, UpdateDatabase, UpdateOutcome, UpdateRequestType};
+use crate::engine::session::{MemoryDatabase, UpdateDatabase, UpdateOutcome, UpdateRequestType};
 use crate::engine::update::{FileTime, Update, FILE_ATTRIBUTE_DIRECTORY, TICKS_PER_SECOND};
 use crate::engine::version_vector::VersionVector;
 
@@ -101,23 +101,32 @@ impl MemberDb {
     }
 }
 
-impl UpdateLookup for MemberDb {
-    fn update(&self, uid: &Uid) -> Option<&Update> {
-        self.db.held(uid)
+/// What is stored; nothing is held aside here (that is [`Member`]'s).
+impl ReplicaRead for MemberDb {
+    type Error = Infallible;
+
+    fn known_vector(&self, folder: &Guid) -> Result<VersionVector, Infallible> {
+        Ok(self.db.known_vector(folder))
     }
 
-    fn live_child_named(&self, parent: &Uid, name: &str) -> Option<Uid> {
-        self.names.get(&(*parent, fold_name(name))).copied()
-    }
-}
-
-impl LocalStore for MemberDb {
-    fn known_vector(&self, folder: &Guid) -> VersionVector {
-        self.db.known_vector(folder)
+    fn update(&self, uid: &Uid) -> Result<Option<Update>, Infallible> {
+        Ok(self.get(uid).cloned())
     }
 
-    fn held(&self, uid: &Uid) -> Option<&Update> {
-        self.db.held(uid)
+    fn live_child_named(&self, parent: &Uid, name: &str) -> Result<Option<Uid>, Infallible> {
+        Ok(self.names.get(&(*parent, fold_name(name))).copied())
+    }
+
+    fn live_children(&self, dir: &Uid) -> Result<Vec<Uid>, Infallible> {
+        Ok(self.children(dir).copied().collect())
+    }
+
+    fn held_aside(&self, _uid: &Uid) -> Result<Option<Update>, Infallible> {
+        Ok(None)
+    }
+
+    fn all_held_aside(&self, _folder: &Guid) -> Result<Vec<Update>, Infallible> {
+        Ok(Vec::new())
     }
 }
 
@@ -436,14 +445,14 @@ impl Member {
     fn plan<T>(
         &mut self,
         ctx: &mut Ctx<'_>,
-        f: impl FnOnce(&mut Installer<'_, Member>) -> Result<T, InstallError<Infallible>>,
+        f: impl FnOnce(&mut Installer<'_, Member>) -> Result<T, ChangeError<Infallible>>,
     ) -> Result<T, SimError> {
         let now = self.now_ft(ctx.now_ms);
         let (out, plan) = {
             let mut installer = Installer::new(&*self, self.originator.clone(), &*ctx.causality, now);
             let out = f(&mut installer).map_err(|e| match e {
-                InstallError::Originate(e) => SimError::Local(e),
-                InstallError::Read(never) => match never {},
+                ChangeError::Refused(e) => SimError::Local(e),
+                ChangeError::Read(never) => match never {},
             })?;
             (out, installer.into_plan())
         };
@@ -612,19 +621,19 @@ impl ReplicaRead for Member {
     type Error = Infallible;
 
     fn known_vector(&self, folder: &Guid) -> Result<VersionVector, Infallible> {
-        Ok(self.db.known_vector(folder))
+        self.db.known_vector(folder)
     }
 
     fn update(&self, uid: &Uid) -> Result<Option<Update>, Infallible> {
-        Ok(self.db.get(uid).cloned())
+        self.db.update(uid)
     }
 
     fn live_child_named(&self, parent: &Uid, name: &str) -> Result<Option<Uid>, Infallible> {
-        Ok(self.db.live_child_named(parent, name))
+        self.db.live_child_named(parent, name)
     }
 
     fn live_children(&self, dir: &Uid) -> Result<Vec<Uid>, Infallible> {
-        Ok(self.db.children(dir).copied().collect())
+        self.db.live_children(dir)
     }
 
     fn held_aside(&self, uid: &Uid) -> Result<Option<Update>, Infallible> {

@@ -757,7 +757,9 @@ impl Simulation {
                     .is_some_and(|at| at <= now);
                 if due {
                     if let Some(cl) = self.clients[c][s].as_mut() {
-                        cl.on_timer(now, &self.members[c].db);
+                        if let Err(never) = cl.on_timer(now, &self.members[c].db) {
+                            match never {}
+                        }
                     }
                     self.drive_client(c, s)?;
                 }

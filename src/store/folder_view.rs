@@ -1,6 +1,7 @@
-//! The engine's session traits over the TDB store: what the FrsTransport
-//! server answers from ([`ServedGroup`], `UpdateDatabase`) and what a
-//! client syncing from a partner consults ([`PulledFolder`], `LocalStore`).
+//! The engine's read traits over the TDB store: what the FrsTransport
+//! server answers from ([`ServedGroup`], `UpdateDatabase`) and what the
+//! engine reads of a member's state while it pulls and installs
+//! ([`StoredReplica`], `ReplicaRead`).
 //!
 //! The session traits cannot fail, but a read of the store can. A failed
 //! read must never look like "nothing there" — a client would merge a
@@ -9,14 +10,16 @@
 //! failure ([`ServedGroup::take_error`]).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use crate::engine::ids::{Guid, Gvsn, Uid};
-use crate::engine::session::{LocalStore, UpdateDatabase, UpdateRequestType};
+use crate::engine::replica::ReplicaRead;
+use crate::engine::rules::names_equal;
+use crate::engine::session::{UpdateDatabase, UpdateRequestType};
 use crate::engine::update::Update;
 use crate::engine::version_vector::VersionVector;
 
 use super::database::{Database, StoreError};
+use super::keys::Key;
 
 /// How many updates one store read fetches while looking for a page.
 const CHUNK: usize = 512;
@@ -107,73 +110,85 @@ impl UpdateDatabase for ServedGroup<'_> {
     }
 }
 
-/// One replicated folder of the store as a client pulling from a partner
-/// sees it: the known vector and the updates held, cached in memory (the
-/// session asks for references) and written through to the store.
-pub struct PulledFolder {
+/// One replication group of the store as the engine reads a member's
+/// replicated state ([`ReplicaRead`]): reads go to the database as they
+/// come, nothing is loaded ahead. Build one per event over `&Database`;
+/// writes go through [`Database::transaction`] in between.
+///
+/// The store keeps no held-aside updates yet (orphans and unbreakable
+/// cycles are only counted by `dfsrctl sync`): none are reported.
+pub struct StoredReplica<'a> {
+    db: &'a Database,
     group: Guid,
-    folder: Guid,
-    known: VersionVector,
-    held: HashMap<Uid, Update>,
 }
 
-impl PulledFolder {
-    /// Loads `folder` of `group` from `db` (empty when never replicated).
-    pub fn load(db: &Database, group: Guid, folder: Guid) -> Result<Self, StoreError> {
-        let known = db.known_vector(&group, &folder)?;
-        let held = db.folder_updates(&folder)?.into_iter().map(|u| (u.uid, u)).collect();
-        Ok(PulledFolder { group, folder, known, held })
+impl<'a> StoredReplica<'a> {
+    /// The view of `group` in `db`.
+    pub fn new(db: &'a Database, group: Guid) -> Self {
+        StoredReplica { db, group }
     }
 
-    /// The folder.
-    pub fn folder(&self) -> Guid {
-        self.folder
-    }
-
-    /// Updates held.
-    pub fn len(&self) -> usize {
-        self.held.len()
-    }
-
-    /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.held.is_empty()
-    }
-
-    /// Stores `u` as what we hold for its UID, its GVSN known, in one
-    /// transaction; then in the cache.
-    pub fn store(&mut self, db: &mut Database, u: &Update) -> Result<(), StoreError> {
-        let (group, folder) = (self.group, self.folder);
-        db.transaction(|tx| -> Result<(), StoreError> {
-            tx.put_update(u)?;
-            tx.add_known(&group, &folder, u.gvsn)
-        })?;
-        self.known.insert(u.gvsn);
-        self.held.insert(u.uid, u.clone());
-        Ok(())
-    }
-
-    /// Merges a partner's vector into our known vector (§3.3.4.6).
-    pub fn merge(&mut self, db: &mut Database, vv: &VersionVector) -> Result<(), StoreError> {
-        let mut merged = self.known.clone();
-        merged.merge(vv);
-        let (group, folder) = (self.group, self.folder);
-        db.transaction(|tx| tx.set_known_vector(&group, &folder, &merged))?;
-        self.known = merged;
-        Ok(())
-    }
-}
-
-impl LocalStore for PulledFolder {
-    fn known_vector(&self, folder: &Guid) -> VersionVector {
-        if *folder == self.folder {
-            self.known.clone()
-        } else {
-            VersionVector::new()
+    /// The live children of `dir` with their updates, sorted by UID.
+    fn live_updates_in(&self, dir: &Uid) -> Result<Vec<Update>, StoreError> {
+        let mut out = Vec::new();
+        for uid in self.db.children(dir)? {
+            match self.db.update(&uid)? {
+                Some(u) if u.present && u.parent == *dir => out.push(u),
+                Some(_) => {}
+                None => {
+                    return Err(StoreError::Inconsistent {
+                        path: self.db.path().into(),
+                        key: Key::Child { parent: *dir, child: uid }.to_string(),
+                    })
+                }
+            }
         }
+        Ok(out)
+    }
+}
+
+impl ReplicaRead for StoredReplica<'_> {
+    type Error = StoreError;
+
+    fn known_vector(&self, folder: &Guid) -> Result<VersionVector, StoreError> {
+        self.db.known_vector(&self.group, folder)
     }
 
-    fn held(&self, uid: &Uid) -> Option<&Update> {
-        self.held.get(uid)
+    fn update(&self, uid: &Uid) -> Result<Option<Update>, StoreError> {
+        self.db.update(uid)
     }
+
+    fn live_child_named(&self, parent: &Uid, name: &str) -> Result<Option<Uid>, StoreError> {
+        Ok(self.live_updates_in(parent)?.into_iter().find(|u| names_equal(&u.name, name)).map(|u| u.uid))
+    }
+
+    fn live_children(&self, dir: &Uid) -> Result<Vec<Uid>, StoreError> {
+        Ok(self.live_updates_in(dir)?.into_iter().map(|u| u.uid).collect())
+    }
+
+    fn held_aside(&self, _uid: &Uid) -> Result<Option<Update>, StoreError> {
+        Ok(None)
+    }
+
+    fn all_held_aside(&self, _folder: &Guid) -> Result<Vec<Update>, StoreError> {
+        Ok(Vec::new())
+    }
+}
+
+/// Stores `u` as what we hold for its UID with its GVSN known, in one
+/// transaction.
+pub fn store_received(db: &mut Database, group: &Guid, u: &Update) -> Result<(), StoreError> {
+    db.transaction(|tx| -> Result<(), StoreError> {
+        tx.put_update(u)?;
+        tx.add_known(group, &u.content_set_id, u.gvsn)
+    })
+}
+
+/// Merges a partner's vector into our known vector of `folder` (§3.3.4.6).
+pub fn merge_known(db: &mut Database, group: &Guid, folder: &Guid, vv: &VersionVector) -> Result<(), StoreError> {
+    db.transaction(|tx| {
+        let mut merged = tx.known_vector(group, folder)?;
+        merged.merge(vv);
+        tx.set_known_vector(group, folder, &merged)
+    })
 }

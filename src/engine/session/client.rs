@@ -18,8 +18,9 @@ use thiserror::Error;
 
 use crate::engine::ids::{Guid, Gvsn, Uid};
 use crate::engine::ordering::{
-    order_batch, CycleBreak, Held, HoldReason, Installed, InstalledView,
+    installed_context, order_batch, CycleBreak, Held, HoldReason, Installed, InstalledContext,
 };
+use crate::engine::replica::ReplicaRead;
 use crate::engine::rules::{decide, Decision};
 use crate::engine::update::Update;
 use crate::engine::version_vector::VersionVector;
@@ -30,7 +31,6 @@ use super::messages::{
     StagingPolicy, UpdateRequestType, UpdateStatus, UpdatesResponse, VersionRequestType,
 };
 use super::server::MAX_CREDITS;
-use super::store::LocalStore;
 
 /// Limits of the client (§3.3: "the client uses a credit system to control
 /// the number of synchronization instances … and the processing of
@@ -90,6 +90,20 @@ pub enum SessionError {
     /// §3.3.4.5 asks for stray AsyncPoll completions.
     #[error("unexpected response ignored: {0}")]
     Unexpected(&'static str),
+}
+
+/// An event the machine could not take in full.
+#[derive(Debug, Error)]
+pub enum SyncError<E: std::error::Error + 'static> {
+    /// The event does not fit the state (see [`SessionError`]).
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// Reading our replicated state failed. The connection is torn down
+    /// (an [`Action::Disconnect`]; its syncs abandoned, nothing merged)
+    /// and established again after a back-off, so no vector is merged on
+    /// the strength of a read that did not happen.
+    #[error("reading the replicated state: {0}")]
+    Read(#[source] E),
 }
 
 /// What should be retried after an install reported [`UpdateOutcome::RetryLater`].
@@ -332,37 +346,21 @@ pub struct PartnerSync {
     now: u64,
 }
 
-/// The installed view for ordering: the sync's pipeline over the store.
-struct Overlay<'a, S: ?Sized> {
-    store: &'a S,
-    pending: HashMap<Uid, Installed>,
-}
-
-impl<S: LocalStore + ?Sized> InstalledView for Overlay<'_, S> {
-    fn installed(&self, uid: &Uid) -> Option<Installed> {
-        self.pending.get(uid).copied().or_else(|| {
-            self.store.held(uid).map(|u| Installed {
-                parent: u.parent,
-                present: u.present,
-            })
-        })
-    }
-}
-
-fn overlay<'a, S: LocalStore + ?Sized>(store: &'a S, pipeline: &[Entry]) -> Overlay<'a, S> {
-    let pending = pipeline
+/// What ordering needs of the installed state for `batch`: the sync's
+/// pipeline (received, not yet installed) over the store.
+fn context_for<S: ReplicaRead + ?Sized>(
+    batch: &[Update],
+    store: &S,
+    pipeline: &[Entry],
+) -> Result<InstalledContext, S::Error> {
+    let pending: HashMap<Uid, Installed> = pipeline
         .iter()
-        .map(|e| {
-            (
-                e.update.uid,
-                Installed {
-                    parent: e.update.parent,
-                    present: e.update.present,
-                },
-            )
-        })
+        .map(|e| (e.update.uid, Installed { parent: e.update.parent, present: e.update.present }))
         .collect();
-    Overlay { store, pending }
+    installed_context(batch, |uid| match pending.get(uid) {
+        Some(i) => Ok(Some(*i)),
+        None => Ok(store.update(uid)?.map(|u| Installed { parent: u.parent, present: u.present })),
+    })
 }
 
 impl PartnerSync {
@@ -495,20 +493,20 @@ impl PartnerSync {
     }
 
     /// Time passed: runs whatever is due.
-    pub fn on_timer<S: LocalStore + ?Sized>(&mut self, now: u64, store: &S) {
+    pub fn on_timer<S: ReplicaRead + ?Sized>(&mut self, now: u64, store: &S) -> Result<(), S::Error> {
         self.advance(now);
-        self.pump(store);
+        self.pump(store)
     }
 
     /// Start a sync of `folder` soon without waiting for the partner's
     /// change notification (schedule opened, admin request): a CHANGE_ALL
     /// request is sent now, or right after the sync in progress.
-    pub fn on_change_notify<S: LocalStore + ?Sized>(
+    pub fn on_change_notify<S: ReplicaRead + ?Sized>(
         &mut self,
         folder: Guid,
         now: u64,
         store: &S,
-    ) -> Result<(), SessionError> {
+    ) -> Result<(), SyncError<S::Error>> {
         self.advance(now);
         let f = self
             .folders
@@ -526,39 +524,41 @@ impl PartnerSync {
             St::Awaiting { .. } | St::Syncing(_) | St::WaitingForCredit => f.resync = true,
             St::Restart { .. } | St::EstablishingSession | St::ReadOnly => {}
         }
-        self.pump(store);
-        Ok(())
+        self.pump(store).map_err(SyncError::Read)
     }
 
     /// A response or completion from the partner (or the transfer layer).
-    pub fn on_response<S: LocalStore + ?Sized>(
+    pub fn on_response<S: ReplicaRead + ?Sized>(
         &mut self,
         response: Response,
         now: u64,
         store: &S,
-    ) -> Result<(), SessionError> {
+    ) -> Result<(), SyncError<S::Error>> {
         self.advance(now);
         let r = self.dispatch(response, store);
-        self.pump(store);
+        if let Err(SyncError::Read(_)) = &r {
+            self.disconnect();
+        }
+        self.pump(store).map_err(SyncError::Read)?;
         r
     }
 
     /// The installer's outcome for one update of an [`Action::Install`].
-    pub fn on_update_processed<S: LocalStore + ?Sized>(
+    pub fn on_update_processed<S: ReplicaRead + ?Sized>(
         &mut self,
         folder: Guid,
         gvsn: Gvsn,
         outcome: UpdateOutcome,
         now: u64,
         store: &S,
-    ) -> Result<(), SessionError> {
+    ) -> Result<(), SyncError<S::Error>> {
         self.advance(now);
         let f = self
             .folders
             .get_mut(&folder)
             .ok_or(SessionError::UnknownFolder(folder))?;
         let St::Syncing(run) = &mut f.st else {
-            return Err(SessionError::UnknownUpdate { folder, gvsn });
+            return Err(SessionError::UnknownUpdate { folder, gvsn }.into());
         };
         let i = run
             .pipeline
@@ -594,8 +594,7 @@ impl PartnerSync {
                 run.fail(i, CancelReason::InstallFailed, folder, &mut self.actions);
             }
         }
-        self.pump(store);
-        Ok(())
+        self.pump(store).map_err(SyncError::Read)
     }
 
     fn advance(&mut self, now: u64) {
@@ -646,11 +645,20 @@ impl PartnerSync {
         }
     }
 
-    fn dispatch<S: LocalStore + ?Sized>(
+    fn dispatch<S: ReplicaRead + ?Sized>(
         &mut self,
         response: Response,
         store: &S,
-    ) -> Result<(), SessionError> {
+    ) -> Result<(), SyncError<S::Error>> {
+        match response {
+            Response::AsyncPoll(r) => self.on_async_poll(r, store),
+            Response::Updates(r) => self.on_updates(r, store),
+            other => Ok(self.dispatch_without_reads(other)?),
+        }
+    }
+
+    /// The responses that need nothing read.
+    fn dispatch_without_reads(&mut self, response: Response) -> Result<(), SessionError> {
         let now = self.now;
         match response {
             Response::ConnectionEstablished => {
@@ -693,8 +701,7 @@ impl PartnerSync {
                     _ => Err(SessionError::Unexpected("RequestVersionVector reply")),
                 }
             }
-            Response::AsyncPoll(r) => self.on_async_poll(r, store),
-            Response::Updates(r) => self.on_updates(r, store),
+            Response::AsyncPoll(_) | Response::Updates(_) => unreachable!("dispatched with reads"),
             Response::FileDownloaded { folder, gvsn } => {
                 let run = self.run_mut(folder, gvsn)?;
                 let e = run
@@ -762,11 +769,11 @@ impl PartnerSync {
         }
     }
 
-    fn on_async_poll<S: LocalStore + ?Sized>(
+    fn on_async_poll<S: ReplicaRead + ?Sized>(
         &mut self,
         r: AsyncPollResponse,
         store: &S,
-    ) -> Result<(), SessionError> {
+    ) -> Result<(), SyncError<S::Error>> {
         let now = self.now;
         self.poll_outstanding = false;
         self.poll_backoff.reset();
@@ -782,7 +789,7 @@ impl PartnerSync {
             _ => None,
         });
         let Some((folder, change)) = found else {
-            return Err(SessionError::Unexpected("AsyncPoll completion"));
+            return Err(SessionError::Unexpected("AsyncPoll completion").into());
         };
         match change {
             ChangeType::Notify => {
@@ -803,11 +810,15 @@ impl PartnerSync {
                     }
                     return Err(SessionError::Unexpected(
                         "AsyncPoll for CHANGE_ALL without a vector",
-                    ));
+                    )
+                    .into());
                 };
-                let full = store.known_vector(&folder).request_from(&partner);
+                let full = store
+                    .known_vector(&folder)
+                    .map_err(SyncError::Read)?
+                    .request_from(&partner);
                 let Some(f) = self.folders.get_mut(&folder) else {
-                    return Err(SessionError::UnknownFolder(folder));
+                    return Err(SessionError::UnknownFolder(folder).into());
                 };
                 f.vv_generation = r.vv_generation;
                 if full.is_empty() {
@@ -837,11 +848,11 @@ impl PartnerSync {
         }
     }
 
-    fn on_updates<S: LocalStore + ?Sized>(
+    fn on_updates<S: ReplicaRead + ?Sized>(
         &mut self,
         r: UpdatesResponse,
         store: &S,
-    ) -> Result<(), SessionError> {
+    ) -> Result<(), SyncError<S::Error>> {
         let now = self.now;
         let folder = r.folder;
         let f = self
@@ -849,10 +860,10 @@ impl PartnerSync {
             .get_mut(&folder)
             .ok_or(SessionError::UnknownFolder(folder))?;
         let St::Syncing(run) = &mut f.st else {
-            return Err(SessionError::Unexpected("RequestUpdates reply"));
+            return Err(SessionError::Unexpected("RequestUpdates reply").into());
         };
         if !run.request_outstanding {
-            return Err(SessionError::Unexpected("RequestUpdates reply"));
+            return Err(SessionError::Unexpected("RequestUpdates reply").into());
         }
         run.request_outstanding = false;
         run.page += 1;
@@ -877,22 +888,21 @@ impl PartnerSync {
                 }));
                 continue;
             }
-            let against = run
-                .pipeline
-                .iter()
-                .rev()
-                .find(|e| e.update.uid == u.uid)
-                .map(|e| &e.update)
-                .or_else(|| store.held(&u.uid));
+            let pending = run.pipeline.iter().rev().find(|e| e.update.uid == u.uid);
+            let against = match pending {
+                Some(e) => Some(e.update.clone()),
+                None => store.update(&u.uid).map_err(SyncError::Read)?,
+            };
             // A name-conflict tombstone meeting a present update that
             // beats it is the installer's to settle (it re-issues the
             // tombstone); superseded and same are processed.
-            if let Ok(Decision::Install | Decision::ReissueNameConflictTombstone) = decide(&u, against) {
+            if let Ok(Decision::Install | Decision::ReissueNameConflictTombstone) = decide(&u, against.as_ref()) {
                 batch.push(u);
             }
         }
         batch.append(&mut run.deferred);
-        let ordered = order_batch(batch, &overlay(store, &run.pipeline));
+        let context = context_for(&batch, store, &run.pipeline).map_err(SyncError::Read)?;
+        let ordered = order_batch(batch, &context);
         let page = run.page;
         for u in ordered.install {
             run.pipeline.push(Entry::new(u, page, now));
@@ -951,7 +961,8 @@ impl PartnerSync {
             };
             return Err(SessionError::Unexpected(
                 "RequestUpdates MORE without progress",
-            ));
+            )
+            .into());
         }
         Ok(())
     }
@@ -1005,8 +1016,18 @@ impl PartnerSync {
         Ok(())
     }
 
-    /// Runs everything that can run now, then announces the next timer.
-    fn pump<S: LocalStore + ?Sized>(&mut self, store: &S) {
+    /// Runs everything that can run now, then announces the next timer. A
+    /// failed read disconnects (see [`SyncError::Read`]).
+    fn pump<S: ReplicaRead + ?Sized>(&mut self, store: &S) -> Result<(), S::Error> {
+        let r = self.pump_once(store);
+        if r.is_err() {
+            self.disconnect();
+        }
+        self.announce();
+        r
+    }
+
+    fn pump_once<S: ReplicaRead + ?Sized>(&mut self, store: &S) -> Result<(), S::Error> {
         let now = self.now;
         if let Conn::Disconnected { at } = self.conn {
             if at <= now {
@@ -1026,8 +1047,13 @@ impl PartnerSync {
                 self.poll_retry_at = None;
                 self.actions.push_back(Action::Send(Request::AsyncPoll));
             }
-            self.pump_folders(store);
+            self.pump_folders(store)?;
         }
+        Ok(())
+    }
+
+    /// Asks for a timer call when the next due time changed.
+    fn announce(&mut self) {
         let t = self.poll_timeout();
         if t != self.announced {
             self.announced = t;
@@ -1037,13 +1063,13 @@ impl PartnerSync {
         }
     }
 
-    fn pump_folders<S: LocalStore + ?Sized>(&mut self, store: &S) {
+    fn pump_folders<S: ReplicaRead + ?Sized>(&mut self, store: &S) -> Result<(), S::Error> {
         // Repeat while a sync finishes (a slot frees, a folder goes idle).
         loop {
             let mut changed = false;
             let ids: Vec<Guid> = self.folders.keys().copied().collect();
             for id in ids {
-                changed |= self.pump_folder(id, store);
+                changed |= self.pump_folder(id, store)?;
             }
             while self.active_syncs() < self.config.max_concurrent_syncs {
                 let Some(id) = self.credit_queue.pop_front() else {
@@ -1057,7 +1083,7 @@ impl PartnerSync {
                 }
             }
             if !changed {
-                break;
+                return Ok(());
             }
         }
     }
@@ -1086,30 +1112,30 @@ impl PartnerSync {
 
     /// One folder's due work; true when its state changed in a way that
     /// may let another folder proceed.
-    fn pump_folder<S: LocalStore + ?Sized>(&mut self, id: Guid, store: &S) -> bool {
+    fn pump_folder<S: ReplicaRead + ?Sized>(&mut self, id: Guid, store: &S) -> Result<bool, S::Error> {
         let now = self.now;
         let Some(f) = self.folders.get_mut(&id) else {
-            return false;
+            return Ok(false);
         };
         match &mut f.st {
             St::Restart { at } if *at <= now => {
                 f.st = St::EstablishingSession;
                 self.actions
                     .push_back(Action::Send(Request::EstablishSession { folder: id }));
-                false
+                Ok(false)
             }
             St::Idle { at } if *at <= now => {
                 if std::mem::take(&mut f.resync) {
                     f.st = St::WaitingForCredit;
                     self.credit_queue.push_back(id);
-                    true
+                    Ok(true)
                 } else {
                     self.request_vector(id, ChangeType::Notify);
-                    false
+                    Ok(false)
                 }
             }
             St::Syncing(run) => {
-                let done = pump_sync(id, run, &self.config, now, store, &mut self.actions);
+                let done = pump_sync(id, run, &self.config, now, store, &mut self.actions)?;
                 if done {
                     let failed = !run.failed.is_empty();
                     if !run.dropped.is_empty() {
@@ -1129,13 +1155,13 @@ impl PartnerSync {
                     };
                     f.st = St::Idle { at };
                     // Go on at once (notify request) unless backing off.
-                    let _ = self.pump_folder(id, store);
-                    true
+                    self.pump_folder(id, store)?;
+                    Ok(true)
                 } else {
-                    false
+                    Ok(false)
                 }
             }
-            _ => false,
+            _ => Ok(false),
         }
     }
 }
@@ -1153,14 +1179,14 @@ fn is_active(st: &St) -> bool {
 
 /// Drives one sync: retries, downloads, installs in order, the next
 /// RequestUpdates. Returns true when the sync is complete (merge time).
-fn pump_sync<S: LocalStore + ?Sized>(
+fn pump_sync<S: ReplicaRead + ?Sized>(
     folder: Guid,
     run: &mut SyncRun,
     config: &SyncConfig,
     now: u64,
     store: &S,
     actions: &mut VecDeque<Action>,
-) -> bool {
+) -> Result<bool, S::Error> {
     loop {
         // Retries that are due.
         for e in &mut run.pipeline {
@@ -1245,14 +1271,15 @@ fn pump_sync<S: LocalStore + ?Sized>(
             }
         }
         if !(run.pages_done && !run.request_outstanding && run.pipeline.is_empty()) {
-            return false;
+            return Ok(false);
         }
         if run.deferred.is_empty() {
-            return true;
+            return Ok(true);
         }
         // Last chance for orphans: their parents may be installed now.
+        let context = context_for(&run.deferred, store, &[])?;
         let batch = std::mem::take(&mut run.deferred);
-        let ordered = order_batch(batch, &overlay(store, &[]));
+        let ordered = order_batch(batch, &context);
         let page = run.page + 1;
         run.page = page;
         let mut progressed = false;
@@ -1283,7 +1310,7 @@ fn pump_sync<S: LocalStore + ?Sized>(
             actions.push_back(Action::CycleBreaks(folder, ordered.cycle_breaks));
         }
         if !progressed {
-            return true;
+            return Ok(true);
         }
     }
 }

@@ -61,7 +61,7 @@ mod tests;
 
 pub use backoff::Backoff;
 pub use client::{
-    Action, FolderState, PartnerSync, Retry, SessionError, SyncConfig, UpdateOutcome,
+    Action, FolderState, PartnerSync, Retry, SessionError, SyncConfig, SyncError, UpdateOutcome,
 };
 pub use messages::{
     frs_error,
@@ -69,4 +69,4 @@ pub use messages::{
     StagingPolicy, UpdateRequestType, UpdateStatus, UpdatesResponse, VersionRequestType,
 };
 pub use server::{RequestError, Responder, ResponderConfig};
-pub use store::{LocalStore, MemoryDatabase, UpdateDatabase};
+pub use store::{MemoryDatabase, UpdateDatabase};

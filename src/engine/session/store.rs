@@ -1,16 +1,18 @@
-//! What the session machines need from our database, as traits, and an
-//! in-memory implementation for tests and tools.
+//! What the server session machine needs from our database, as a trait,
+//! and an in-memory database for tests and tools.
 //!
 //! - [`UpdateDatabase`]: the server side (§3.2.4.1.4, §3.2.4.1.5): our
 //!   version vector per folder and the updates whose GVSN lies in a vector.
-//! - [`LocalStore`]: the client side (§3.3.4.6.2): our known vector and the
-//!   update held per UID.
+//! - The client side reads through [`crate::engine::replica::ReplicaRead`],
+//!   which [`MemoryDatabase`] implements too.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::ops::Bound;
 
 use crate::engine::ids::{Guid, Gvsn, Uid};
-use crate::engine::rules::{decide, Decision};
+use crate::engine::replica::ReplicaRead;
+use crate::engine::rules::{decide, names_equal, Decision};
 use crate::engine::update::Update;
 use crate::engine::version_vector::VersionVector;
 
@@ -35,14 +37,6 @@ pub trait UpdateDatabase {
         after: Option<Gvsn>,
         limit: usize,
     ) -> Vec<Update>;
-}
-
-/// Our replicated state as a client syncing from a partner sees it.
-pub trait LocalStore {
-    /// The vector of GVSNs we know for `folder` (empty when none).
-    fn known_vector(&self, folder: &Guid) -> VersionVector;
-    /// The update we hold for `uid`, if any.
-    fn held(&self, uid: &Uid) -> Option<&Update>;
 }
 
 /// One folder of a [`MemoryDatabase`].
@@ -174,15 +168,52 @@ impl UpdateDatabase for MemoryDatabase {
     }
 }
 
-impl LocalStore for MemoryDatabase {
-    fn known_vector(&self, folder: &Guid) -> VersionVector {
-        self.folders
-            .get(folder)
-            .map(|f| f.vv.clone())
-            .unwrap_or_default()
+impl MemoryDatabase {
+    /// The vector of GVSNs we know for `folder` (empty when none).
+    pub fn known_vector(&self, folder: &Guid) -> VersionVector {
+        self.folders.get(folder).map(|f| f.vv.clone()).unwrap_or_default()
     }
 
-    fn held(&self, uid: &Uid) -> Option<&Update> {
+    /// The update we hold for `uid`, in any folder.
+    pub fn held(&self, uid: &Uid) -> Option<&Update> {
         self.folders.values().find_map(|f| f.by_uid.get(uid))
+    }
+
+    fn live_in<'a>(&'a self, dir: &'a Uid) -> impl Iterator<Item = &'a Update> + 'a {
+        self.folders
+            .values()
+            .flat_map(|f| f.by_uid.values())
+            .filter(move |u| u.present && u.parent == *dir)
+    }
+}
+
+/// Sibling look-ups scan the folder: fine for tests and tools.
+impl ReplicaRead for MemoryDatabase {
+    type Error = Infallible;
+
+    fn known_vector(&self, folder: &Guid) -> Result<VersionVector, Infallible> {
+        Ok(MemoryDatabase::known_vector(self, folder))
+    }
+
+    fn update(&self, uid: &Uid) -> Result<Option<Update>, Infallible> {
+        Ok(self.held(uid).cloned())
+    }
+
+    fn live_child_named(&self, parent: &Uid, name: &str) -> Result<Option<Uid>, Infallible> {
+        Ok(self.live_in(parent).find(|u| names_equal(&u.name, name)).map(|u| u.uid))
+    }
+
+    fn live_children(&self, dir: &Uid) -> Result<Vec<Uid>, Infallible> {
+        let mut out: Vec<Uid> = self.live_in(dir).map(|u| u.uid).collect();
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    fn held_aside(&self, _uid: &Uid) -> Result<Option<Update>, Infallible> {
+        Ok(None)
+    }
+
+    fn all_held_aside(&self, _folder: &Guid) -> Result<Vec<Update>, Infallible> {
+        Ok(Vec::new())
     }
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use proptest::prelude::*;
 
 use super::*;
+use crate::engine::replica::ReplicaRead;
 use crate::engine::ids::{Guid, Gvsn, Uid};
 use crate::engine::update::{Update, FILE_ATTRIBUTE_DIRECTORY};
 use crate::engine::version_vector::VersionVector;
@@ -457,7 +458,7 @@ fn tombstone_phase_then_live_phase() {
 }
 
 /// Drives a bare client to the point where it asks for updates.
-fn client_at_vector(partner: &VersionVector, store: &MemoryDatabase) -> (PartnerSync, Guid) {
+fn client_at_vector<S: ReplicaRead>(partner: &VersionVector, store: &S) -> (PartnerSync, Guid) {
     let f = folder_a();
     let mut c = PartnerSync::new(config(7), [f], 0).unwrap();
     let mut seq = None;
@@ -633,6 +634,80 @@ fn server_cursor_serves_everything_once() {
     let want: BTreeSet<Gvsn> = db.updates(&f).map(|u| u.gvsn).collect();
     let have: BTreeSet<Gvsn> = got.iter().copied().collect();
     assert_eq!(have, want);
+}
+
+/// A store that fails every read once told to.
+struct Flaky {
+    db: MemoryDatabase,
+    down: std::cell::Cell<bool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the store is down")]
+struct Down;
+
+impl Flaky {
+    fn check(&self) -> Result<(), Down> {
+        if self.down.get() {
+            Err(Down)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl ReplicaRead for Flaky {
+    type Error = Down;
+    fn known_vector(&self, folder: &Guid) -> Result<VersionVector, Down> {
+        self.check()?;
+        Ok(self.db.known_vector(folder))
+    }
+    fn update(&self, uid: &Uid) -> Result<Option<Update>, Down> {
+        self.check()?;
+        Ok(self.db.held(uid).cloned())
+    }
+    fn live_child_named(&self, _: &Uid, _: &str) -> Result<Option<Uid>, Down> {
+        self.check().map(|_| None)
+    }
+    fn live_children(&self, _: &Uid) -> Result<Vec<Uid>, Down> {
+        self.check().map(|_| Vec::new())
+    }
+    fn held_aside(&self, _: &Uid) -> Result<Option<Update>, Down> {
+        self.check().map(|_| None)
+    }
+    fn all_held_aside(&self, _: &Guid) -> Result<Vec<Update>, Down> {
+        self.check().map(|_| Vec::new())
+    }
+}
+
+/// A read that fails mid-sync is an error, never "nothing held": the
+/// connection goes down, nothing is installed or merged, and it comes back
+/// after the back-off.
+#[test]
+fn a_failed_read_disconnects_without_merging() {
+    let store = Flaky { db: MemoryDatabase::new(), down: std::cell::Cell::new(false) };
+    let mut g = Gen::new(folder_a());
+    let mut partner_db = MemoryDatabase::new();
+    let u = g.create(&mut partner_db, orig(1), 0, false);
+    let partner = partner_db.known_vector(&folder_a());
+    let (mut c, f) = client_at_vector(&partner, &store);
+    assert!(next_updates_request(&mut c).is_some());
+    store.down.set(true);
+    let page = UpdatesResponse { folder: f, updates: vec![u.clone()], status: UpdateStatus::Done, cursor: u.gvsn };
+    let r = c.on_response(Response::Updates(page), 10, &store);
+    assert!(matches!(r, Err(SyncError::Read(Down))), "{r:?}");
+    let actions: Vec<Action> = std::iter::from_fn(|| c.poll_action()).collect();
+    assert!(actions.contains(&Action::Disconnect), "{actions:?}");
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Install(..) | Action::MergeKnownVector(..))),
+        "{actions:?}"
+    );
+    assert_eq!(c.state(&f), Some(FolderState::Restart));
+    // Back up: the connection is established again after its back-off.
+    store.down.set(false);
+    c.on_timer(60 * SEC, &store).unwrap();
+    let again: Vec<Action> = std::iter::from_fn(|| c.poll_action()).collect();
+    assert!(again.contains(&Action::Send(Request::EstablishConnection)), "{again:?}");
 }
 
 #[test]
@@ -824,7 +899,7 @@ fn local_change_notify_skips_the_wait() {
     assert!(w.converged(f));
     assert!(matches!(
         w.client.on_change_notify(folder_b(), w.now, &w.client_db),
-        Err(SessionError::UnknownFolder(_))
+        Err(SyncError::Session(SessionError::UnknownFolder(_)))
     ));
 }
 
