@@ -226,11 +226,13 @@ fn main() {
             );
         }
         let served = samba_dfsr::store::ServedGroup::new(&d, GROUP);
-        let vv = served.version_vector(&FOLDER).unwrap_or_default();
+        let vv = served.version_vector(&FOLDER).ok().flatten().unwrap_or_default();
         let t = Instant::now();
         let (mut pages, mut got, mut after) = (0u64, 0u64, None);
         loop {
-            let page = served.updates_in(&FOLDER, &vv, UpdateRequestType::All, after, 256);
+            let page = served
+                .updates_in(&FOLDER, &vv, UpdateRequestType::All, after, 256)
+                .unwrap_or_else(|e| fail("serving a page", e));
             pages += 1;
             got += page.len() as u64;
             match page.last() {

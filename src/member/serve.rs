@@ -332,9 +332,9 @@ impl FrsService {
     pub fn on_tick(&mut self, db: Option<&Database>, now: u64) {
         let (Some(db), Some((_, group))) = (db, self.connection) else { return };
         let view = ServedGroup::new(db, group);
-        self.responder.on_timer(&view, now);
-        self.responder.on_database_changed(&view);
-        if let Some(e) = view.take_error() {
+        let timed = self.responder.on_timer(&view, now);
+        let changed = self.responder.on_database_changed(&view);
+        if let Err(e) = timed.and(changed) {
             tracing::error!(error = %e, "rpc: reading the database for change notifications");
         }
     }
@@ -364,19 +364,20 @@ impl FrsService {
         let group = self.connection.map(|(_, g)| g).unwrap_or(EGuid::NIL);
         match db {
             Some(db) => {
-                let view = ServedGroup::new(db, group);
                 let call = crate::engine::session::server::call_of(&req);
-                let r = self.responder.handle(&view, req, now);
-                match view.take_error() {
-                    None => r,
-                    Some(e) => {
+                match self.responder.handle(&ServedGroup::new(db, group), req, now) {
+                    Ok(r) => r,
+                    Err(e) => {
                         tracing::error!(error = %e, "rpc: reading the database");
                         Some(EResponse::Failed { call, folder: None, error: CallError::Other(frs_error::INTERNAL_ERROR) })
                     }
                 }
             }
             // No database: nothing is replicated here.
-            None => self.responder.handle(&NoDatabase, req, now),
+            None => match self.responder.handle(&NoDatabase, req, now) {
+                Ok(r) => r,
+                Err(never) => match never {},
+            },
         }
     }
 
@@ -632,8 +633,13 @@ fn async_poll_reply(r: EResponse) -> AsyncPollResponse {
 struct NoDatabase;
 
 impl UpdateDatabase for NoDatabase {
-    fn version_vector(&self, _folder: &EGuid) -> Option<crate::engine::version_vector::VersionVector> {
-        None
+    type Error = std::convert::Infallible;
+
+    fn version_vector(
+        &self,
+        _folder: &EGuid,
+    ) -> Result<Option<crate::engine::version_vector::VersionVector>, Self::Error> {
+        Ok(None)
     }
     fn updates_in(
         &self,
@@ -642,8 +648,8 @@ impl UpdateDatabase for NoDatabase {
         _kind: crate::engine::session::UpdateRequestType,
         _after: Option<Gvsn>,
         _limit: usize,
-    ) -> Vec<crate::engine::update::Update> {
-        Vec::new()
+    ) -> Result<Vec<crate::engine::update::Update>, Self::Error> {
+        Ok(Vec::new())
     }
 }
 

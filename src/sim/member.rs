@@ -131,8 +131,10 @@ impl ReplicaRead for MemberDb {
 }
 
 impl UpdateDatabase for MemberDb {
-    fn version_vector(&self, folder: &Guid) -> Option<VersionVector> {
-        self.db.version_vector(folder)
+    type Error = Infallible;
+
+    fn version_vector(&self, folder: &Guid) -> Result<Option<VersionVector>, Infallible> {
+        Ok(self.db.version_vector(folder))
     }
 
     fn updates_in(
@@ -142,8 +144,8 @@ impl UpdateDatabase for MemberDb {
         kind: UpdateRequestType,
         after: Option<Gvsn>,
         limit: usize,
-    ) -> Vec<Update> {
-        self.db.updates_in(folder, vv, kind, after, limit)
+    ) -> Result<Vec<Update>, Infallible> {
+        Ok(self.db.updates_in(folder, vv, kind, after, limit))
     }
 }
 

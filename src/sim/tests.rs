@@ -319,7 +319,7 @@ fn a_lost_async_poll_completion_does_not_leave_the_folder_waiting() {
                         ..
                     }
                 );
-                if let Some(r) = server.handle(&db, req, now) {
+                if let Ok(Some(r)) = server.handle(&db, req, now) {
                     inbox.push(r);
                 }
                 if all && !lost {

@@ -3,13 +3,9 @@
 //! engine reads of a member's state while it pulls and installs
 //! ([`StoredReplica`], `ReplicaRead`).
 //!
-//! The session traits cannot fail, but a read of the store can. A failed
-//! read must never look like "nothing there" — a client would merge a
-//! partner vector it has not got the updates of — so [`ServedGroup`]
-//! remembers the first error and the caller turns the whole answer into a
-//! failure ([`ServedGroup::take_error`]).
-
-use std::cell::RefCell;
+//! Both fail with the store's error: a failed read must never look like
+//! "nothing there" (a client would merge a partner vector it has not got
+//! the updates of).
 
 use crate::engine::ids::{Guid, Gvsn, Uid};
 use crate::engine::replica::ReplicaRead;
@@ -30,26 +26,12 @@ const CHUNK: usize = 512;
 pub struct ServedGroup<'a> {
     db: &'a Database,
     group: Guid,
-    error: RefCell<Option<StoreError>>,
 }
 
 impl<'a> ServedGroup<'a> {
     /// A view of `group` in `db`.
     pub fn new(db: &'a Database, group: Guid) -> Self {
-        ServedGroup { db, group, error: RefCell::new(None) }
-    }
-
-    /// The first store error since the last call, if any: the answer
-    /// built meanwhile must not be sent.
-    pub fn take_error(&self) -> Option<StoreError> {
-        self.error.borrow_mut().take()
-    }
-
-    fn fail(&self, e: StoreError) {
-        let mut slot = self.error.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(e);
-        }
+        ServedGroup { db, group }
     }
 
     /// The update held with exactly this GVSN, in `folder`.
@@ -64,11 +46,10 @@ impl<'a> ServedGroup<'a> {
 }
 
 impl UpdateDatabase for ServedGroup<'_> {
-    fn version_vector(&self, folder: &Guid) -> Option<VersionVector> {
-        self.db.folder_vector(&self.group, folder).unwrap_or_else(|e| {
-            self.fail(e);
-            None
-        })
+    type Error = StoreError;
+
+    fn version_vector(&self, folder: &Guid) -> Result<Option<VersionVector>, StoreError> {
+        self.db.folder_vector(&self.group, folder)
     }
 
     fn updates_in(
@@ -78,7 +59,7 @@ impl UpdateDatabase for ServedGroup<'_> {
         kind: UpdateRequestType,
         after: Option<Gvsn>,
         limit: usize,
-    ) -> Vec<Update> {
+    ) -> Result<Vec<Update>, StoreError> {
         let mut out = Vec::new();
         let mut rest = vv.clone();
         if let Some(a) = after {
@@ -87,13 +68,7 @@ impl UpdateDatabase for ServedGroup<'_> {
         // The store's GVSN index spans every folder: read in chunks and
         // keep this folder's updates of the wanted kind.
         while out.len() < limit && !rest.is_empty() {
-            let chunk = match self.db.by_gvsn(&rest, CHUNK) {
-                Ok(c) => c,
-                Err(e) => {
-                    self.fail(e);
-                    return Vec::new();
-                }
-            };
+            let chunk = self.db.by_gvsn(&rest, CHUNK)?;
             let Some(last) = chunk.last().map(|u| u.gvsn) else { break };
             let full = chunk.len() == CHUNK;
             for u in chunk {
@@ -106,7 +81,7 @@ impl UpdateDatabase for ServedGroup<'_> {
             }
             rest.remove_through(&last);
         }
-        out
+        Ok(out)
     }
 }
 

@@ -137,8 +137,8 @@ impl Responder {
 
     /// The generation of `folder`'s vector, bumped first if the vector
     /// changed since last looked at; `None` for an unknown folder.
-    pub fn generation<D: UpdateDatabase + ?Sized>(&mut self, db: &D, folder: &Guid) -> Option<u64> {
-        let vv = db.version_vector(folder)?;
+    pub fn generation<D: UpdateDatabase + ?Sized>(&mut self, db: &D, folder: &Guid) -> Result<Option<u64>, D::Error> {
+        let Some(vv) = db.version_vector(folder)? else { return Ok(None) };
         let g = self.generations.entry(*folder).or_insert(Generation {
             value: 1,
             seen: vv.clone(),
@@ -147,7 +147,7 @@ impl Responder {
             g.value += 1;
             g.seen = vv;
         }
-        Some(g.value)
+        Ok(Some(g.value))
     }
 
     /// GVSNs the client cancelled per folder (§3.2.4.1.8), for accounting
@@ -179,31 +179,34 @@ impl Responder {
 
     /// Handles one request; returns the synchronous reply, or `None` for an
     /// AsyncPoll that is now registered (its completion comes from
-    /// [`Self::poll_response`]).
+    /// [`Self::poll_response`]). A failed read of `db` is returned as is:
+    /// the caller answers the call with a failure of its choosing (no
+    /// answer is made from a read that did not happen).
     pub fn handle<D: UpdateDatabase + ?Sized>(
         &mut self,
         db: &D,
         request: Request,
         now: u64,
-    ) -> Option<Response> {
+    ) -> Result<Option<Response>, D::Error> {
         let call = call_of(&request);
         let folder = folder_of(&request);
         match self.serve(db, request, now) {
-            Ok(r) => r,
-            Err(e) => Some(Response::Failed {
+            Ok(r) => Ok(r),
+            Err(Refusal::Read(e)) => Err(e),
+            Err(Refusal::Request(e)) => Ok(Some(Response::Failed {
                 call,
                 folder,
                 error: CallError::from_status(e.status()),
-            }),
+            })),
         }
     }
 
-    fn check_session(&self, folder: &Guid) -> Result<(), RequestError> {
+    fn check_session<E>(&self, folder: &Guid) -> Result<(), Refusal<E>> {
         if !self.connected {
-            return Err(RequestError::NoConnection);
+            return Err(RequestError::NoConnection.into());
         }
         if !self.sessions.contains(folder) {
-            return Err(RequestError::NoSession(*folder));
+            return Err(RequestError::NoSession(*folder).into());
         }
         Ok(())
     }
@@ -213,7 +216,8 @@ impl Responder {
         db: &D,
         request: Request,
         now: u64,
-    ) -> Result<Option<Response>, RequestError> {
+    ) -> Result<Option<Response>, Refusal<D::Error>> {
+        let read = Refusal::Read;
         match request {
             Request::EstablishConnection => {
                 self.connected = true;
@@ -221,10 +225,10 @@ impl Responder {
             }
             Request::EstablishSession { folder } => {
                 if !self.connected {
-                    return Err(RequestError::NoConnection);
+                    return Err(RequestError::NoConnection.into());
                 }
-                if db.version_vector(&folder).is_none() {
-                    return Err(RequestError::NoSession(folder));
+                if db.version_vector(&folder).map_err(read)?.is_none() {
+                    return Err(RequestError::NoSession(folder).into());
                 }
                 self.sessions.insert(folder);
                 Ok(Some(Response::SessionEstablished { folder }))
@@ -241,21 +245,22 @@ impl Responder {
                     VersionRequestType::Normal => {}
                     VersionRequestType::Slow => {
                         if vv_generation != 0 || change_type != ChangeType::All {
-                            return Err(RequestError::BadSlowSync);
+                            return Err(RequestError::BadSlowSync.into());
                         }
                     }
                     VersionRequestType::Subordinate => {
-                        return Err(RequestError::SubordinateUnsupported)
+                        return Err(RequestError::SubordinateUnsupported.into())
                     }
                 }
-                // A newer request for the folder replaces a waiting one.
-                self.pending.retain(|p| p.folder != folder);
                 let generation = self
                     .generation(db, &folder)
+                    .map_err(read)?
                     .ok_or(RequestError::NoSession(folder))?;
+                // A newer request for the folder replaces a waiting one.
+                self.pending.retain(|p| p.folder != folder);
                 match change_type {
                     ChangeType::All => {
-                        let vector = db.version_vector(&folder).unwrap_or_default();
+                        let vector = db.version_vector(&folder).map_err(read)?.unwrap_or_default();
                         self.ready.push_back(AsyncPollResponse {
                             sequence,
                             status: 0,
@@ -278,7 +283,7 @@ impl Responder {
             }
             Request::AsyncPoll => {
                 if !self.connected {
-                    return Err(RequestError::NoConnection);
+                    return Err(RequestError::NoConnection.into());
                 }
                 if let Some(r) = self.ready.pop_front() {
                     // A registered poll would have taken it already.
@@ -305,15 +310,10 @@ impl Responder {
             } => {
                 self.check_session(&folder)?;
                 if credits > MAX_CREDITS {
-                    return Err(RequestError::TooManyCredits(credits));
+                    return Err(RequestError::TooManyCredits(credits).into());
                 }
-                Ok(Some(Response::Updates(serve_updates(
-                    db,
-                    folder,
-                    credits as usize,
-                    request_type,
-                    &vv_diff,
-                ))))
+                let page = serve_updates(db, folder, credits as usize, request_type, &vv_diff).map_err(read)?;
+                Ok(Some(Response::Updates(page)))
             }
             Request::DownloadFile { folder, update, .. } => {
                 self.check_session(&folder)?;
@@ -321,7 +321,7 @@ impl Responder {
                 // that version is still the one we hold.
                 let mut one = VersionVector::new();
                 one.insert(update.gvsn);
-                let held = db.updates_in(&folder, &one, UpdateRequestType::Live, None, 1);
+                let held = db.updates_in(&folder, &one, UpdateRequestType::Live, None, 1).map_err(read)?;
                 Ok(Some(if held.is_empty() {
                     Response::DownloadFailed {
                         folder,
@@ -343,8 +343,11 @@ impl Responder {
                 if let Some(g) = self.generations.get_mut(&folder) {
                     g.value += 1;
                 }
-                self.check_pending(db);
+                // A failed read leaves the notifies waiting for the next
+                // tick; the cancel itself is recorded either way.
+                let checked = self.check_pending(db);
                 self.deliver();
+                checked.map_err(read)?;
                 Ok(Some(Response::UpdateCancelled { folder, gvsn }))
             }
         }
@@ -352,21 +355,36 @@ impl Responder {
 
     /// Our database changed: completes CHANGE_NOTIFY requests whose folder
     /// generation now passes the client's (§3.2.4.1.5).
-    pub fn on_database_changed<D: UpdateDatabase + ?Sized>(&mut self, db: &D) {
-        self.check_pending(db);
+    /// A failed read keeps the requests waiting and is returned.
+    pub fn on_database_changed<D: UpdateDatabase + ?Sized>(&mut self, db: &D) -> Result<(), D::Error> {
+        let r = self.check_pending(db);
         self.deliver();
+        r
     }
 
-    /// Time passed: completes notify requests past their time-out.
-    pub fn on_timer<D: UpdateDatabase + ?Sized>(&mut self, db: &D, now: u64) {
+    /// Time passed: completes notify requests past their time-out (with
+    /// the client's own generation when ours cannot be read: it asks
+    /// again). A failed read is returned after everything due was done.
+    pub fn on_timer<D: UpdateDatabase + ?Sized>(&mut self, db: &D, now: u64) -> Result<(), D::Error> {
         let (due, keep): (Vec<_>, Vec<_>) = self.pending.iter().partition(|p| p.deadline <= now);
         self.pending = keep;
+        let mut first_error = None;
         for p in due {
-            let generation = self.generation(db, &p.folder).unwrap_or(p.generation);
+            let generation = match self.generation(db, &p.folder) {
+                Ok(g) => g.unwrap_or(p.generation),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    p.generation
+                }
+            };
             self.ready.push_back(notification(p.sequence, generation));
         }
-        self.check_pending(db);
+        let checked = self.check_pending(db);
         self.deliver();
+        match first_error {
+            Some(e) => Err(e),
+            None => checked,
+        }
     }
 
     /// The earliest time [`Self::on_timer`] has something to do.
@@ -379,20 +397,28 @@ impl Responder {
         self.out.pop_front()
     }
 
-    fn check_pending<D: UpdateDatabase + ?Sized>(&mut self, db: &D) {
+    /// Completes the notifies whose folder moved on; one whose folder
+    /// cannot be read stays pending, and the first error is returned.
+    fn check_pending<D: UpdateDatabase + ?Sized>(&mut self, db: &D) -> Result<(), D::Error> {
         let pending = std::mem::take(&mut self.pending);
+        let mut first_error = None;
         for p in pending {
             match self.generation(db, &p.folder) {
-                Some(g) if g > p.generation => self.ready.push_back(notification(p.sequence, g)),
-                Some(_) => self.pending.push(p),
-                None => self.ready.push_back(AsyncPollResponse {
+                Ok(Some(g)) if g > p.generation => self.ready.push_back(notification(p.sequence, g)),
+                Ok(Some(_)) => self.pending.push(p),
+                Ok(None) => self.ready.push_back(AsyncPollResponse {
                     sequence: p.sequence,
                     status: CallError::CONTENTSET_NOT_FOUND,
                     vv_generation: 0,
                     vector: None,
                 }),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                    self.pending.push(p);
+                }
             }
         }
+        first_error.map_or(Ok(()), Err)
     }
 
     fn deliver(&mut self) {
@@ -402,6 +428,20 @@ impl Responder {
                 self.out.push_back(Response::AsyncPoll(r));
             }
         }
+    }
+}
+
+/// Why a request got no reply of its own.
+enum Refusal<E> {
+    /// Refused by the protocol (answered with its status).
+    Request(RequestError),
+    /// Reading our database failed.
+    Read(E),
+}
+
+impl<E> From<RequestError> for Refusal<E> {
+    fn from(e: RequestError) -> Self {
+        Refusal::Request(e)
     }
 }
 
@@ -463,19 +503,19 @@ pub fn serve_updates<D: UpdateDatabase + ?Sized>(
     limit: usize,
     kind: UpdateRequestType,
     diff: &VersionVector,
-) -> UpdatesResponse {
-    let page = |kind, limit: usize| {
-        let mut v = db.updates_in(&folder, diff, kind, None, limit.saturating_add(1));
+) -> Result<UpdatesResponse, D::Error> {
+    let page = |kind, limit: usize| -> Result<(Vec<_>, bool), D::Error> {
+        let mut v = db.updates_in(&folder, diff, kind, None, limit.saturating_add(1))?;
         let more = v.len() > limit;
         v.truncate(limit);
-        (v, more)
+        Ok((v, more))
     };
     let end = last_of(diff);
     let cursor_of =
         |v: &[crate::engine::update::Update]| v.last().map(|u| u.gvsn).unwrap_or_default();
     let (updates, status, cursor) = match kind {
         UpdateRequestType::Tombstones | UpdateRequestType::Live => {
-            let (v, more) = page(kind, limit);
+            let (v, more) = page(kind, limit)?;
             if more {
                 let c = cursor_of(&v);
                 (v, UpdateStatus::More, c)
@@ -484,12 +524,12 @@ pub fn serve_updates<D: UpdateDatabase + ?Sized>(
             }
         }
         UpdateRequestType::All => {
-            let (mut tombs, more) = page(UpdateRequestType::Tombstones, limit);
+            let (mut tombs, more) = page(UpdateRequestType::Tombstones, limit)?;
             if more {
                 let c = cursor_of(&tombs);
                 (tombs, UpdateStatus::More, c)
             } else {
-                let (live, more) = page(UpdateRequestType::Live, limit - tombs.len());
+                let (live, more) = page(UpdateRequestType::Live, limit - tombs.len())?;
                 tombs.extend(live);
                 let status = if more {
                     UpdateStatus::More
@@ -500,10 +540,10 @@ pub fn serve_updates<D: UpdateDatabase + ?Sized>(
             }
         }
     };
-    UpdatesResponse {
+    Ok(UpdatesResponse {
         folder,
         updates,
         status,
         cursor,
-    }
+    })
 }

@@ -21,9 +21,12 @@ use super::messages::UpdateRequestType;
 /// Our replicated state as a RequestUpdates / RequestVersionVector server
 /// sees it.
 pub trait UpdateDatabase {
+    /// Why a read failed (`std::convert::Infallible` for memory).
+    type Error: std::error::Error + 'static;
+
     /// Our version vector for `folder`, `None` when we do not replicate it
     /// (→ `FRS_ERROR_CONTENTSET_NOT_FOUND`).
-    fn version_vector(&self, folder: &Guid) -> Option<VersionVector>;
+    fn version_vector(&self, folder: &Guid) -> Result<Option<VersionVector>, Self::Error>;
 
     /// The updates held (one per UID, the maximal one) of `folder` whose
     /// GVSN is in `vv`, of the given kind, with GVSN strictly above `after`
@@ -36,7 +39,7 @@ pub trait UpdateDatabase {
         kind: UpdateRequestType,
         after: Option<Gvsn>,
         limit: usize,
-    ) -> Vec<Update>;
+    ) -> Result<Vec<Update>, Self::Error>;
 }
 
 /// One folder of a [`MemoryDatabase`].
@@ -120,11 +123,32 @@ impl MemoryDatabase {
 }
 
 impl UpdateDatabase for MemoryDatabase {
-    fn version_vector(&self, folder: &Guid) -> Option<VersionVector> {
-        self.folders.get(folder).map(|f| f.vv.clone())
+    type Error = Infallible;
+
+    fn version_vector(&self, folder: &Guid) -> Result<Option<VersionVector>, Infallible> {
+        Ok(MemoryDatabase::version_vector(self, folder))
     }
 
     fn updates_in(
+        &self,
+        folder: &Guid,
+        vv: &VersionVector,
+        kind: UpdateRequestType,
+        after: Option<Gvsn>,
+        limit: usize,
+    ) -> Result<Vec<Update>, Infallible> {
+        Ok(MemoryDatabase::updates_in(self, folder, vv, kind, after, limit))
+    }
+}
+
+impl MemoryDatabase {
+    /// Our version vector for `folder`, `None` when not replicated.
+    pub fn version_vector(&self, folder: &Guid) -> Option<VersionVector> {
+        self.folders.get(folder).map(|f| f.vv.clone())
+    }
+
+    /// [`UpdateDatabase::updates_in`], which cannot fail here.
+    pub fn updates_in(
         &self,
         folder: &Guid,
         vv: &VersionVector,

@@ -292,7 +292,7 @@ impl World {
                             }
                         }
                     }
-                    if let Some(r) = self.server.handle(&self.server_db, req, self.now) {
+                    if let Ok(Some(r)) = self.server.handle(&self.server_db, req, self.now) {
                         self.to_client.push_back(r);
                     }
                 }
@@ -348,7 +348,7 @@ impl World {
                 Some(t) if t <= until => {
                     self.now = self.now.max(t);
                     self.client.on_timer(self.now, &self.client_db);
-                    self.server.on_timer(&self.server_db, self.now);
+                    self.server.on_timer(&self.server_db, self.now).unwrap();
                 }
                 _ => {
                     self.now = self.now.max(until);
@@ -607,7 +607,7 @@ fn server_cursor_serves_everything_once() {
     let mut diff = full.clone();
     let mut got: Vec<Gvsn> = Vec::new();
     loop {
-        let r = server::serve_updates(&db, f, 3, phase, &diff);
+        let r = server::serve_updates(&db, f, 3, phase, &diff).unwrap();
         assert!(r.updates.len() <= 3);
         // Tombstones before live updates in one page.
         let first_live = r
@@ -848,7 +848,7 @@ fn change_notify_waits_for_a_local_change() {
     assert_eq!(w.server.pending_notifies(), 1);
     // A local change on the server completes it.
     g.create(&mut w.server_db, orig(3), 0, false);
-    w.server.on_database_changed(&w.server_db);
+    w.server.on_database_changed(&w.server_db).unwrap();
     w.run();
     assert!(w.converged(f));
     assert_eq!(w.merges.len(), 2);
@@ -1006,6 +1006,61 @@ fn read_only_folder_is_left_alone() {
         .any(|a| matches!(a, Action::Send(Request::EstablishSession { .. }))));
 }
 
+impl UpdateDatabase for Flaky {
+    type Error = Down;
+    fn version_vector(&self, folder: &Guid) -> Result<Option<VersionVector>, Down> {
+        self.check()?;
+        Ok(self.db.version_vector(folder))
+    }
+    fn updates_in(
+        &self,
+        folder: &Guid,
+        vv: &VersionVector,
+        kind: UpdateRequestType,
+        after: Option<Gvsn>,
+        limit: usize,
+    ) -> Result<Vec<Update>, Down> {
+        self.check()?;
+        Ok(self.db.updates_in(folder, vv, kind, after, limit))
+    }
+}
+
+/// The server never answers from a read that failed: the error reaches
+/// the caller, and a waiting CHANGE_NOTIFY stays waiting.
+#[test]
+fn responder_reports_failed_reads_and_keeps_waiting_notifies() {
+    let f = folder_a();
+    let mut db = MemoryDatabase::new();
+    db.add_folder(f);
+    let store = Flaky { db, down: std::cell::Cell::new(false) };
+    let mut s = Responder::new(ResponderConfig::default());
+    s.handle(&store, Request::EstablishConnection, 0).unwrap();
+    s.handle(&store, Request::EstablishSession { folder: f }, 0).unwrap();
+    let notify = Request::RequestVersionVector {
+        folder: f,
+        sequence: 7,
+        request_type: VersionRequestType::Normal,
+        change_type: ChangeType::Notify,
+        vv_generation: 1,
+    };
+    s.handle(&store, notify, 0).unwrap();
+    assert_eq!(s.pending_notifies(), 1);
+    store.down.set(true);
+    let all = Request::RequestUpdates {
+        folder: f,
+        credits: 10,
+        request_type: UpdateRequestType::All,
+        hash_requested: false,
+        vv_diff: VersionVector::new(),
+    };
+    assert!(matches!(s.handle(&store, all, 0), Err(Down)));
+    assert!(matches!(s.on_database_changed(&store), Err(Down)));
+    assert_eq!(s.pending_notifies(), 1, "a notify was lost to a failed read");
+    store.down.set(false);
+    s.on_database_changed(&store).unwrap();
+    assert_eq!(s.pending_notifies(), 1);
+}
+
 #[test]
 fn responder_replaces_a_registered_poll() {
     let f = folder_a();
@@ -1013,15 +1068,15 @@ fn responder_replaces_a_registered_poll() {
     db.add_folder(f);
     let mut s = Responder::new(ResponderConfig::default());
     assert!(matches!(
-        s.handle(&db, Request::AsyncPoll, 0),
+        s.handle(&db, Request::AsyncPoll, 0).unwrap(),
         Some(Response::Failed {
             error: CallError::ConnectionInvalid,
             ..
         })
     ));
-    s.handle(&db, Request::EstablishConnection, 0);
-    assert_eq!(s.handle(&db, Request::AsyncPoll, 0), None);
-    assert_eq!(s.handle(&db, Request::AsyncPoll, 0), None);
+    s.handle(&db, Request::EstablishConnection, 0).unwrap();
+    assert_eq!(s.handle(&db, Request::AsyncPoll, 0).unwrap(), None);
+    assert_eq!(s.handle(&db, Request::AsyncPoll, 0).unwrap(), None);
     assert!(matches!(
         s.poll_response(),
         Some(Response::AsyncPoll(AsyncPollResponse {
@@ -1038,22 +1093,22 @@ fn responder_replaces_a_registered_poll() {
         vv_diff: VersionVector::new(),
     };
     assert!(matches!(
-        s.handle(&db, req(1), 0),
+        s.handle(&db, req(1), 0).unwrap(),
         Some(Response::Failed {
             error: CallError::ContentSetNotFound,
             ..
         })
     ));
-    s.handle(&db, Request::EstablishSession { folder: f }, 0);
+    s.handle(&db, Request::EstablishSession { folder: f }, 0).unwrap();
     assert!(matches!(
-        s.handle(&db, req(257), 0),
+        s.handle(&db, req(257), 0).unwrap(),
         Some(Response::Failed {
             error: CallError::Other(87),
             ..
         })
     ));
     assert!(matches!(
-        s.handle(&db, req(256), 0),
+        s.handle(&db, req(256), 0).unwrap(),
         Some(Response::Updates(UpdatesResponse {
             status: UpdateStatus::Done,
             ..
@@ -1114,7 +1169,7 @@ proptest! {
         for (k, o, p) in more {
             g.op(&mut w.server_db, k, o, p);
         }
-        w.server.on_database_changed(&w.server_db);
+        w.server.on_database_changed(&w.server_db).unwrap();
         w.run_until(w.now + 3600 * SEC);
         prop_assert!(w.converged(f));
         prop_assert_eq!(w.disconnects, 0);
