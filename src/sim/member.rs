@@ -145,7 +145,7 @@ impl UpdateDatabase for MemberDb {
         after: Option<Gvsn>,
         limit: usize,
     ) -> Result<Vec<Update>, Infallible> {
-        Ok(self.db.updates_in(folder, vv, kind, after, limit))
+        self.db.updates_in(folder, vv, kind, after, limit)
     }
 }
 

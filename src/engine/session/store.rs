@@ -137,28 +137,9 @@ impl UpdateDatabase for MemoryDatabase {
         after: Option<Gvsn>,
         limit: usize,
     ) -> Result<Vec<Update>, Infallible> {
-        Ok(MemoryDatabase::updates_in(self, folder, vv, kind, after, limit))
-    }
-}
-
-impl MemoryDatabase {
-    /// Our version vector for `folder`, `None` when not replicated.
-    pub fn version_vector(&self, folder: &Guid) -> Option<VersionVector> {
-        self.folders.get(folder).map(|f| f.vv.clone())
-    }
-
-    /// [`UpdateDatabase::updates_in`], which cannot fail here.
-    pub fn updates_in(
-        &self,
-        folder: &Guid,
-        vv: &VersionVector,
-        kind: UpdateRequestType,
-        after: Option<Gvsn>,
-        limit: usize,
-    ) -> Vec<Update> {
         let mut out = Vec::new();
         let Some(f) = self.folders.get(folder) else {
-            return out;
+            return Ok(out);
         };
         for (db, range) in vv.iter() {
             if out.len() >= limit {
@@ -188,7 +169,14 @@ impl MemoryDatabase {
                 }
             }
         }
-        out
+        Ok(out)
+    }
+}
+
+impl MemoryDatabase {
+    /// Our version vector for `folder`, `None` when not replicated.
+    pub fn version_vector(&self, folder: &Guid) -> Option<VersionVector> {
+        self.folders.get(folder).map(|f| f.vv.clone())
     }
 }
 

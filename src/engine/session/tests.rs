@@ -1021,7 +1021,7 @@ impl UpdateDatabase for Flaky {
         limit: usize,
     ) -> Result<Vec<Update>, Down> {
         self.check()?;
-        Ok(self.db.updates_in(folder, vv, kind, after, limit))
+        Ok(self.db.updates_in(folder, vv, kind, after, limit).unwrap_or_default())
     }
 }
 
