@@ -12,9 +12,10 @@
 //! - [`rules`]: the winner order, decisions, name conflicts, tombstones,
 //!   ConflictAndDeleted records (§3.3.4.6.2).
 //! - [`ordering`]: a received batch in ancestral order, with orphans and
-//!   cycles held apart.
+//!   cycles held apart, over the installed context read before it.
 //! - [`local_change`]: changes made on this member turned into new updates.
-//! - [`replica`]: the one fallible read trait over a member's state.
+//! - [`replica`]: the one fallible read trait over a member's state (the
+//!   installer, the originator and the client session read through it).
 //! - [`install`]: the installer's planner — received updates into installs,
 //!   removals, holds, retries, cycle breaks, name-conflict and dangling
 //!   child resolutions, ConflictAndDeleted records.

@@ -1,6 +1,8 @@
 //! Persistence of the replication engine's state in a TDB file
 //! (`<state directory>/dfsr/dfsr.tdb`): updates by UID with their GVSN
-//! and parent indexes, known version vectors, our database GUID and
+//! index and the lists of each directory's children and each folder's
+//! updates (linked through their records, so a listing costs what it
+//! lists), known version vectors, our database GUID and
 //! originator counters, download/staging state, ConflictAndDeleted
 //! records. Every logical change is one TDB transaction, so a crash
 //! (even mid-commit) leaves all of it or none.
@@ -10,8 +12,9 @@
 //! - [`codec`]: the versioned binary value encoding, hostile-input safe.
 //! - [`database`]: the [`Database`], its transactions, reads, `check` and
 //!   `dump`.
-//! - [`folder_view`]: the engine's store traits over the database (a served
-//!   group, a pulled folder).
+//! - [`folder_view`]: the engine's read traits over the database (a served
+//!   group for the server, a stored replica for pulls and installs) and
+//!   the writes of a pull (a received update, a merged vector).
 //! - [`staging_area`]: where staged files live, named by version.
 //! - [`staged_file`]: staged files written from local files (the I/O half of
 //!   [`crate::staging::writer`]).
