@@ -25,7 +25,7 @@
 //!   superseded ([`Step::Release`]), so we never serve a vector that
 //!   claims it ([`crate::engine::session::UpdateOutcome::Held`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 
 use super::ids::{Guid, Gvsn, Uid};
@@ -143,6 +143,9 @@ pub struct Installer<'a, R: ReplicaRead> {
     aside: HashMap<Uid, Option<Update>>,
     /// Versions originated by the steps, by the version they were made from.
     made_from: HashMap<Gvsn, Gvsn>,
+    /// UIDs stored or held by the steps since the last retry: only what is
+    /// held under them, or for them, can have been unblocked.
+    touched: BTreeSet<Uid>,
 }
 
 type Res<T, R> = Result<T, ChangeError<<R as ReplicaRead>::Error>>;
@@ -165,6 +168,7 @@ impl<'a, R: ReplicaRead> Installer<'a, R> {
             stored: HashMap::new(),
             aside: HashMap::new(),
             made_from: HashMap::new(),
+            touched: BTreeSet::new(),
         }
     }
 
@@ -287,6 +291,7 @@ impl<'a, R: ReplicaRead> Installer<'a, R> {
             self.made_from.insert(update.gvsn, from);
         }
         self.stored.insert(update.uid, update.clone());
+        self.touched.insert(update.uid);
         self.steps.push(Step::Install { update, origin });
     }
 
@@ -577,6 +582,9 @@ impl<'a, R: ReplicaRead> Installer<'a, R> {
                 return Ok(());
             }
         }
+        // Its parent may have been stored since the sender decided to
+        // hold it: the next retry looks at it once.
+        self.touched.insert(u.uid);
         self.aside.insert(u.uid, Some(u.clone()));
         self.steps.push(Step::Hold(u));
         Ok(())
@@ -587,40 +595,78 @@ impl<'a, R: ReplicaRead> Installer<'a, R> {
         self.steps.push(Step::Release(u));
     }
 
-    /// Retries what is held aside: installs those whose parent is there
-    /// now, releases the superseded; true when anything changed.
+    /// Retries everything held aside: installs those whose parent is
+    /// there now, releases the superseded; true when anything changed. A
+    /// sweep (start-up, quiescence); after installs,
+    /// [`Self::retry_unblocked`] is enough.
     pub fn retry_held(&mut self) -> Res<bool, R> {
         let mut any = false;
         loop {
-            let mut progressed = false;
+            self.touched.clear();
             let mut waiting = Self::read(self.replica.all_held_aside(&self.folder))?;
             waiting.retain(|u| !self.aside.contains_key(&u.uid));
             waiting.extend(self.aside.values().flatten().cloned());
             waiting.sort_unstable_by_key(|u| u.uid);
-            for u in waiting {
-                let stored = self.update(&u.uid)?;
-                match decide(&u, stored.as_ref()) {
-                    Ok(Decision::Install) => {
-                        if u.present && self.parent_state(&u.parent)? == ParentState::Unknown {
-                            continue;
-                        }
-                    }
-                    Ok(Decision::ReissueNameConflictTombstone) => {}
-                    _ => {
-                        self.release(u);
-                        progressed = true;
-                        continue;
-                    }
-                }
-                self.release(u.clone());
-                self.receive(u)?;
-                progressed = true;
-            }
+            let progressed = self.retry(waiting)?;
             any |= progressed;
             if !progressed {
                 return Ok(any);
             }
         }
+    }
+
+    /// Retries only what the installs since the last retry can have
+    /// unblocked: updates held under a UID stored since, or for it (the
+    /// held one may be superseded now). Reads what is held under those
+    /// UIDs, not everything held; true when anything changed.
+    pub fn retry_unblocked(&mut self) -> Res<bool, R> {
+        let mut any = false;
+        while !self.touched.is_empty() {
+            let touched = std::mem::take(&mut self.touched);
+            let mut waiting: BTreeMap<Uid, Update> = BTreeMap::new();
+            for t in &touched {
+                for u in Self::read(self.replica.held_aside_under(t))? {
+                    waiting.insert(u.uid, u);
+                }
+                if let Some(u) = Self::read(self.replica.held_aside(t))? {
+                    waiting.insert(u.uid, u);
+                }
+            }
+            // What the steps kept aside or released overrides the store.
+            waiting.retain(|uid, _| !self.aside.contains_key(uid));
+            for u in self.aside.values().flatten() {
+                if touched.contains(&u.parent) || touched.contains(&u.uid) {
+                    waiting.insert(u.uid, u.clone());
+                }
+            }
+            any |= self.retry(waiting.into_values().collect())?;
+        }
+        Ok(any)
+    }
+
+    /// One pass over `waiting` (sorted by UID); true when anything changed.
+    fn retry(&mut self, waiting: Vec<Update>) -> Res<bool, R> {
+        let mut progressed = false;
+        for u in waiting {
+            let stored = self.update(&u.uid)?;
+            match decide(&u, stored.as_ref()) {
+                Ok(Decision::Install) => {
+                    if u.present && self.parent_state(&u.parent)? == ParentState::Unknown {
+                        continue;
+                    }
+                }
+                Ok(Decision::ReissueNameConflictTombstone) => {}
+                _ => {
+                    self.release(u);
+                    progressed = true;
+                    continue;
+                }
+            }
+            self.release(u.clone());
+            self.receive(u)?;
+            progressed = true;
+        }
+        Ok(progressed)
     }
 
     /// A local deletion of `uid`: tombstones for everything below it,
@@ -659,4 +705,110 @@ pub fn unresolved<R: ReplicaRead>(replica: &R, folder: &Guid) -> Result<Vec<Upda
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::collections::BTreeMap;
+    use std::convert::Infallible;
+
+    use super::*;
+    use crate::engine::update::tests::sample;
+    use crate::engine::update::FILE_ATTRIBUTE_DIRECTORY;
+
+    const CS: Guid = Guid([0xcc; 16]);
+    const DB: Guid = Guid([0x0d; 16]);
+
+    /// Stored updates and updates held aside, counting sweeps.
+    #[derive(Default)]
+    struct Replica {
+        stored: BTreeMap<Uid, Update>,
+        aside: BTreeMap<Uid, Update>,
+        sweeps: Cell<usize>,
+    }
+
+    impl ReplicaRead for Replica {
+        type Error = Infallible;
+        fn known_vector(&self, _: &Guid) -> Result<VersionVector, Infallible> {
+            Ok(VersionVector::new())
+        }
+        fn update(&self, uid: &Uid) -> Result<Option<Update>, Infallible> {
+            self.stored.update(uid)
+        }
+        fn live_child_named(&self, parent: &Uid, name: &str) -> Result<Option<Uid>, Infallible> {
+            self.stored.live_child_named(parent, name)
+        }
+        fn live_children(&self, dir: &Uid) -> Result<Vec<Uid>, Infallible> {
+            self.stored.live_children(dir)
+        }
+        fn held_aside(&self, uid: &Uid) -> Result<Option<Update>, Infallible> {
+            Ok(self.aside.get(uid).cloned())
+        }
+        fn all_held_aside(&self, _: &Guid) -> Result<Vec<Update>, Infallible> {
+            self.sweeps.set(self.sweeps.get() + 1);
+            Ok(self.aside.values().cloned().collect())
+        }
+        fn held_aside_under(&self, parent: &Uid) -> Result<Vec<Update>, Infallible> {
+            Ok(self.aside.values().filter(|u| u.parent == *parent).cloned().collect())
+        }
+    }
+
+    fn upd(v: u64, parent: Uid, dir: bool) -> Update {
+        let mut u = sample(Uid::new(Guid([1; 16]), v), Gvsn::new(Guid([2; 16]), v), parent, &format!("n{v}"));
+        if dir {
+            u.attributes = FILE_ATTRIBUTE_DIRECTORY;
+        }
+        u
+    }
+
+    fn installed(plan: &Plan) -> Vec<Uid> {
+        plan.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Install { update, .. } => Some(update.uid),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// An install releases what waited under it (and below that), reading
+    /// only what is held under the UIDs it stored: no sweep of everything
+    /// held aside.
+    #[test]
+    fn an_install_releases_its_waiting_children_without_a_sweep() {
+        let root = Uid::root_of(CS);
+        let dir = upd(10, root, true);
+        let sub = upd(11, dir.uid, true);
+        let file = upd(12, sub.uid, false);
+        let elsewhere = upd(13, Uid::new(Guid([1; 16]), 99), false);
+        let mut r = Replica::default();
+        for u in [&sub, &file, &elsewhere] {
+            r.aside.insert(u.uid, u.clone());
+        }
+        let vv = VersionVector::new();
+        let mut i = Installer::new(&r, Originator::new(DB, CS), &vv, 1);
+        assert_eq!(i.receive(dir.clone()).unwrap(), UpdateOutcome::Installed);
+        assert!(i.retry_unblocked().unwrap());
+        let plan = i.into_plan();
+        assert_eq!(installed(&plan), vec![dir.uid, sub.uid, file.uid]);
+        assert!(!plan.steps.iter().any(|s| matches!(s, Step::Release(u) if u.uid == elsewhere.uid)));
+        assert_eq!(r.sweeps.get(), 0, "retry_unblocked swept everything held");
+    }
+
+    /// An update held while its parent is already stored is installed at
+    /// the next retry (the sender's ordering was older than the store).
+    #[test]
+    fn an_update_held_under_a_stored_parent_is_installed_at_the_next_retry() {
+        let root = Uid::root_of(CS);
+        let dir = upd(10, root, true);
+        let file = upd(12, dir.uid, false);
+        let mut r = Replica::default();
+        r.stored.insert(dir.uid, dir.clone());
+        let vv = VersionVector::new();
+        let mut i = Installer::new(&r, Originator::new(DB, CS), &vv, 1);
+        i.held(file.clone(), HoldReason::Orphan { missing: dir.uid }).unwrap();
+        assert!(i.retry_unblocked().unwrap());
+        assert_eq!(installed(&i.into_plan()), vec![file.uid]);
+    }
 }

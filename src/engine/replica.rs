@@ -37,6 +37,10 @@ pub trait ReplicaRead {
 
     /// Every update kept aside in `folder`, sorted by UID.
     fn all_held_aside(&self, folder: &Guid) -> Result<Vec<Update>, Self::Error>;
+
+    /// The updates kept aside whose parent is `parent`, sorted by UID:
+    /// what an install of `parent` may unblock.
+    fn held_aside_under(&self, parent: &Uid) -> Result<Vec<Update>, Self::Error>;
 }
 
 /// Updates by UID as a replica with nothing held aside and no vector: for
@@ -69,6 +73,10 @@ impl ReplicaRead for BTreeMap<Uid, Update> {
     }
 
     fn all_held_aside(&self, _folder: &Guid) -> Result<Vec<Update>, Infallible> {
+        Ok(Vec::new())
+    }
+
+    fn held_aside_under(&self, _parent: &Uid) -> Result<Vec<Update>, Infallible> {
         Ok(Vec::new())
     }
 }

@@ -128,6 +128,10 @@ impl ReplicaRead for MemberDb {
     fn all_held_aside(&self, _folder: &Guid) -> Result<Vec<Update>, Infallible> {
         Ok(Vec::new())
     }
+
+    fn held_aside_under(&self, _parent: &Uid) -> Result<Vec<Update>, Infallible> {
+        Ok(Vec::new())
+    }
 }
 
 impl UpdateDatabase for MemberDb {
@@ -571,7 +575,7 @@ impl Member {
     pub fn install_received(&mut self, u: Update, ctx: &mut Ctx<'_>) -> Result<UpdateOutcome, SimError> {
         self.plan(ctx, |i| {
             let o = i.receive(u)?;
-            i.retry_held()?;
+            i.retry_unblocked()?;
             Ok(o)
         })
     }
@@ -581,7 +585,7 @@ impl Member {
         self.plan(ctx, |i| {
             for h in held {
                 i.held(h.update, h.reason)?;
-                i.retry_held()?;
+                i.retry_unblocked()?;
             }
             Ok(())
         })
@@ -592,7 +596,7 @@ impl Member {
         self.plan(ctx, |i| {
             for b in breaks {
                 i.cycle_break(b)?;
-                i.retry_held()?;
+                i.retry_unblocked()?;
             }
             Ok(())
         })
@@ -644,6 +648,10 @@ impl ReplicaRead for Member {
 
     fn all_held_aside(&self, _folder: &Guid) -> Result<Vec<Update>, Infallible> {
         Ok(self.held.values().cloned().collect())
+    }
+
+    fn held_aside_under(&self, parent: &Uid) -> Result<Vec<Update>, Infallible> {
+        Ok(self.held.values().filter(|u| u.parent == *parent).cloned().collect())
     }
 }
 

@@ -148,6 +148,10 @@ impl ReplicaRead for StoredReplica<'_> {
     fn all_held_aside(&self, _folder: &Guid) -> Result<Vec<Update>, StoreError> {
         Ok(Vec::new())
     }
+
+    fn held_aside_under(&self, _parent: &Uid) -> Result<Vec<Update>, StoreError> {
+        Ok(Vec::new())
+    }
 }
 
 /// Stores `u` as what we hold for its UID with its GVSN known, in one

@@ -228,4 +228,8 @@ impl ReplicaRead for MemoryDatabase {
     fn all_held_aside(&self, _folder: &Guid) -> Result<Vec<Update>, Infallible> {
         Ok(Vec::new())
     }
+
+    fn held_aside_under(&self, _parent: &Uid) -> Result<Vec<Update>, Infallible> {
+        Ok(Vec::new())
+    }
 }

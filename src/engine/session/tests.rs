@@ -678,6 +678,9 @@ impl ReplicaRead for Flaky {
     fn all_held_aside(&self, _: &Guid) -> Result<Vec<Update>, Down> {
         self.check().map(|_| Vec::new())
     }
+    fn held_aside_under(&self, _: &Uid) -> Result<Vec<Update>, Down> {
+        self.check().map(|_| Vec::new())
+    }
 }
 
 /// A read that fails mid-sync is an error, never "nothing held": the
