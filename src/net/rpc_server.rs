@@ -9,7 +9,7 @@
 //!
 //! What each method answers: [`crate::member::serve`].
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -19,8 +19,8 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use crate::wire::dcerpc::{
-    AuthLevel, AuthType, Body, Pdu, PduBuffer, SecurityContext, SecurityFactory, ServerConfig, ServerConnection,
-    ServerEvent, SyntaxId,
+    AuthLevel, AuthType, BindAuth, SecurityContext, SecurityFactory, ServerConfig, ServerConnection, ServerEvent,
+    SyntaxId,
 };
 use crate::wire::mgmt::{self, mgmt_syntax, MgmtEndpoint};
 use crate::store::Database;
@@ -70,11 +70,6 @@ struct Conn {
     polls: VecDeque<u32>,
     writer: TcpStream,
     peer: SocketAddr,
-    /// Frames seen before the association is bound, to learn the level a
-    /// bind asks for before its security context is made (the
-    /// connection's factory only gets the auth type; gensec needs both).
-    peek: Option<PduBuffer>,
-    level: Rc<Cell<AuthLevel>>,
 }
 
 /// How often connections look for database changes and time-outs (the
@@ -116,12 +111,12 @@ pub fn serve(listener: TcpListener, security: Box<SecurityMaker>, state: ServedS
             Some(Net::AcceptFailed(e)) => return Err(e.into()),
             Some(Net::Open { id, stream, peer, local }) => {
                 tracing::info!(%peer, "rpc: connection");
-                let level = Rc::new(Cell::new(AuthLevel::NONE));
-                let (lvl, maker) = (Rc::clone(&level), Rc::clone(&security));
-                let factory: SecurityFactory = Box::new(move |auth_type| {
-                    let ctx = (maker.borrow_mut())(peer, local, auth_type, lvl.get());
+                let maker = Rc::clone(&security);
+                let factory: SecurityFactory = Box::new(move |asked: &BindAuth| {
+                    let ctx = (maker.borrow_mut())(peer, local, asked.auth_type, asked.auth_level);
                     if ctx.is_none() {
-                        tracing::warn!(%peer, auth_type = auth_type.0, level = lvl.get().0, "rpc: no security context");
+                        let (auth_type, level) = (asked.auth_type.0, asked.auth_level.0);
+                        tracing::warn!(%peer, auth_type, level, "rpc: no security context");
                     }
                     ctx
                 });
@@ -130,9 +125,8 @@ pub fn serve(listener: TcpListener, security: Box<SecurityMaker>, state: ServedS
                 cfg.assoc_group_id = next_group;
                 next_group = next_group.wrapping_add(1).max(1);
                 let rpc = ServerConnection::new(cfg, factory);
-                let peek = Some(PduBuffer::new());
                 let frs = FrsService::new(state.staging.clone());
-                conns.insert(id, Conn { rpc, frs, polls: VecDeque::new(), writer: stream, peer, peek, level });
+                conns.insert(id, Conn { rpc, frs, polls: VecDeque::new(), writer: stream, peer });
             }
             Some(Net::Data(id, data)) => {
                 let Some(c) = conns.get_mut(&id) else { continue };
@@ -215,21 +209,9 @@ fn mgmt_endpoint() -> &'static MgmtEndpoint {
     ENDPOINT.get_or_init(|| MgmtEndpoint::new(served_interfaces(), local_host_name()))
 }
 
-/// Learns the auth level of binds and alter_contexts not yet processed.
-fn peek_level(c: &mut Conn, data: &[u8]) {
-    let Some(buf) = c.peek.as_mut() else { return };
-    buf.push(data);
-    while let Ok(Some((_, frame))) = buf.next_frame() {
-        if let Ok(Pdu { body: Body::Bind(_) | Body::AlterContext(_), auth: Some(t), .. }) = Pdu::decode(&frame) {
-            c.level.set(t.auth_level);
-        }
-    }
-}
-
 /// Feeds received bytes to the association, answers what is complete,
 /// and sends the output. Returns whether to close the connection.
 fn handle_data(c: &mut Conn, data: &[u8], db: Option<&Database>, allow: &AllowList, now: u64) -> bool {
-    peek_level(c, data);
     let mut close = false;
     if let Err(e) = c.rpc.receive(data) {
         tracing::warn!(peer = %c.peer, error = %e, "rpc: refused");
@@ -238,7 +220,6 @@ fn handle_data(c: &mut Conn, data: &[u8], db: Option<&Database>, allow: &AllowLi
     while let Some(ev) = c.rpc.poll_event() {
         match ev {
             ServerEvent::Bound { auth_type, auth_level, user, .. } => {
-                c.peek = None;
                 let allowed = allow.allows(user.as_deref());
                 if !allowed {
                     tracing::warn!(peer = %c.peer, user = user.as_deref().unwrap_or("(anonymous)"),

@@ -28,5 +28,5 @@ mod tests;
 
 pub use auth::{SecurityContext, SecurityError, Update};
 pub use client::{BindRejection, ClientConfig, ClientConnection, ClientEvent};
-pub use server::{SecurityFactory, ServerConfig, ServerConnection, ServerEvent};
+pub use server::{BindAuth, SecurityFactory, ServerConfig, ServerConnection, ServerEvent};
 pub use pdu::{AuthLevel, AuthTrailer, AuthType, Body, Header, PacketType, Pdu, PduBuffer, SyntaxId};

@@ -28,9 +28,24 @@ use super::vt::{self, VerificationTrailer};
 use crate::wire::ndr::Guid;
 
 
-/// Creates the server's security context for a bind's `auth_type`; `None`
-/// refuses the type (bind_nak `invalid_auth_type`).
-pub type SecurityFactory = Box<dyn FnMut(AuthType) -> Option<Box<dyn SecurityContext>>>;
+/// What an authenticated bind asks for, from its auth trailer: the
+/// security context is made for exactly this (gensec starts a mechanism
+/// for a type and a level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindAuth {
+    /// The mechanism (`auth_type`).
+    pub auth_type: AuthType,
+    /// The level, already checked to be connect..=privacy.
+    pub auth_level: AuthLevel,
+    /// The `auth_context_id` every later trailer must carry.
+    pub context_id: u32,
+}
+
+/// Creates the server's security context when an authenticated bind
+/// arrives, from what it asks for; `None` refuses it (bind_nak
+/// `invalid_auth_type`). Called at most once per association, before the
+/// first authentication leg.
+pub type SecurityFactory = Box<dyn FnMut(&BindAuth) -> Option<Box<dyn SecurityContext>>>;
 
 /// Server configuration (MS-RPCE §3.3.1.1).
 #[derive(Debug, Clone)]
@@ -153,8 +168,8 @@ enum Refusal {
 }
 
 impl ServerConnection {
-    /// A server association awaiting a bind. `factory` creates security
-    /// contexts by auth type.
+    /// A server association awaiting a bind. `factory` creates the
+    /// security context an authenticated bind asks for.
     pub fn new(cfg: ServerConfig, factory: SecurityFactory) -> Self {
         ServerConnection {
             max_frag: usize::from(cfg.max_frag),
@@ -406,14 +421,15 @@ impl ServerConnection {
             if !(AuthLevel::CONNECT..=AuthLevel::PRIVACY).contains(&t.auth_level) {
                 return Err(nak("invalid auth level", nak_reason::NOT_SPECIFIED));
             }
-            let Some(ctx) = (self.factory)(t.auth_type) else {
+            let asked = BindAuth { auth_type: t.auth_type, auth_level: t.auth_level, context_id: t.context_id };
+            let Some(ctx) = (self.factory)(&asked) else {
                 return Err(nak("unsupported auth type", nak_reason::INVALID_AUTH_TYPE));
             };
             let mut a = Auth {
                 ctx,
-                auth_type: t.auth_type,
-                level: t.auth_level,
-                context_id: t.context_id,
+                auth_type: asked.auth_type,
+                level: asked.auth_level,
+                context_id: asked.context_id,
                 done: false,
                 failed: false,
             };

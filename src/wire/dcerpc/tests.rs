@@ -387,8 +387,8 @@ fn truncations_and_garbage_never_panic() {
 // ------------------------------------------------------------ associations
 
 pub(super) fn factory(flow: Flow) -> super::server::SecurityFactory {
-    Box::new(move |t| {
-        (t == ToyContext::new(Role::Server, flow).auth_type())
+    Box::new(move |asked| {
+        (asked.auth_type == ToyContext::new(Role::Server, flow).auth_type())
             .then(|| Box::new(ToyContext::new(Role::Server, flow)) as Box<dyn SecurityContext>)
     })
 }

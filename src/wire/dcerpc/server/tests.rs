@@ -2,7 +2,10 @@
 //! interfaces and auth types, levels below the minimum, bad credentials,
 //! protocol violations, forged verification trailers.
 
-use super::{ServerConfig, ServerConnection, ServerEvent};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use super::{BindAuth, SecurityFactory, ServerConfig, ServerConnection, ServerEvent};
 use crate::wire::dcerpc::auth::SecurityContext;
 use crate::wire::dcerpc::association::Error as ConnError;
 use crate::wire::dcerpc::auth::toy::{Flow, Role, ToyContext};
@@ -180,4 +183,47 @@ fn server_refuses_a_forged_verification_trailer() {
     // The honest trailer is stripped before the stub is handed over.
     s.receive(&request(41, 1)).unwrap();
     assert!(matches!(s.poll_event(), Some(ServerEvent::Request { call_id: 41, stub, .. }) if stub == vec![7u8; 8]));
+}
+
+/// The security context is made once, at the bind, for the type, level
+/// and context id its trailer asks for (not re-made by the alter_context
+/// legs); a bind at an undefined level is refused before one is made.
+#[test]
+fn the_security_factory_is_given_what_the_bind_asks_for() {
+    let asked: Rc<RefCell<Vec<BindAuth>>> = Rc::default();
+    let recorder = |asked: &Rc<RefCell<Vec<BindAuth>>>| -> SecurityFactory {
+        let asked = Rc::clone(asked);
+        Box::new(move |a: &BindAuth| {
+            asked.borrow_mut().push(*a);
+            Some(Box::new(ToyContext::new(Role::Server, Flow::MultiLeg)) as Box<dyn SecurityContext>)
+        })
+    };
+    let mut cfg = ClientConfig::new(frstrans_syntax());
+    cfg.auth_level = AuthLevel::INTEGRITY;
+    cfg.auth_context_id = 7;
+    let mut c = ClientConnection::new(cfg, Some(Box::new(ToyContext::new(Role::Client, Flow::MultiLeg)))).unwrap();
+    let mut scfg = ServerConfig::new(vec![frstrans_syntax()]);
+    scfg.min_auth_level = AuthLevel::INTEGRITY;
+    let mut s = ServerConnection::new(scfg, recorder(&asked));
+    let evs = pump(&mut c, &mut s, usize::MAX, 5840);
+    assert!(matches!(evs[..], [ServerEvent::Bound { auth_level: AuthLevel::INTEGRITY, .. }]), "{evs:?}");
+    assert_eq!(
+        *asked.borrow(),
+        [BindAuth { auth_type: AuthType::SPNEGO, auth_level: AuthLevel::INTEGRITY, context_id: 7 }]
+    );
+
+    asked.borrow_mut().clear();
+    let mut s = ServerConnection::new(ServerConfig::new(vec![frstrans_syntax()]), recorder(&asked));
+    let t = AuthTrailer {
+        auth_type: AuthType::SPNEGO,
+        auth_level: AuthLevel(7),
+        pad_length: 0,
+        reserved: 0,
+        context_id: 0,
+        value: b"INIT".to_vec(),
+    };
+    let bind = Pdu { auth: Some(t), ..Pdu::new(1, Body::Bind(sample_bind())) };
+    assert_eq!(s.receive(&bind.encode().unwrap()), Err(ConnError::BindRefused("invalid auth level")));
+    assert!(matches!(Pdu::decode(&s.poll_transmit().unwrap()).unwrap().body, Body::BindNak(_)));
+    assert!(asked.borrow().is_empty(), "no context for an undefined level");
 }
