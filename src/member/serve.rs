@@ -662,5 +662,41 @@ fn decode_lenient(opnum: u16, stub: &[u8]) -> Option<Request> {
     (1..=zeros).find_map(|n| Request::decode(opnum, &stub[..stub.len() - n]).ok())
 }
 
+use crate::net::rpc_service;
+
+/// dfsrd's RPC server answers FrsTransport with one [`FrsService`] per
+/// connection, all serving from one [`ServedState`].
+impl rpc_service::RpcService for FrsService {
+    type Shared = ServedState;
+
+    fn open(shared: &ServedState) -> Self {
+        FrsService::new(shared.staging.clone())
+    }
+
+    fn answer(&mut self, shared: &ServedState, call: &rpc_service::Call<'_>) -> rpc_service::Outcome {
+        // Asked at each call, so the service keeps no account of its own;
+        // only EstablishConnection looks at the answer.
+        let allowed = shared.allow.allows(call.caller.user.as_deref());
+        if !allowed && call.opnum == crate::wire::frstrans::opnum::ESTABLISH_CONNECTION {
+            let user = call.caller.user.as_deref().unwrap_or("(anonymous)");
+            tracing::warn!(peer = %call.caller.peer, user, "rpc: account not in dfsr:rpc allow; it gets no connection");
+        }
+        self.set_peer_allowed(allowed);
+        match self.call(shared.db.as_ref(), call.opnum, call.stub, call.now) {
+            Outcome::Reply(stub) => rpc_service::Outcome::Reply(stub),
+            Outcome::Fault(status) => rpc_service::Outcome::Fault(status),
+            Outcome::Pending => rpc_service::Outcome::Pending,
+        }
+    }
+
+    fn tick(&mut self, shared: &ServedState, now: u64) {
+        self.on_tick(shared.db.as_ref(), now);
+    }
+
+    fn next_completion(&mut self) -> Option<Vec<u8>> {
+        self.poll_completion()
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -2,14 +2,14 @@
 //! ncacn_ip_tcp.
 //!
 //! [`serve`] is the thin I/O edge — a TCP listener, one
-//! [`ServerConnection`] per connection, requests handed to a per-connection
-//! [`FrsService`] (the sans-IO method dispatcher) with the engine's
-//! database. Security contexts come from the caller (dfsrd: Samba's
-//!   gensec), so this module knows nothing about Samba.
-//!
-//! What each method answers: [`crate::member::serve`].
+//! [`ServerConnection`] per connection, FrsTransport requests handed to a
+//! per-connection [`RpcService`] (dfsrd: the member's FrsTransport
+//! service, `member::serve::FrsService`), the management interface
+//! answered here. Security contexts come from the caller (dfsrd: Samba's
+//! gensec), so this module knows nothing about Samba, and what the
+//! methods answer is the service's.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -19,13 +19,12 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use crate::wire::dcerpc::{
-    AuthLevel, AuthType, Body, Pdu, PduBuffer, SecurityContext, SecurityFactory, ServerConfig, ServerConnection,
-    ServerEvent, SyntaxId,
+    AuthLevel, AuthType, BindAuth, SecurityContext, SecurityFactory, ServerConfig, ServerConnection, ServerEvent,
+    SyntaxId,
 };
 use crate::wire::mgmt::{self, mgmt_syntax, MgmtEndpoint};
-use crate::store::Database;
 
-use crate::member::serve::{AllowList, FrsService, Outcome, ServedState};
+use super::rpc_service::{Call, Caller, Outcome, RpcService};
 pub use crate::wire::frstrans::frstrans_syntax;
 
 // ---------------------------------------------------------------- I/O edge
@@ -63,18 +62,15 @@ enum Net {
     AcceptFailed(std::io::Error),
 }
 
-struct Conn {
+struct Conn<S> {
     rpc: ServerConnection,
-    frs: FrsService,
+    service: S,
+    /// Who the association authenticated as (anonymous until bound).
+    caller: Caller,
     /// AsyncPoll calls waiting for a completion, oldest first.
     polls: VecDeque<u32>,
     writer: TcpStream,
     peer: SocketAddr,
-    /// Frames seen before the association is bound, to learn the level a
-    /// bind asks for before its security context is made (the
-    /// connection's factory only gets the auth type; gensec needs both).
-    peek: Option<PduBuffer>,
-    level: Rc<Cell<AuthLevel>>,
 }
 
 /// How often connections look for database changes and time-outs (the
@@ -85,25 +81,29 @@ const TICK: Duration = Duration::from_millis(500);
 /// is dropped).
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Serves FrsTransport on `listener` until the listener fails.
+/// Serves FrsTransport on `listener` until the listener fails, each
+/// connection's calls answered by an `S` made from `shared`.
 ///
 /// Sockets are read by one thread per connection and accepted by one
 /// more; all protocol work — DCE/RPC, the security contexts made by
-/// `security`, the dispatchers, the database — happens on the calling
+/// `security`, the services and what they share — happens on the calling
 /// thread, one event at a time, so a security provider that is not
 /// thread-safe (gensec) is only ever used from that thread.
-pub fn serve(listener: TcpListener, security: Box<SecurityMaker>, state: ServedState) -> Result<(), ServeError> {
+pub fn serve<S: RpcService>(
+    listener: TcpListener,
+    security: Box<SecurityMaker>,
+    shared: S::Shared,
+) -> Result<(), ServeError> {
     let local_port = listener.local_addr()?.port();
     let (tx, rx) = mpsc::sync_channel::<Net>(64);
     let open = Arc::new(AtomicUsize::new(0));
     let open_accept = Arc::clone(&open);
     std::thread::Builder::new().name("rpc-accept".into()).spawn(move || accept_loop(listener, tx, open_accept))?;
     let security = Rc::new(RefCell::new(security));
-    let mut conns: HashMap<u64, Conn> = HashMap::new();
+    let mut conns: HashMap<u64, Conn<S>> = HashMap::new();
     let mut next_group = 0x0001_2b34u32;
     let start = Instant::now();
     let mut last_tick = Instant::now();
-    let db = state.db.as_ref();
     loop {
         let ev = match rx.recv_timeout(TICK) {
             Ok(ev) => Some(ev),
@@ -116,12 +116,12 @@ pub fn serve(listener: TcpListener, security: Box<SecurityMaker>, state: ServedS
             Some(Net::AcceptFailed(e)) => return Err(e.into()),
             Some(Net::Open { id, stream, peer, local }) => {
                 tracing::info!(%peer, "rpc: connection");
-                let level = Rc::new(Cell::new(AuthLevel::NONE));
-                let (lvl, maker) = (Rc::clone(&level), Rc::clone(&security));
-                let factory: SecurityFactory = Box::new(move |auth_type| {
-                    let ctx = (maker.borrow_mut())(peer, local, auth_type, lvl.get());
+                let maker = Rc::clone(&security);
+                let factory: SecurityFactory = Box::new(move |asked: &BindAuth| {
+                    let ctx = (maker.borrow_mut())(peer, local, asked.auth_type, asked.auth_level);
                     if ctx.is_none() {
-                        tracing::warn!(%peer, auth_type = auth_type.0, level = lvl.get().0, "rpc: no security context");
+                        let (auth_type, level) = (asked.auth_type.0, asked.auth_level.0);
+                        tracing::warn!(%peer, auth_type, level, "rpc: no security context");
                     }
                     ctx
                 });
@@ -130,13 +130,13 @@ pub fn serve(listener: TcpListener, security: Box<SecurityMaker>, state: ServedS
                 cfg.assoc_group_id = next_group;
                 next_group = next_group.wrapping_add(1).max(1);
                 let rpc = ServerConnection::new(cfg, factory);
-                let peek = Some(PduBuffer::new());
-                let frs = FrsService::new(state.staging.clone());
-                conns.insert(id, Conn { rpc, frs, polls: VecDeque::new(), writer: stream, peer, peek, level });
+                let service = S::open(&shared);
+                let caller = Caller { peer, auth_type: AuthType::NONE, auth_level: AuthLevel::NONE, user: None };
+                conns.insert(id, Conn { rpc, service, caller, polls: VecDeque::new(), writer: stream, peer });
             }
             Some(Net::Data(id, data)) => {
                 let Some(c) = conns.get_mut(&id) else { continue };
-                if handle_data(c, &data, db, &state.allow, now) {
+                if handle_data(c, &data, &shared, now) {
                     if let Some(c) = conns.remove(&id) {
                         open.fetch_sub(1, Ordering::Relaxed);
                         let _ = c.writer.shutdown(Shutdown::Both);
@@ -156,7 +156,7 @@ pub fn serve(listener: TcpListener, security: Box<SecurityMaker>, state: ServedS
             let mut dead = Vec::new();
             for (id, c) in conns.iter_mut() {
                 if !c.polls.is_empty() {
-                    c.frs.on_tick(db, now);
+                    c.service.tick(&shared, now);
                     if complete_polls(c) {
                         dead.push(*id);
                     }
@@ -175,10 +175,10 @@ pub fn serve(listener: TcpListener, security: Box<SecurityMaker>, state: ServedS
 
 /// Sends the AsyncPoll completions that are ready; returns whether the
 /// connection failed.
-fn complete_polls(c: &mut Conn) -> bool {
+fn complete_polls<S: RpcService>(c: &mut Conn<S>) -> bool {
     let mut sent = false;
     while !c.polls.is_empty() {
-        let Some(stub) = c.frs.poll_completion() else { break };
+        let Some(stub) = c.service.next_completion() else { break };
         let Some(call_id) = c.polls.pop_front() else { break };
         tracing::info!(peer = %c.peer, call_id, "rpc: AsyncPoll completed");
         if let Err(e) = c.rpc.respond(call_id, &stub) {
@@ -193,7 +193,7 @@ fn complete_polls(c: &mut Conn) -> bool {
 /// own (`ffi::tcp::send_record`: never sharing a segment with another, as
 /// packet analyzers decrypting one sealed PDU per frame need); returns
 /// whether that failed.
-fn flush(c: &mut Conn) -> bool {
+fn flush<S>(c: &mut Conn<S>) -> bool {
     while let Some(pdu) = c.rpc.poll_transmit() {
         if let Err(e) = crate::ffi::tcp::send_record(&c.writer, &pdu) {
             tracing::warn!(peer = %c.peer, error = %e, "rpc: send failed");
@@ -215,21 +215,9 @@ fn mgmt_endpoint() -> &'static MgmtEndpoint {
     ENDPOINT.get_or_init(|| MgmtEndpoint::new(served_interfaces(), local_host_name()))
 }
 
-/// Learns the auth level of binds and alter_contexts not yet processed.
-fn peek_level(c: &mut Conn, data: &[u8]) {
-    let Some(buf) = c.peek.as_mut() else { return };
-    buf.push(data);
-    while let Ok(Some((_, frame))) = buf.next_frame() {
-        if let Ok(Pdu { body: Body::Bind(_) | Body::AlterContext(_), auth: Some(t), .. }) = Pdu::decode(&frame) {
-            c.level.set(t.auth_level);
-        }
-    }
-}
-
 /// Feeds received bytes to the association, answers what is complete,
 /// and sends the output. Returns whether to close the connection.
-fn handle_data(c: &mut Conn, data: &[u8], db: Option<&Database>, allow: &AllowList, now: u64) -> bool {
-    peek_level(c, data);
+fn handle_data<S: RpcService>(c: &mut Conn<S>, data: &[u8], shared: &S::Shared, now: u64) -> bool {
     let mut close = false;
     if let Err(e) = c.rpc.receive(data) {
         tracing::warn!(peer = %c.peer, error = %e, "rpc: refused");
@@ -238,14 +226,8 @@ fn handle_data(c: &mut Conn, data: &[u8], db: Option<&Database>, allow: &AllowLi
     while let Some(ev) = c.rpc.poll_event() {
         match ev {
             ServerEvent::Bound { auth_type, auth_level, user, .. } => {
-                c.peek = None;
-                let allowed = allow.allows(user.as_deref());
-                if !allowed {
-                    tracing::warn!(peer = %c.peer, user = user.as_deref().unwrap_or("(anonymous)"),
-                        "rpc: account not in dfsr:rpc allow; it will not get a connection");
-                }
-                c.frs.set_peer_allowed(allowed);
                 tracing::info!(peer = %c.peer, auth_type = auth_type.0, auth_level = auth_level.0, "rpc: bound");
+                c.caller = Caller { peer: c.peer, auth_type, auth_level, user };
             }
             ServerEvent::Request { call_id, opnum, stub, interface, .. } if interface == mgmt_syntax() => {
                 let sent = match mgmt_endpoint().call(opnum, &stub) {
@@ -263,7 +245,7 @@ fn handle_data(c: &mut Conn, data: &[u8], db: Option<&Database>, allow: &AllowLi
                 }
             }
             ServerEvent::Request { call_id, opnum, stub, .. } => {
-                let outcome = c.frs.call(db, opnum, &stub, now);
+                let outcome = c.service.answer(shared, &Call { opnum, stub: &stub, caller: &c.caller, now });
                 let sent = match &outcome {
                     Outcome::Reply(out) => {
                         // Every FrsTransport response ends with its DWORD return value.

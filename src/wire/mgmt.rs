@@ -491,9 +491,9 @@ mod tests {
     /// (packet privacy required, as dfsrd's endpoint); returns the server's
     /// events and the client's answer.
     fn over_association(level: AuthLevel) -> (Vec<ServerEvent>, Option<ClientEvent>) {
-        let factory: SecurityFactory = Box::new(|t| {
+        let factory: SecurityFactory = Box::new(|asked| {
             let ctx = ToyContext::new(Role::Server, Flow::ThreeLeg);
-            (t == ctx.auth_type()).then(|| Box::new(ctx) as Box<dyn SecurityContext>)
+            (asked.auth_type == ctx.auth_type()).then(|| Box::new(ctx) as Box<dyn SecurityContext>)
         });
         let mut server = ServerConnection::new(ServerConfig::new(vec![frs(), mgmt_syntax()]), factory);
         let mut cfg = ClientConfig::new(mgmt_syntax());

@@ -19,10 +19,6 @@ use crate::staged;
 use samba_dfsr::staging::writer::FileHeader;
 use samba_dfsr::store::staged_file::CreateSpec;
 
-fn filetime(t: std::io::Result<std::time::SystemTime>) -> Option<i64> {
-    t.ok().map(samba_dfsr::staging::filetime::from_system_time)
-}
-
 struct Entry {
     path: PathBuf,
     parent: Uid,
@@ -80,15 +76,15 @@ pub fn seed(db_path: &Path, staging: &Path, group: Guid, folder: Guid, from: &Pa
             entries.sort_by(|a, b| a.name.cmp(&b.name));
             for e in entries {
                 let md = std::fs::metadata(&e.path).map_err(|err| format!("{}: {err}", e.path.display()))?;
-                let mtime = filetime(md.modified()).unwrap_or(0);
-                let ctime = filetime(md.created()).unwrap_or(mtime);
+                let times = staged::basic_times(&md);
+                let ctime = times[0];
                 let spec = CreateSpec {
                     data: if e.is_dir { empty.clone() } else { e.path.clone() },
                     streams: Vec::new(),
                     header: FileHeader {
                         security: None,
                         attributes: if e.is_dir { 0x10 } else { 0x20 },
-                        times: [ctime, filetime(md.accessed()).unwrap_or(mtime), mtime, mtime],
+                        times,
                         reparse: None,
                     },
                     sparse: false,

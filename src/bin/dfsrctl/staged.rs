@@ -18,7 +18,7 @@
 //! Errors name the file, the byte offset and what was wrong.
 
 use clap::Subcommand;
-use samba_dfsr::staging::filetime::{from_iso8601, to_iso8601};
+use samba_dfsr::staging::filetime::{from_iso8601, from_system_time, to_iso8601};
 use samba_dfsr::staging::frsx::FrsxReader;
 use samba_dfsr::staging::writer::FileHeader;
 use samba_dfsr::store::staged_file::{self, CreateSpec};
@@ -380,8 +380,7 @@ pub fn spec_from_args(
         .map_err(|e| arg("--attributes", format!("{a:?}: {e}")))?,
     };
     let md = std::fs::metadata(data).map_err(|source| StagedError::Io { path: data.into(), source })?;
-    let mtime = filetime_of(md.modified()).unwrap_or(0);
-    let defaults = [filetime_of(md.created()).unwrap_or(mtime), filetime_of(md.accessed()).unwrap_or(mtime), mtime, mtime];
+    let defaults = basic_times(&md);
     let names = ["--creation-time", "--last-access-time", "--last-write-time", "--change-time"];
     let mut t = [0i64; 4];
     for i in 0..4 {
@@ -398,8 +397,13 @@ pub fn spec_from_args(
     })
 }
 
-fn filetime_of(t: std::io::Result<std::time::SystemTime>) -> Option<i64> {
-    t.ok().map(samba_dfsr::staging::filetime::from_system_time)
+/// A local file's creation, last access, last write and change times as
+/// FILETIMEs, in the staged header's order; a time the file system does not
+/// keep is the last write time (and that, when missing, 0).
+pub fn basic_times(md: &std::fs::Metadata) -> [i64; 4] {
+    let filetime = |t: std::io::Result<std::time::SystemTime>| t.ok().map(from_system_time);
+    let mtime = filetime(md.modified()).unwrap_or(0);
+    [filetime(md.created()).unwrap_or(mtime), filetime(md.accessed()).unwrap_or(mtime), mtime, mtime]
 }
 
 /// `staged create`: the library's writer ([`samba_dfsr::store::staged_file`]).
@@ -416,6 +420,21 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    #[test]
+    fn basic_times_are_the_files_filetimes() {
+        let d = tmp("times");
+        let f = d.join("f");
+        std::fs::write(&f, b"x").unwrap();
+        let mtime = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        std::fs::File::options().write(true).open(&f).unwrap().set_modified(mtime).unwrap();
+        let md = std::fs::metadata(&f).unwrap();
+        let t = basic_times(&md);
+        assert_eq!(t[2], 116_444_736_000_000_000 + 1_700_000_000 * 10_000_000, "last write");
+        assert_eq!(t[3], t[2], "change time is the last write time");
+        assert!(t[0] > 0 && t[1] > 0);
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     #[test]

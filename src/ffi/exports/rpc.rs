@@ -41,7 +41,8 @@ pub unsafe extern "C" fn dfsr_rpc_serve(fd: c_int, state_dir: *const c_char, all
     // SAFETY: forwarded caller contract.
     let (state_dir, allow) = unsafe { (string(state_dir), string(allow)) };
     let state = crate::member::serve::served_state(std::path::Path::new(&state_dir), &allow);
-    match crate::net::rpc_server::serve(listener, crate::ffi::gensec::server_maker(), state) {
+    let security = crate::ffi::gensec::server_maker();
+    match crate::net::rpc_server::serve::<crate::member::serve::FrsService>(listener, security, state) {
         Ok(()) => 0,
         Err(e) => {
             tracing::error!(error = %e, "rpc: listener stopped");

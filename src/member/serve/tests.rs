@@ -428,3 +428,35 @@ fn allow_list_and_refused_peers() {
     let sess = Request::EstablishSession(EstablishSessionRequest { connection_id: CONN, content_set_id: guid_to_wire(FOLDER) });
     assert_eq!(call(&mut s, None, sess).status(), frs_error::CONNECTION_INVALID);
 }
+
+/// Through the RPC server's seam: the caller's account is checked against
+/// `dfsr:rpc allow` at the call, and the answer is the dispatcher's.
+#[test]
+fn rpc_service_admits_callers_by_the_allow_list() {
+    use crate::net::rpc_service::{Call, Caller, Outcome as Answer, RpcService};
+    use crate::wire::dcerpc::{AuthLevel, AuthType};
+    let shared = ServedState { allow: AllowList::parse("DFSRTEST\\fs1$"), ..Default::default() };
+    let establish = Request::EstablishConnection(EstablishConnectionRequest {
+        replica_set_id: guid_to_wire(GROUP),
+        connection_id: CONN,
+        downstream_protocol_version: protocol_version::WINBLUE_SERVER,
+        downstream_flags: 0,
+    })
+    .to_bytes();
+    let status_for = |user: &str| {
+        let caller = Caller {
+            peer: "192.0.2.1:49152".parse().unwrap(),
+            auth_type: AuthType::SPNEGO,
+            auth_level: AuthLevel::PRIVACY,
+            user: Some(user.into()),
+        };
+        let mut s = FrsService::open(&shared);
+        let call = Call { opnum: 1, stub: &establish, caller: &caller, now: 0 };
+        match s.answer(&shared, &call) {
+            Answer::Reply(b) => Response::decode(1, &b).expect("a decodable answer").status(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(status_for("DFSRTEST\\fs1$"), frs_error::SUCCESS);
+    assert_eq!(status_for("DFSRTEST\\intruder"), frs_error::CONNECTION_INVALID);
+}

@@ -1,7 +1,7 @@
 //! The security provider seam (MS-RPCE §3.3.1.5.2, §2.2.2.11): what the
-//! association state machines in [`super::connection`] ask of a security
-//! context. The production implementation wraps Samba's gensec through FFI
-//! (not here); [`toy`] is a deterministic test double.
+//! association state machines in [`super::client`] and [`super::server`]
+//! ask of a security context. The production implementation wraps Samba's
+//! gensec through FFI (not here); [`toy`] is a deterministic test double.
 //!
 //! # Byte ranges (exactly as Samba's `dcerpc_pkt_auth.c`)
 //!
