@@ -20,11 +20,11 @@ use std::net::TcpListener;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use samba_dfsr::engine::ids::Guid as EGuid;
 use samba_dfsr::ffi::gensec::Gensec;
+use samba_dfsr::engine::ids::Guid;
 use samba_dfsr::store::Database;
 use samba_dfsr::wire::dcerpc::{AuthLevel, AuthType};
-use samba_dfsr::wire::frstrans::convert::{guid_to_wire, update_to_wire};
+use samba_dfsr::wire::frstrans::convert::update_to_wire;
 use samba_dfsr::wire::frstrans::{
     protocol_version, CheckConnectivityRequest, ContextRequest, EstablishConnectionRequest, EstablishSessionRequest,
     FileDataRequest, InitializeFileTransferAsyncRequest, Request, Response, StagingPolicy,
@@ -88,19 +88,19 @@ fn main() {
     let out = dfsrctl(&smbd.conf, &["db", "seed", "--group", GROUP, "--folder", FOLDER, "--from", &src.0.to_string_lossy()]);
     assert!(out.status.success(), "seed: {}", String::from_utf8_lossy(&out.stderr));
     let _dfsrd = Dfsrd::start(&smbd.conf);
-    let folder = EGuid::from_bytes(samba_dfsr::wire::Guid::parse(FOLDER).unwrap().0);
-    let group = EGuid::from_bytes(samba_dfsr::wire::Guid::parse(GROUP).unwrap().0);
+    let folder = FOLDER.parse::<Guid>().unwrap();
+    let group = GROUP.parse::<Guid>().unwrap();
     let update = {
         let db = Database::open_existing(&smbd.dir.0.join("state/dfsr/dfsr.tdb")).expect("server database");
         db.folder_updates(&folder).unwrap().into_iter().find(|u| u.name == "big.bin").expect("big.bin seeded")
     };
-    let conn_id = samba_dfsr::wire::Guid([0x42; 16]);
+    let conn_id = Guid([0x42; 16]);
 
     let mut c = connect(&smbd.conf, port);
     let r = call(
         &mut c,
         &Request::EstablishConnection(EstablishConnectionRequest {
-            replica_set_id: guid_to_wire(group),
+            replica_set_id: group,
             connection_id: conn_id,
             downstream_protocol_version: protocol_version::WINBLUE_SERVER,
             downstream_flags: 0,
@@ -109,7 +109,7 @@ fn main() {
     assert_eq!(r.status(), 0);
     let r = call(
         &mut c,
-        &Request::EstablishSession(EstablishSessionRequest { connection_id: conn_id, content_set_id: guid_to_wire(folder) }),
+        &Request::EstablishSession(EstablishSessionRequest { connection_id: conn_id, content_set_id: folder }),
     );
     assert_eq!(r.status(), 0);
 
@@ -160,7 +160,7 @@ fn main() {
 
     let t = Instant::now();
     let check = Request::CheckConnectivity(CheckConnectivityRequest {
-        replica_set_id: guid_to_wire(group),
+        replica_set_id: group,
         connection_id: conn_id,
     });
     for _ in 0..calls {

@@ -49,7 +49,7 @@ const RPCD_WINREG: &str = "/usr/libexec/samba/rpcd_winreg";
 
 /// netdfs v3.0 (librpc/idl/dfs.idl).
 fn netdfs_syntax() -> SyntaxId {
-    SyntaxId::new(Guid::parse("4fc742e0-4a10-11cf-8273-00aa004ae673").unwrap(), 3, 0)
+    SyntaxId::new("4fc742e0-4a10-11cf-8273-00aa004ae673".parse::<Guid>().ok().unwrap(), 3, 0)
 }
 
 /// `DFS_MANAGER_VERSION_NT4` (dfs.idl `dfs_ManagerVersion`): what Samba's
@@ -106,7 +106,7 @@ fn dfs_add_stub(path: &str, server: &str, flags: u32) -> Vec<u8> {
 
 /// srvsvc v3.0 (librpc/idl/srvsvc.idl).
 fn srvsvc_syntax() -> SyntaxId {
-    SyntaxId::new(Guid::parse("4b324fc8-1670-01d3-1278-5a47bf6ee188").unwrap(), 3, 0)
+    SyntaxId::new("4b324fc8-1670-01d3-1278-5a47bf6ee188".parse::<Guid>().ok().unwrap(), 3, 0)
 }
 
 /// `srvsvc_NetShareEnumAll` (srvsvc opnum 15):

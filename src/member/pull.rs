@@ -16,7 +16,7 @@ use std::fs::File;
 use std::io::{BufReader, Write};
 use std::time::{Duration, Instant};
 
-use crate::engine::ids::{Guid as EGuid, Gvsn};
+use crate::engine::ids::Gvsn;
 use crate::engine::rules::{decide, Decision};
 use crate::engine::session::{
     Action, AsyncPollResponse as EPoll, Call, CallError, ChangeType, DownloadError, FolderState, PartnerSync,
@@ -29,7 +29,7 @@ use crate::store::{merge_known, store_received, Database, StagingArea, StoreErro
 
 use crate::wire::frstrans::{frs_error, version_compatible, OUR_PROTOCOL_VERSION};
 use crate::wire::frstrans::convert::{
-    change_to_wire, guid_from_wire, guid_to_wire, staging_to_wire, update_from_wire, update_request_to_wire,
+    change_to_wire, staging_to_wire, update_from_wire, update_request_to_wire,
     update_to_wire, vector_from_wire, vector_to_wire, version_request_to_wire,
 };
 use crate::wire::frstrans::{
@@ -51,11 +51,11 @@ const FRS_ERROR_XPRESS_INVALID_DATA: u32 = 0x2358;
 #[derive(Debug, Clone)]
 pub struct PullConfig {
     /// The replication group (`replicaSetId`).
-    pub replica_set: EGuid,
+    pub replica_set: Guid,
     /// Our connection's GUID (`connectionId`).
-    pub connection_id: EGuid,
+    pub connection_id: Guid,
     /// The replicated folder (`contentSetId`).
-    pub folder: EGuid,
+    pub folder: Guid,
     /// Session limits (credits per RequestUpdates, downloads in flight…).
     pub sync: SyncConfig,
     /// `bufferSize` of file transfers, at most 256 KiB.
@@ -169,7 +169,7 @@ enum Pending {
 
 /// A download in progress.
 struct Download {
-    folder: EGuid,
+    folder: Guid,
     update: EUpdate,
     file: File,
     /// The `.part` file written.
@@ -197,7 +197,7 @@ pub fn pull_once(
     let start = Instant::now();
     let now = || start.elapsed().as_millis() as u64;
     let mut sync = PartnerSync::new(cfg.sync, [cfg.folder], now())?;
-    let ids = Ids { connection: guid_to_wire(cfg.connection_id), replica_set: guid_to_wire(cfg.replica_set) };
+    let ids = Ids { connection: cfg.connection_id, replica_set: cfg.replica_set };
     let mut inflight: HashMap<u32, Pending> = HashMap::new();
     let mut report = PullReport::default();
     let mut saw_full_vector = false;
@@ -454,13 +454,13 @@ impl Ids {
             }),
             ERequest::EstablishSession { folder } => Request::EstablishSession(EstablishSessionRequest {
                 connection_id: self.connection,
-                content_set_id: guid_to_wire(*folder),
+                content_set_id: *folder,
             }),
             ERequest::RequestVersionVector { folder, sequence, request_type, change_type, vv_generation } => {
                 Request::RequestVersionVector(RequestVersionVectorRequest {
                     sequence_number: *sequence,
                     connection_id: self.connection,
-                    content_set_id: guid_to_wire(*folder),
+                    content_set_id: *folder,
                     request_type: version_request_to_wire(*request_type),
                     change_type: change_to_wire(*change_type),
                     vv_generation: *vv_generation,
@@ -470,7 +470,7 @@ impl Ids {
             ERequest::RequestUpdates { folder, credits, request_type, hash_requested, vv_diff } => {
                 Request::RequestUpdates(RequestUpdatesRequest {
                     connection_id: self.connection,
-                    content_set_id: guid_to_wire(*folder),
+                    content_set_id: *folder,
                     credits_available: *credits,
                     hash_requested: *hash_requested,
                     update_request_type: update_request_to_wire(*request_type),
@@ -480,8 +480,8 @@ impl Ids {
             ERequest::UpdateCancel { folder, gvsn, .. } => Request::UpdateCancel(Box::new(UpdateCancelRequest {
                 connection_id: self.connection,
                 cancel_data: UpdateCancelData {
-                    content_set_id: guid_to_wire(*folder),
-                    gvsn_database_id: guid_to_wire(gvsn.db),
+                    content_set_id: *folder,
+                    gvsn_database_id: gvsn.db,
                     gvsn_version: gvsn.version,
                     // §2.2.1.4.5: UNSPECIFIED is the only cancel type.
                     cancel_type: 1,
@@ -548,7 +548,7 @@ impl Ids {
                     folder: *folder,
                     updates: r.updates.iter().map(update_from_wire).collect(),
                     status: crate::wire::frstrans::convert::update_status_from_wire(r.update_status),
-                    cursor: Gvsn::new(guid_from_wire(r.gvsn_db_guid), r.gvsn_version),
+                    cursor: Gvsn::new(r.gvsn_db_guid, r.gvsn_version),
                 })
             }
             (ERequest::UpdateCancel { folder, gvsn, .. }, _) => EResponse::UpdateCancelled { folder: *folder, gvsn: *gvsn },
@@ -571,7 +571,7 @@ fn opnum_of(r: &ERequest) -> u16 {
     }
 }
 
-fn call_and_folder(r: &ERequest) -> (Call, Option<EGuid>) {
+fn call_and_folder(r: &ERequest) -> (Call, Option<Guid>) {
     match r {
         ERequest::EstablishConnection => (Call::EstablishConnection, None),
         ERequest::EstablishSession { folder } => (Call::EstablishSession, Some(*folder)),

@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
 
-use crate::engine::ids::{Guid as EGuid, Gvsn, Uid};
+use crate::engine::ids::{Gvsn, Uid};
 use crate::engine::session::{
     CallError, CancelReason, Request as ERequest, Responder, ResponderConfig, Response as EResponse,
     UpdateDatabase, UpdatesResponse,
@@ -38,7 +38,7 @@ use crate::store::{Database, ServedGroup, StagingArea};
 
 use crate::wire::dcerpc::pdu::status;
 use crate::wire::frstrans::convert::{
-    change_from_wire, guid_from_wire, guid_to_wire, update_from_wire, update_request_from_wire, update_status_to_wire,
+    change_from_wire, update_from_wire, update_request_from_wire, update_status_to_wire,
     update_to_wire, vector_from_wire, vector_to_wire, version_request_from_wire,
 };
 use crate::wire::frstrans::{
@@ -165,7 +165,7 @@ pub struct FrsService {
     /// The partner's protocol version once EstablishConnection succeeded.
     negotiated: Option<u32>,
     /// `(connectionId, replica set)` of the established connection.
-    connection: Option<(Guid, EGuid)>,
+    connection: Option<(Guid, Guid)>,
     responder: Responder,
     transfers: HashMap<[u8; 16], Transfer>,
     staging: Option<StagingArea>,
@@ -238,7 +238,7 @@ impl FrsService {
                 let ok = version_compatible(r.downstream_protocol_version);
                 if ok {
                     self.negotiated = Some(r.downstream_protocol_version);
-                    self.connection = Some((r.connection_id, guid_from_wire(r.replica_set_id)));
+                    self.connection = Some((r.connection_id, r.replica_set_id));
                     self.respond(db, ERequest::EstablishConnection, now);
                 }
                 Response::EstablishConnection(EstablishConnectionResponse {
@@ -252,7 +252,7 @@ impl FrsService {
                     Err(st) => st,
                     Ok(()) if db.is_none() => frs_error::CSMAN_OFFLINE,
                     Ok(()) => {
-                        let folder = guid_from_wire(r.content_set_id);
+                        let folder = r.content_set_id;
                         status_of(self.respond(db, ERequest::EstablishSession { folder }, now))
                     }
                 };
@@ -264,7 +264,7 @@ impl FrsService {
                     Err(st) => st,
                     Ok(()) => {
                         let req = ERequest::RequestVersionVector {
-                            folder: guid_from_wire(r.content_set_id),
+                            folder: r.content_set_id,
                             sequence: r.sequence_number,
                             request_type: version_request_from_wire(r.request_type),
                             change_type: change_from_wire(r.change_type),
@@ -292,8 +292,8 @@ impl FrsService {
                         let d = &r.cancel_data;
                         let u = update_from_wire(&d.blocking_update);
                         let req = ERequest::UpdateCancel {
-                            folder: guid_from_wire(d.content_set_id),
-                            gvsn: Gvsn::new(guid_from_wire(d.gvsn_database_id), d.gvsn_version),
+                            folder: d.content_set_id,
+                            gvsn: Gvsn::new(d.gvsn_database_id, d.gvsn_version),
                             reason: CancelReason::Invalid,
                         };
                         tracing::info!(uid = %u.uid, gvsn = %u.gvsn, name = %u.name, "rpc: partner cancelled an update");
@@ -361,7 +361,7 @@ impl FrsService {
     /// Runs `req` through the responder over the store; a store error
     /// turns the answer into an internal-error failure.
     fn respond(&mut self, db: Option<&Database>, req: ERequest, now: u64) -> Option<EResponse> {
-        let group = self.connection.map(|(_, g)| g).unwrap_or(EGuid::NIL);
+        let group = self.connection.map(|(_, g)| g).unwrap_or(Guid::NIL);
         match db {
             Some(db) => {
                 let call = crate::engine::session::server::call_of(&req);
@@ -397,7 +397,7 @@ impl FrsService {
             return fail(frs_error::INVALID_PARAMETER);
         };
         let req = ERequest::RequestUpdates {
-            folder: guid_from_wire(r.content_set_id),
+            folder: r.content_set_id,
             credits: r.credits_available,
             request_type: update_request_from_wire(r.update_request_type),
             hash_requested: r.hash_requested,
@@ -408,7 +408,7 @@ impl FrsService {
                 credits_available: r.credits_available,
                 updates: updates.iter().map(update_to_wire).collect(),
                 update_status: update_status_to_wire(status),
-                gvsn_db_guid: guid_to_wire(cursor.db),
+                gvsn_db_guid: cursor.db,
                 gvsn_version: cursor.version,
                 status: frs_error::SUCCESS,
             },
@@ -430,7 +430,7 @@ impl FrsService {
         if let Err(st) = self.check_connection(&r.connection_id) {
             return fail(st);
         }
-        let folder = guid_from_wire(r.content_set_id);
+        let folder = r.content_set_id;
         if !self.responder.in_session(&folder) {
             return fail(frs_error::CONTENTSET_NOT_FOUND);
         }
@@ -443,8 +443,8 @@ impl FrsService {
             }
         };
         live.sort();
-        let after = Uid::new(guid_from_wire(r.uid_db_guid), r.uid_version);
-        let start = if after == Uid::new(EGuid::NIL, 0) { 0 } else { live.partition_point(|(u, _)| *u <= after) };
+        let after = Uid::new(r.uid_db_guid, r.uid_version);
+        let start = if after == Uid::new(Guid::NIL, 0) { 0 } else { live.partition_point(|(u, _)| *u <= after) };
         let max = r.max_records.min(MAX_RECORDS) as usize;
         let page = &live[start.min(live.len())..];
         let n = page.len().min(max);
@@ -492,13 +492,13 @@ impl FrsService {
             out.status = st;
             return out;
         }
-        let folder = guid_from_wire(r.frs_update.content_set_id);
+        let folder = r.frs_update.content_set_id;
         if !self.responder.in_session(&folder) {
             out.status = frs_error::CONTENTSET_NOT_FOUND;
             return out;
         }
-        let uid = Uid::new(guid_from_wire(r.frs_update.uid_db_guid), r.frs_update.uid_version);
-        let held = match db.map(|db| ServedGroup::new(db, EGuid::NIL).update(&folder, &uid)) {
+        let uid = Uid::new(r.frs_update.uid_db_guid, r.frs_update.uid_version);
+        let held = match db.map(|db| ServedGroup::new(db, Guid::NIL).update(&folder, &uid)) {
             Some(Ok(Some(u))) if u.present => u,
             Some(Err(e)) => {
                 tracing::error!(error = %e, %uid, "rpc: file transfer: reading the database");
@@ -637,13 +637,13 @@ impl UpdateDatabase for NoDatabase {
 
     fn version_vector(
         &self,
-        _folder: &EGuid,
+        _folder: &Guid,
     ) -> Result<Option<crate::engine::version_vector::VersionVector>, Self::Error> {
         Ok(None)
     }
     fn updates_in(
         &self,
-        _folder: &EGuid,
+        _folder: &Guid,
         _vv: &crate::engine::version_vector::VersionVector,
         _kind: crate::engine::session::UpdateRequestType,
         _after: Option<Gvsn>,

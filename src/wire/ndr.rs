@@ -23,7 +23,6 @@
 //! `Vec` is reserved.
 
 use std::collections::HashMap;
-use std::fmt;
 
 /// Everything that can be wrong with received NDR. Every variant is the
 /// sender's fault (a malformed or out-of-contract message).
@@ -161,66 +160,10 @@ pub enum Error {
 /// Result of NDR decoding.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// A GUID in its NDR representation ([MS-DTYP] §2.3.4.2): `u32 Data1`,
-/// `u16 Data2`, `u16 Data3`, `u8 Data4[8]`, little-endian, aligned to 4.
-/// Stored as the 16 wire bytes; displayed in the registry form.
-#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Guid(pub [u8; 16]);
-
-impl Guid {
-    /// The all-zero GUID.
-    pub const NIL: Guid = Guid([0; 16]);
-
-    /// Builds a GUID from its fields (`{d1-d2-d3-d4[0..2]-d4[2..8]}`).
-    pub fn from_fields(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> Guid {
-        let mut b = [0u8; 16];
-        b[0..4].copy_from_slice(&d1.to_le_bytes());
-        b[4..6].copy_from_slice(&d2.to_le_bytes());
-        b[6..8].copy_from_slice(&d3.to_le_bytes());
-        b[8..16].copy_from_slice(&d4);
-        Guid(b)
-    }
-
-    /// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (braces optional).
-    pub fn parse(s: &str) -> Option<Guid> {
-        let s = s.trim_start_matches('{').trim_end_matches('}');
-        let parts: Vec<&str> = s.split('-').collect();
-        if parts.len() != 5
-            || [8, 4, 4, 4, 12] != [parts[0].len(), parts[1].len(), parts[2].len(), parts[3].len(), parts[4].len()]
-        {
-            return None;
-        }
-        let d1 = u32::from_str_radix(parts[0], 16).ok()?;
-        let d2 = u16::from_str_radix(parts[1], 16).ok()?;
-        let d3 = u16::from_str_radix(parts[2], 16).ok()?;
-        let tail = format!("{}{}", parts[3], parts[4]);
-        let mut d4 = [0u8; 8];
-        for (i, b) in d4.iter_mut().enumerate() {
-            *b = u8::from_str_radix(tail.get(2 * i..2 * i + 2)?, 16).ok()?;
-        }
-        Some(Guid::from_fields(d1, d2, d3, d4))
-    }
-}
-
-impl fmt::Display for Guid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = &self.0;
-        let d1 = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-        let d2 = u16::from_le_bytes([b[4], b[5]]);
-        let d3 = u16::from_le_bytes([b[6], b[7]]);
-        write!(f, "{d1:08x}-{d2:04x}-{d3:04x}-{:02x}{:02x}-", b[8], b[9])?;
-        for x in &b[10..16] {
-            write!(f, "{x:02x}")?;
-        }
-        Ok(())
-    }
-}
-
-impl fmt::Debug for Guid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Guid({self})")
-    }
-}
+/// GUIDs are the engine's one type: stored as their 16 wire bytes, the
+/// NDR representation of [MS-DTYP] §2.3.4.2 (`u32 Data1`, `u16 Data2`,
+/// `u16 Data3`, `u8 Data4[8]`, little-endian, aligned to 4).
+pub use crate::engine::ids::Guid;
 
 /// A pointee waiting to be written after the current top-level parameter.
 type Deferred<'a> = Box<dyn FnOnce(&mut Writer<'a>) + 'a>;
@@ -792,11 +735,11 @@ mod tests {
 
     #[test]
     fn guid_wire_and_display() {
-        let g = Guid::parse("897e2e5f-93f3-4376-9c9c-fd2277495c27").unwrap();
+        let g = "897e2e5f-93f3-4376-9c9c-fd2277495c27".parse::<Guid>().ok().unwrap();
         assert_eq!(&g.0[..4], &[0x5f, 0x2e, 0x7e, 0x89]);
         assert_eq!(g.to_string(), "897e2e5f-93f3-4376-9c9c-fd2277495c27");
-        assert_eq!(Guid::parse("{897e2e5f-93f3-4376-9c9c-fd2277495c27}"), Some(g));
-        assert_eq!(Guid::parse("897e2e5f-93f3-4376-9c9c-fd2277495c2"), None);
+        assert_eq!("{897e2e5f-93f3-4376-9c9c-fd2277495c27}".parse::<Guid>().ok(), Some(g));
+        assert_eq!("897e2e5f-93f3-4376-9c9c-fd2277495c2".parse::<Guid>().ok(), None);
         let mut w = Writer::new();
         w.u8(7);
         w.guid(&g);

@@ -83,10 +83,7 @@ pub(crate) fn staging_path(given: &Option<PathBuf>, configfile: &Path) -> CliRes
 
 /// A GUID argument (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, braces allowed).
 pub(crate) fn parse_guid(arg: &str, s: &str) -> CliResult<samba_dfsr::engine::ids::Guid> {
-    let t = s.trim().trim_start_matches('{').trim_end_matches('}');
-    samba_dfsr::wire::Guid::parse(t)
-        .map(|g| samba_dfsr::engine::ids::Guid::from_bytes(g.0))
-        .ok_or_else(|| format!("{arg}: {s:?} is not a GUID").into())
+    s.trim().parse().map_err(|e| format!("{arg}: {e}").into())
 }
 
 fn check(path: &Path, json: bool) -> CliResult {

@@ -15,8 +15,8 @@ use crate::wire::frstrans::{
     FileDataRequest, RequestVersionVectorRequest, UpdateRequestType, VersionChangeType, VersionRequestType,
 };
 
-const GROUP: EGuid = EGuid([0x11; 16]);
-const FOLDER: EGuid = EGuid([0x22; 16]);
+const GROUP: Guid = Guid([0x11; 16]);
+const FOLDER: Guid = Guid([0x22; 16]);
 const CONN: Guid = Guid([0x33; 16]);
 
 struct Fixture {
@@ -38,7 +38,7 @@ fn fixture(tag: &str, files: usize) -> Fixture {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("staging")).unwrap();
     let mut db = Database::open(&dir.join("dfsr.tdb")).unwrap();
-    let mut o = Originator::new(EGuid([0x44; 16]), FOLDER);
+    let mut o = Originator::new(Guid([0x44; 16]), FOLDER);
     let mut held: BTreeMap<Uid, EUpdate> = BTreeMap::new();
     let nf = |attributes| NewFile { attributes, create_time: 1, hash: [9; 20] };
     let d = o.create(&held, Uid::root_of(FOLDER), "dir", nf(0x10), 100).unwrap();
@@ -89,7 +89,7 @@ fn connect(s: &mut FrsService, db: Option<&Database>) {
     let r = call(
         s,
         db,
-        Request::EstablishSession(EstablishSessionRequest { connection_id: CONN, content_set_id: guid_to_wire(FOLDER) }),
+        Request::EstablishSession(EstablishSessionRequest { connection_id: CONN, content_set_id: FOLDER }),
     );
     assert_eq!(r.status(), 0);
 }
@@ -132,18 +132,18 @@ fn refusals_before_connection_unknown_sets_bad_stubs_and_rdc() {
     let mut s = service(&f);
     let db = Some(&f.db);
     // No EstablishConnection yet: connection invalid.
-    let sess = Request::EstablishSession(EstablishSessionRequest { connection_id: CONN, content_set_id: guid_to_wire(FOLDER) });
+    let sess = Request::EstablishSession(EstablishSessionRequest { connection_id: CONN, content_set_id: FOLDER });
     assert_eq!(call(&mut s, db, sess).status(), frs_error::CONNECTION_INVALID);
     connect(&mut s, db);
     // Another connection id, an unknown content set.
-    let other = Request::EstablishSession(EstablishSessionRequest { connection_id: Guid([9; 16]), content_set_id: guid_to_wire(FOLDER) });
+    let other = Request::EstablishSession(EstablishSessionRequest { connection_id: Guid([9; 16]), content_set_id: FOLDER });
     assert_eq!(call(&mut s, db, other).status(), frs_error::CONNECTION_INVALID);
     let unknown = Request::EstablishSession(EstablishSessionRequest { connection_id: CONN, content_set_id: Guid([7; 16]) });
     assert_eq!(call(&mut s, db, unknown).status(), frs_error::CONTENTSET_NOT_FOUND);
     // Without a database (it could not be opened) we are offline.
     let mut bare = FrsService::new(None);
     connect_only(&mut bare, None);
-    let sess = Request::EstablishSession(EstablishSessionRequest { connection_id: CONN, content_set_id: guid_to_wire(FOLDER) });
+    let sess = Request::EstablishSession(EstablishSessionRequest { connection_id: CONN, content_set_id: FOLDER });
     assert_eq!(call(&mut bare, None, sess).status(), frs_error::CSMAN_OFFLINE);
     // Undecodable stubs and the methods we do not serve.
     assert_eq!(s.call(db, 2, &[1, 2, 3], 0), Outcome::Fault(status::BAD_STUB_DATA));
@@ -163,7 +163,7 @@ fn connect_only(s: &mut FrsService, db: Option<&Database>) {
         s,
         db,
         Request::EstablishConnection(EstablishConnectionRequest {
-            replica_set_id: guid_to_wire(GROUP),
+            replica_set_id: GROUP,
             connection_id: CONN,
             downstream_protocol_version: protocol_version::WINBLUE_SERVER,
             downstream_flags: 0,
@@ -182,7 +182,7 @@ fn version_vector_then_pages_of_updates() {
     let rvv = Request::RequestVersionVector(RequestVersionVectorRequest {
         sequence_number: 7,
         connection_id: CONN,
-        content_set_id: guid_to_wire(FOLDER),
+        content_set_id: FOLDER,
         request_type: VersionRequestType::NormalSync,
         change_type: VersionChangeType::All,
         vv_generation: 0,
@@ -199,7 +199,7 @@ fn version_vector_then_pages_of_updates() {
     let notify = Request::RequestVersionVector(RequestVersionVectorRequest {
         sequence_number: 8,
         connection_id: CONN,
-        content_set_id: guid_to_wire(FOLDER),
+        content_set_id: FOLDER,
         request_type: VersionRequestType::NormalSync,
         change_type: VersionChangeType::Notify,
         vv_generation: p.response.result.vv_generation,
@@ -220,7 +220,7 @@ fn version_vector_then_pages_of_updates() {
                 db,
                 Request::RequestUpdates(RequestUpdatesRequest {
                     connection_id: CONN,
-                    content_set_id: guid_to_wire(FOLDER),
+                    content_set_id: FOLDER,
                     credits_available: 10,
                     hash_requested: false,
                     update_request_type: kind,
@@ -235,7 +235,7 @@ fn version_vector_then_pages_of_updates() {
             if r.update_status == UpdateStatus::Done {
                 break;
             }
-            d.remove_through(&Gvsn::new(guid_from_wire(r.gvsn_db_guid), r.gvsn_version));
+            d.remove_through(&Gvsn::new(r.gvsn_db_guid, r.gvsn_version));
         }
         diff = EVector::new();
     }
@@ -249,7 +249,7 @@ fn version_vector_then_pages_of_updates() {
         db,
         Request::RequestUpdates(RequestUpdatesRequest {
             connection_id: CONN,
-            content_set_id: guid_to_wire(FOLDER),
+            content_set_id: FOLDER,
             credits_available: 256,
             hash_requested: false,
             update_request_type: UpdateRequestType::All,
@@ -263,7 +263,7 @@ fn version_vector_then_pages_of_updates() {
     s.on_tick(db, 1);
     assert_eq!(s.poll_completion(), None, "nothing changed yet");
     let mut vv2 = vv.clone();
-    vv2.insert(Gvsn::new(EGuid([0x44; 16]), 5000));
+    vv2.insert(Gvsn::new(Guid([0x44; 16]), 5000));
     f.db.transaction(|tx| tx.set_known_vector(&GROUP, &FOLDER, &vv2)).unwrap();
     s.on_tick(Some(&f.db), 2);
     let done = s.poll_completion().expect("the pending AsyncPoll completes");
@@ -283,7 +283,7 @@ fn file_transfer_in_pieces_and_records() {
     let want = content(file.gvsn.version);
     // The client may send only the UID; the server fills in its update.
     let mut asked = WireUpdateOnlyUid::of(file);
-    asked.content_set_id = guid_to_wire(FOLDER);
+    asked.content_set_id = FOLDER;
     let init = |s: &mut FrsService, u, size| {
         let Response::InitializeFileTransferAsync(r) = call(
             s,
@@ -357,7 +357,7 @@ fn file_transfer_in_pieces_and_records() {
             db,
             Request::RequestRecords(RequestRecordsRequest {
                 connection_id: CONN,
-                content_set_id: guid_to_wire(FOLDER),
+                content_set_id: FOLDER,
                 uid_db_guid: cursor.0,
                 uid_version: cursor.1,
                 max_records: 2,
@@ -370,10 +370,10 @@ fn file_transfer_in_pieces_and_records() {
         if n > 0 {
             let raw = xpress::decompress(r.compressed_records.as_deref().unwrap(), n * ID_GVSN_SIZE).unwrap();
             for c in raw.chunks(ID_GVSN_SIZE) {
-                let uid = Uid::new(EGuid(c[..16].try_into().unwrap()), u64::from_le_bytes(c[16..24].try_into().unwrap()));
-                let gvsn = Gvsn::new(EGuid(c[24..40].try_into().unwrap()), u64::from_le_bytes(c[40..48].try_into().unwrap()));
+                let uid = Uid::new(Guid(c[..16].try_into().unwrap()), u64::from_le_bytes(c[16..24].try_into().unwrap()));
+                let gvsn = Gvsn::new(Guid(c[24..40].try_into().unwrap()), u64::from_le_bytes(c[40..48].try_into().unwrap()));
                 pairs.push((uid, gvsn));
-                cursor = (guid_to_wire(uid.db), uid.version);
+                cursor = (uid.db, uid.version);
             }
         }
         if r.records_status == RecordsStatus::Done {
@@ -391,9 +391,9 @@ struct WireUpdateOnlyUid;
 impl WireUpdateOnlyUid {
     fn of(u: &EUpdate) -> crate::wire::frstrans::Update {
         crate::wire::frstrans::Update {
-            uid_db_guid: guid_to_wire(u.uid.db),
+            uid_db_guid: u.uid.db,
             uid_version: u.uid.version,
-            content_set_id: guid_to_wire(u.content_set_id),
+            content_set_id: u.content_set_id,
             ..Default::default()
         }
     }
@@ -418,14 +418,14 @@ fn allow_list_and_refused_peers() {
         &mut s,
         None,
         Request::EstablishConnection(EstablishConnectionRequest {
-            replica_set_id: guid_to_wire(GROUP),
+            replica_set_id: GROUP,
             connection_id: CONN,
             downstream_protocol_version: protocol_version::WINBLUE_SERVER,
             downstream_flags: 0,
         }),
     );
     assert_eq!(r.status(), frs_error::CONNECTION_INVALID);
-    let sess = Request::EstablishSession(EstablishSessionRequest { connection_id: CONN, content_set_id: guid_to_wire(FOLDER) });
+    let sess = Request::EstablishSession(EstablishSessionRequest { connection_id: CONN, content_set_id: FOLDER });
     assert_eq!(call(&mut s, None, sess).status(), frs_error::CONNECTION_INVALID);
 }
 
@@ -437,7 +437,7 @@ fn rpc_service_admits_callers_by_the_allow_list() {
     use crate::wire::dcerpc::{AuthLevel, AuthType};
     let shared = ServedState { allow: AllowList::parse("DFSRTEST\\fs1$"), ..Default::default() };
     let establish = Request::EstablishConnection(EstablishConnectionRequest {
-        replica_set_id: guid_to_wire(GROUP),
+        replica_set_id: GROUP,
         connection_id: CONN,
         downstream_protocol_version: protocol_version::WINBLUE_SERVER,
         downstream_flags: 0,

@@ -82,7 +82,7 @@ fn sample_ack(addr: &str) -> BindAck {
 
 #[test]
 fn every_pdu_round_trips() {
-    let obj = Guid::parse("01234567-89ab-cdef-0123-456789abcdef").unwrap();
+    let obj = "01234567-89ab-cdef-0123-456789abcdef".parse::<Guid>().ok().unwrap();
     let mut pdus = vec![
         Pdu::new(1, Body::Bind(sample_bind())),
         Pdu::new(2, Body::AlterContext(sample_bind())),
@@ -526,7 +526,7 @@ fn fragments_fed_one_byte_at_a_time() {
     let mut c = client(AuthLevel::PRIVACY, Flow::ThreeLeg, 4280);
     let mut s = server(AuthLevel::PRIVACY);
     let a = c.call(1, &pattern(20_000, 1), None).unwrap();
-    let b = c.call(2, &pattern(9_000, 2), Some(Guid::parse("01234567-89ab-cdef-0123-456789abcdef").unwrap())).unwrap();
+    let b = c.call(2, &pattern(9_000, 2), Some("01234567-89ab-cdef-0123-456789abcdef".parse::<Guid>().ok().unwrap())).unwrap();
     let evs = pump(&mut c, &mut s, 1, 4280);
     let reqs: Vec<_> = evs.iter().filter(|e| matches!(e, ServerEvent::Request { .. })).collect();
     assert_eq!(reqs.len(), 2);

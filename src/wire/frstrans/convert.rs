@@ -1,6 +1,6 @@
 //! Between the engine's values (`engine::update`, `engine::version_vector`,
-//! `engine::session::messages`) and their FrsTransport wire forms. Both
-//! sides hold GUIDs as the 16 wire bytes, so GUIDs map byte for byte.
+//! `engine::session::messages`) and their FrsTransport wire forms. GUIDs
+//! are one type on both sides (`engine::ids::Guid`, its wire bytes).
 
 use crate::engine::ids::{Gvsn, Uid};
 use crate::engine::session::messages as engine;
@@ -10,17 +10,7 @@ use crate::engine::version_vector::{VersionVector as EngineVector, VersionVector
 use super::types::{
     StagingPolicy, Update, UpdateRequestType, UpdateStatus, VersionChangeType, VersionRequestType, VersionVector,
 };
-use crate::wire::Guid;
 
-/// Engine GUID → wire GUID.
-pub fn guid_to_wire(g: crate::engine::ids::Guid) -> Guid {
-    Guid(g.to_bytes())
-}
-
-/// Wire GUID → engine GUID.
-pub fn guid_from_wire(g: Guid) -> crate::engine::ids::Guid {
-    crate::engine::ids::Guid::from_bytes(g.0)
-}
 
 /// An engine update as `FRS_UPDATE` (§2.2.1.4.4).
 pub fn update_to_wire(u: &EngineUpdate) -> Update {
@@ -31,14 +21,14 @@ pub fn update_to_wire(u: &EngineUpdate) -> Update {
         fence: u.fence,
         clock: u.clock,
         create_time: u.create_time,
-        content_set_id: guid_to_wire(u.content_set_id),
+        content_set_id: u.content_set_id,
         hash: u.hash,
         rdc_similarity: u.rdc_similarity,
-        uid_db_guid: guid_to_wire(u.uid.db),
+        uid_db_guid: u.uid.db,
         uid_version: u.uid.version,
-        gvsn_db_guid: guid_to_wire(u.gvsn.db),
+        gvsn_db_guid: u.gvsn.db,
         gvsn_version: u.gvsn.version,
-        parent_db_guid: guid_to_wire(u.parent.db),
+        parent_db_guid: u.parent.db,
         parent_version: u.parent.version,
         name: u.name.clone(),
         flags: u.flags,
@@ -55,12 +45,12 @@ pub fn update_from_wire(u: &Update) -> EngineUpdate {
         fence: u.fence,
         clock: u.clock,
         create_time: u.create_time,
-        content_set_id: guid_from_wire(u.content_set_id),
+        content_set_id: u.content_set_id,
         hash: u.hash,
         rdc_similarity: u.rdc_similarity,
-        uid: Uid::new(guid_from_wire(u.uid_db_guid), u.uid_version),
-        gvsn: Gvsn::new(guid_from_wire(u.gvsn_db_guid), u.gvsn_version),
-        parent: Uid::new(guid_from_wire(u.parent_db_guid), u.parent_version),
+        uid: Uid::new(u.uid_db_guid, u.uid_version),
+        gvsn: Gvsn::new(u.gvsn_db_guid, u.gvsn_version),
+        parent: Uid::new(u.parent_db_guid, u.parent_version),
         name: u.name.clone(),
         flags: u.flags,
     }
@@ -70,14 +60,14 @@ pub fn update_from_wire(u: &Update) -> EngineUpdate {
 pub fn vector_to_wire(v: &EngineVector) -> Vec<VersionVector> {
     v.to_wire()
         .into_iter()
-        .map(|(db, low, high)| VersionVector { db_guid: guid_to_wire(db), low, high })
+        .map(|(db, low, high)| VersionVector { db_guid: db, low, high })
         .collect()
 }
 
 /// `FRS_VERSION_VECTOR` entries as a version vector; `low > high` is an
 /// error (the peer's vector is not trusted).
 pub fn vector_from_wire(v: &[VersionVector]) -> Result<EngineVector, VersionVectorError> {
-    EngineVector::from_wire(v.iter().map(|e| (guid_from_wire(e.db_guid), e.low, e.high)))
+    EngineVector::from_wire(v.iter().map(|e| (e.db_guid, e.low, e.high)))
 }
 
 /// `UPDATE_REQUEST_TYPE` → engine.
@@ -160,7 +150,7 @@ pub fn staging_to_wire(p: engine::StagingPolicy) -> StagingPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::ids::Guid as G;
+    use crate::engine::ids::Guid;
 
     #[test]
     fn update_round_trips() {
@@ -171,12 +161,12 @@ mod tests {
             fence: 3,
             clock: 0x01d9_0000_0000_0001,
             create_time: 0x01d8_0000_0000_0000,
-            content_set_id: G([1; 16]),
+            content_set_id: Guid([1; 16]),
             hash: [7; 20],
             rdc_similarity: [0; 16],
-            uid: Uid::new(G([2; 16]), 12),
-            gvsn: Gvsn::new(G([3; 16]), 13),
-            parent: Uid::new(G([1; 16]), 1),
+            uid: Uid::new(Guid([2; 16]), 12),
+            gvsn: Gvsn::new(Guid([3; 16]), 13),
+            parent: Uid::new(Guid([1; 16]), 1),
             name: "a file.txt".into(),
             flags: 0,
         };
@@ -189,7 +179,7 @@ mod tests {
     fn vectors_round_trip_and_bad_entries_fail() {
         let mut v = EngineVector::new();
         for i in [9u64, 10, 11, 20] {
-            v.insert(Gvsn::new(G([4; 16]), i));
+            v.insert(Gvsn::new(Guid([4; 16]), i));
         }
         let w = vector_to_wire(&v);
         assert_eq!(w.len(), 2);

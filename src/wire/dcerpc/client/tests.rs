@@ -99,7 +99,7 @@ fn seal_byte_ranges_match_samba() {
     let mut c = ClientConnection::new(cfg, Some(Box::new(rec))).unwrap();
     let mut s = server(AuthLevel::PRIVACY);
     pump(&mut c, &mut s, usize::MAX, 2048);
-    let obj = Guid::parse("01234567-89ab-cdef-0123-456789abcdef").unwrap();
+    let obj = "01234567-89ab-cdef-0123-456789abcdef".parse::<Guid>().ok().unwrap();
     c.call(1, &pattern(3000, 9), Some(obj)).unwrap();
     let frames: Vec<Vec<u8>> = std::iter::from_fn(|| c.poll_transmit()).collect();
     let log = log.borrow();

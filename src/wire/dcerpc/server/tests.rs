@@ -34,7 +34,7 @@ fn binds_below_the_minimum_level_are_refused_at_call_time() {
 #[test]
 fn unknown_interface_and_auth_type_and_bad_credentials() {
     // Unknown interface: provider rejection, abstract syntax not supported.
-    let mut cfg = ClientConfig::new(SyntaxId::new(Guid::parse("12345778-1234-abcd-ef00-0123456789ab").unwrap(), 0, 0));
+    let mut cfg = ClientConfig::new(SyntaxId::new("12345778-1234-abcd-ef00-0123456789ab".parse::<Guid>().ok().unwrap(), 0, 0));
     cfg.bind_time_features = None;
     let mut c = ClientConnection::new(cfg, None).unwrap();
     let mut s = server(AuthLevel::NONE);
