@@ -75,6 +75,30 @@ fn bindgen_samba(manifest: &Path, tree: &Path, out: &Path) {
         .expect("writing samba_bindings.rs");
 }
 
+/// The prototypes of the C shims (src/c/*.h, standalone headers that the
+/// shims themselves include), so a changed signature breaks the build
+/// instead of the stack.
+fn bindgen_shims(manifest: &Path, out: &Path) {
+    let wrapper = manifest.join("src/ffi/shims.h");
+    let dir = manifest.join("src/c");
+    for h in ["gensec_shim.h", "meet_client.h", "meet_vfs.h"] {
+        println!("cargo:rerun-if-changed={}", dir.join(h).display());
+    }
+    println!("cargo:rerun-if-changed={}", wrapper.display());
+    bindgen::Builder::default()
+        .header(wrapper.to_string_lossy())
+        .clang_arg(format!("-I{}", dir.display()))
+        .allowlist_function("dfsr_(gensec|meet_client|vfs)_.*")
+        .allowlist_type("DfsrMeetStatus")
+        .layout_tests(true)
+        .derive_default(false)
+        .generate_comments(false)
+        .generate()
+        .unwrap_or_else(|e| panic!("bindgen over {}: {e}", wrapper.display()))
+        .write_to_file(out.join("shim_bindings.rs"))
+        .expect("writing shim_bindings.rs");
+}
+
 fn cbindgen_header(manifest: &Path, out: &Path) {
     // One file per caller (src/ffi/exports/); cbindgen follows the `mod`
     // lines of mod.rs to the others.
@@ -129,7 +153,15 @@ fn c_parts(manifest: &Path, tree: &Path, out: &Path) {
     let client = manifest.join("src/c/meet_client.c");
     let vfs = manifest.join("src/c/meet_vfs.c");
     let gensec = manifest.join("src/c/gensec_shim.c");
-    for f in [&idl, &client, &vfs, &gensec, &manifest.join("src/c/meet_client.h"), &manifest.join("src/c/gensec_shim.h")] {
+    for f in [
+        &idl,
+        &client,
+        &vfs,
+        &gensec,
+        &manifest.join("src/c/meet_client.h"),
+        &manifest.join("src/c/gensec_shim.h"),
+        &manifest.join("src/c/meet_vfs.h"),
+    ] {
         println!("cargo:rerun-if-changed={}", f.display());
     }
     let gen = out.join("gen");
@@ -165,6 +197,7 @@ fn main() {
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     let tree = samba_tree(&manifest);
     bindgen_samba(&manifest, &tree, &out);
+    bindgen_shims(&manifest, &out);
     cbindgen_header(&manifest, &out);
     c_parts(&manifest, &tree, &out);
 

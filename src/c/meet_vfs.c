@@ -18,6 +18,7 @@
 #include "librpc/gen_ndr/open_files.h"
 #include "libcli/security/secdesc.h"
 #include "dfsr.h"
+#include "meet_vfs.h"
 
 struct DfsrShare {
 	TALLOC_CTX *mem;

@@ -23,85 +23,13 @@ use crate::wire::dcerpc::auth::{SecurityContext, SecurityError, Update};
 use crate::wire::dcerpc::{AuthLevel, AuthType};
 use crate::net::rpc_server::SecurityMaker;
 
-/// `struct dfsr_gensec` of the C shim; opaque.
-#[repr(C)]
-struct DfsrGensec {
-    _private: [u8; 0],
-}
+use super::shims::{
+    dfsr_gensec as DfsrGensec, dfsr_gensec_check, dfsr_gensec_client_start, dfsr_gensec_destroy,
+    dfsr_gensec_free_blob, dfsr_gensec_have_sign_pkt_header, dfsr_gensec_seal, dfsr_gensec_server_start,
+    dfsr_gensec_session_key, dfsr_gensec_session_user, dfsr_gensec_sig_size, dfsr_gensec_sign,
+    dfsr_gensec_unseal, dfsr_gensec_update, dfsr_gensec_want_sign_pkt_header,
+};
 
-extern "C" {
-    fn dfsr_gensec_server_start(
-        remote_ip: *const c_char,
-        remote_port: u16,
-        local_ip: *const c_char,
-        local_port: u16,
-        auth_type: u8,
-        auth_level: u8,
-        out: *mut *mut DfsrGensec,
-    ) -> u32;
-    fn dfsr_gensec_client_start(
-        configfile: *const c_char,
-        user: *const c_char,
-        domain: *const c_char,
-        password: *const c_char,
-        target_hostname: *const c_char,
-        auth_type: u8,
-        auth_level: u8,
-        out: *mut *mut DfsrGensec,
-    ) -> u32;
-    fn dfsr_gensec_destroy(g: *mut DfsrGensec);
-    fn dfsr_gensec_update(
-        g: *mut DfsrGensec,
-        input: *const u8,
-        in_len: usize,
-        out: *mut *mut u8,
-        out_len: *mut usize,
-    ) -> u32;
-    fn dfsr_gensec_free_blob(blob: *mut u8);
-    fn dfsr_gensec_sig_size(g: *mut DfsrGensec, data_size: usize) -> usize;
-    fn dfsr_gensec_seal(
-        g: *mut DfsrGensec,
-        data: *mut u8,
-        length: usize,
-        whole: *const u8,
-        whole_len: usize,
-        sig: *mut u8,
-        sig_cap: usize,
-        sig_len: *mut usize,
-    ) -> u32;
-    fn dfsr_gensec_unseal(
-        g: *mut DfsrGensec,
-        data: *mut u8,
-        length: usize,
-        whole: *const u8,
-        whole_len: usize,
-        sig: *const u8,
-        sig_len: usize,
-    ) -> u32;
-    fn dfsr_gensec_sign(
-        g: *mut DfsrGensec,
-        data: *const u8,
-        length: usize,
-        whole: *const u8,
-        whole_len: usize,
-        sig: *mut u8,
-        sig_cap: usize,
-        sig_len: *mut usize,
-    ) -> u32;
-    fn dfsr_gensec_check(
-        g: *mut DfsrGensec,
-        data: *const u8,
-        length: usize,
-        whole: *const u8,
-        whole_len: usize,
-        sig: *const u8,
-        sig_len: usize,
-    ) -> u32;
-    fn dfsr_gensec_have_sign_pkt_header(g: *mut DfsrGensec) -> bool;
-    fn dfsr_gensec_want_sign_pkt_header(g: *mut DfsrGensec);
-    fn dfsr_gensec_session_key(g: *mut DfsrGensec, buf: *mut u8, cap: usize, len: *mut usize) -> u32;
-    fn dfsr_gensec_session_user(g: *mut DfsrGensec, buf: *mut c_char, cap: usize) -> u32;
-}
 
 /// `NT_STATUS_MORE_PROCESSING_REQUIRED`: another leg follows.
 const MORE_PROCESSING_REQUIRED: u32 = 0xc000_0016;

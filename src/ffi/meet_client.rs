@@ -5,52 +5,11 @@ use crate::samba::ntstatus::NtStatus;
 use std::ffi::{c_char, CStr, CString};
 use std::path::Path;
 
-#[repr(C)]
-struct DfsrMeetStatus {
-    pid: u32,
-    started_nttime: u64,
-    installs_ok: u32,
-    installs_failed: u32,
-    installs_retry: u32,
-    removes_ok: u32,
-    in_progress: u32,
-    version: [c_char; 64],
-}
+use super::shims::{
+    dfsr_meet_client_install, dfsr_meet_client_move, dfsr_meet_client_ping, dfsr_meet_client_remove,
+    dfsr_meet_client_status, DfsrMeetStatus,
+};
 
-extern "C" {
-    fn dfsr_meet_client_ping(conf: *const c_char, cookie: u32, pid: *mut u32, err: *mut c_char, len: usize) -> u32;
-    fn dfsr_meet_client_status(conf: *const c_char, out: *mut DfsrMeetStatus, err: *mut c_char, len: usize) -> u32;
-    fn dfsr_meet_client_install(
-        conf: *const c_char,
-        share: *const c_char,
-        path: *const c_char,
-        staged: *const c_char,
-        uid_db: *const c_char,
-        uid_version: u64,
-        flags: u32,
-        err: *mut c_char,
-        len: usize,
-    ) -> u32;
-    fn dfsr_meet_client_move(
-        conf: *const c_char,
-        share: *const c_char,
-        path: *const c_char,
-        new_path: *const c_char,
-        flags: u32,
-        err: *mut c_char,
-        len: usize,
-    ) -> u32;
-    fn dfsr_meet_client_remove(
-        conf: *const c_char,
-        share: *const c_char,
-        path: *const c_char,
-        uid_db: *const c_char,
-        uid_version: u64,
-        flags: u32,
-        err: *mut c_char,
-        len: usize,
-    ) -> u32;
-}
 
 /// A failed call: the NTSTATUS and what the daemon or the client said.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -5,45 +5,14 @@
 use crate::samba::ntstatus::NtStatus;
 use std::ffi::{c_char, CString};
 
-#[repr(C)]
-struct DfsrShare {
-    _private: [u8; 0],
-}
-#[repr(C)]
-struct FilesStruct {
-    _private: [u8; 0],
-}
+use super::shims::{
+    dfsr_vfs_break_caching, dfsr_vfs_builtin_modules, dfsr_vfs_close, dfsr_vfs_close_share,
+    dfsr_vfs_delete_on_close, dfsr_vfs_get_attributes, dfsr_vfs_modules_dir, dfsr_vfs_open, dfsr_vfs_open_share,
+    dfsr_vfs_rename, dfsr_vfs_set_attributes, dfsr_vfs_set_eof, dfsr_vfs_set_sd, dfsr_vfs_set_sparse,
+    dfsr_vfs_set_times, dfsr_vfs_share_objects, dfsr_vfs_share_option, dfsr_vfs_share_path, dfsr_vfs_write,
+    files_struct as FilesStruct, DfsrShare,
+};
 
-extern "C" {
-    fn dfsr_vfs_open_share(share: *const c_char, status: *mut u32) -> *mut DfsrShare;
-    fn dfsr_vfs_close_share(s: *mut DfsrShare);
-    fn dfsr_vfs_open(
-        s: *mut DfsrShare,
-        relpath: *const c_char,
-        access_mask: u32,
-        share_access: u32,
-        disposition: u32,
-        create_options: u32,
-        attributes: u32,
-        fsp: *mut *mut FilesStruct,
-    ) -> u32;
-    fn dfsr_vfs_write(fsp: *mut FilesStruct, offset: u64, data: *const u8, len: usize) -> u32;
-    fn dfsr_vfs_set_sd(fsp: *mut FilesStruct, sd: *const u8, len: usize, security_info: u32) -> u32;
-    fn dfsr_vfs_set_attributes(fsp: *mut FilesStruct, attributes: u32, create_nttime: u64) -> u32;
-    fn dfsr_vfs_get_attributes(fsp: *mut FilesStruct) -> u32;
-    fn dfsr_vfs_set_times(fsp: *mut FilesStruct, create: u64, access: u64, write: u64, change: u64) -> u32;
-    fn dfsr_vfs_rename(fsp: *mut FilesStruct, relpath: *const c_char, replace: bool) -> u32;
-    fn dfsr_vfs_delete_on_close(fsp: *mut FilesStruct) -> u32;
-    fn dfsr_vfs_set_eof(fsp: *mut FilesStruct, size: u64) -> u32;
-    fn dfsr_vfs_set_sparse(fsp: *mut FilesStruct, sparse: bool) -> u32;
-    fn dfsr_vfs_close(fsp: *mut FilesStruct) -> u32;
-    fn dfsr_vfs_share_option(s: *mut DfsrShare, name: *const c_char) -> *const c_char;
-    fn dfsr_vfs_break_caching(s: *mut DfsrShare, relpath: *const c_char, sent: *mut u32) -> u32;
-    fn dfsr_vfs_share_objects(share: *const c_char) -> *const *const c_char;
-    fn dfsr_vfs_share_path(share: *const c_char) -> *mut c_char;
-    fn dfsr_vfs_modules_dir() -> *const c_char;
-    fn dfsr_vfs_builtin_modules() -> *const c_char;
-}
 
 /// Copies a NUL-terminated string out, None for NULL.
 ///

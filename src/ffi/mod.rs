@@ -2,6 +2,8 @@
 //!
 //! - [`sys`]: bindgen's view of the Samba headers of the prepared tree that
 //!   matches the installed smbd (see `build.rs`).
+//! - `shims`: bindgen's view of the C shims' headers (`src/c/*.h`), the
+//!   prototypes of every shim function Rust calls.
 //! - [`exports`]: the `extern "C"` functions the C shim calls, one file per
 //!   caller (vfs, namespace, meet, rpc); cbindgen
 //!   turns them into `include/dfsr.h`.
@@ -33,6 +35,14 @@ pub mod tcp;
 )]
 pub mod sys {
     include!(concat!(env!("OUT_DIR"), "/samba_bindings.rs"));
+}
+
+/// Bindgen's view of the C shims' headers (`src/c/gensec_shim.h`,
+/// `meet_client.h`, `meet_vfs.h`): the one declaration of every shim
+/// function Rust calls.
+#[allow(non_camel_case_types, non_snake_case, dead_code, clippy::all)]
+pub(crate) mod shims {
+    include!(concat!(env!("OUT_DIR"), "/shim_bindings.rs"));
 }
 
 #[cfg(test)]
