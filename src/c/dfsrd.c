@@ -2,7 +2,9 @@
  * dfsrd: the samba-dfsr daemon, C side. Samba-linked: it loads smb.conf,
  * sets up messaging like Samba's daemons (init sequence measured in
  * shared/notes/meet-host.md) and registers the IRPC name "dfsr_meet".
- * Requests are marshalled to the Rust side (include/dfsr.h); no logic here.
+ * Requests are marshalled to the Rust side (include/dfsr.h). What stays in
+ * C is process plumbing: the children table (their supervision), the fork
+ * of a large install, and the start-up clean-up call per share.
  *
  * SPDX-License-Identifier: GPL-3.0-or-later
  */
@@ -218,66 +220,99 @@ static NTSTATUS dfsrd_move(struct irpc_message *msg,
 }
 
 /*
+ * The children dfsrd keeps running, one row each: a name (its process
+ * name and what the log calls it), its entry (run in the child after
+ * reinit_after_fork; its return is the exit status), its pid and its
+ * back-off. A child dies with dfsrd (PDEATHSIG); dfsrd watches it through
+ * a pipe only the child writes to: when it ends (a crash, a kill), its end
+ * closes and the child is started again after the back-off: 1 s, doubling
+ * up to 60 s while it keeps ending within 10 s of its start. Adding a
+ * child is adding a row and starting it.
+ */
+struct dfsrd_child {
+	const char *proc_name;
+	const char *what;
+	int (*entry)(void);
+	pid_t pid;
+	time_t started;
+	int delay;
+};
+
+/*
  * The MS-FRS2 wire (ncacn_ip_tcp on "dfsr:rpc port", default 5722; 0
  * disables it): the socket is opened here, so a listening dfsrd is ready
- * once started, and served by one child process that does all its Samba
- * calls (gensec) from one thread. The child dies with dfsrd (PDEATHSIG).
- * dfsrd keeps the socket and watches the child through a pipe only the
- * child writes to: when it ends (a crash, a kill), its end closes and a
- * new child is started on the same socket a second later. A port that
- * cannot be opened is logged and leaves dfsrd without the wire, not
+ * once started, and served by one child that does all its Samba calls
+ * (gensec) from one thread, on the same socket across restarts. A port
+ * that cannot be opened is logged and leaves dfsrd without the wire, not
  * without the meet.
  */
 static int rpc_fd = -1;
-static pid_t rpc_pid = -1;
-static time_t rpc_started;
-static int rpc_delay = 1;
 
-static void dfsrd_fork_rpc(struct tevent_context *ev);
-
-static void dfsrd_rpc_restart(struct tevent_context *ev,
-			      struct tevent_timer *te,
-			      struct timeval now, void *private_data)
+static int dfsrd_rpc_entry(void)
 {
-	dfsrd_fork_rpc(ev);
+	return dfsr_rpc_serve(rpc_fd, lp_state_directory(),
+			      lp_parm_const_string(-1, "dfsr", "rpc allow", ""));
 }
 
-/* Starts the listener again after rpc_delay s: 1 s, doubling up to 60 s
- * while it keeps ending within 10 s of its start. */
-static void dfsrd_rpc_schedule(struct tevent_context *ev)
+enum { DFSRD_CHILD_RPC, DFSRD_CHILDREN };
+
+static struct dfsrd_child dfsrd_children[DFSRD_CHILDREN] = {
+	[DFSRD_CHILD_RPC] = {
+		.proc_name = "dfsrd-rpc",
+		.what = "the MS-FRS2 listener",
+		.entry = dfsrd_rpc_entry,
+		.pid = -1,
+		.delay = 1,
+	},
+};
+
+static void dfsrd_child_start(struct tevent_context *ev,
+			      struct dfsrd_child *c);
+
+static void dfsrd_child_restart(struct tevent_context *ev,
+				struct tevent_timer *te,
+				struct timeval now, void *private_data)
 {
-	DBG_ERR("dfsrd: restarting the MS-FRS2 listener in %d s\n", rpc_delay);
-	if (tevent_add_timer(ev, NULL, timeval_current_ofs(rpc_delay, 0),
-			     dfsrd_rpc_restart, NULL) == NULL) {
-		DBG_ERR("dfsrd: cannot schedule the listener's restart\n");
+	dfsrd_child_start(ev, private_data);
+}
+
+static void dfsrd_child_schedule(struct tevent_context *ev,
+				 struct dfsrd_child *c)
+{
+	DBG_ERR("dfsrd: restarting %s in %d s\n", c->what, c->delay);
+	if (tevent_add_timer(ev, NULL, timeval_current_ofs(c->delay, 0),
+			     dfsrd_child_restart, c) == NULL) {
+		DBG_ERR("dfsrd: cannot schedule the restart of %s\n", c->what);
 	}
-	rpc_delay = MIN(rpc_delay * 2, 60);
+	c->delay = MIN(c->delay * 2, 60);
 }
 
-static void dfsrd_rpc_exited(struct tevent_context *ev,
-			     struct tevent_fd *fde, uint16_t flags,
-			     void *private_data)
+static void dfsrd_child_exited(struct tevent_context *ev,
+			       struct tevent_fd *fde, uint16_t flags,
+			       void *private_data)
 {
+	struct dfsrd_child *c = private_data;
 	int st = 0;
 	pid_t got;
 
 	TALLOC_FREE(fde);
 	do {
-		got = waitpid(rpc_pid, &st, 0);
+		got = waitpid(c->pid, &st, 0);
 	} while (got == -1 && errno == EINTR);
-	if (got == rpc_pid) {
-		DBG_ERR("dfsrd: the MS-FRS2 listener (pid %d) ended (%s %d)\n",
-			(int)rpc_pid, WIFSIGNALED(st) ? "signal" : "exit status",
+	if (got == c->pid) {
+		DBG_ERR("dfsrd: %s (pid %d) ended (%s %d)\n", c->what,
+			(int)c->pid, WIFSIGNALED(st) ? "signal" : "exit status",
 			WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 	}
-	rpc_pid = -1;
-	if (time(NULL) - rpc_started >= 10) {
-		rpc_delay = 1;
+	c->pid = -1;
+	if (time(NULL) - c->started >= 10) {
+		c->delay = 1;
 	}
-	dfsrd_rpc_schedule(ev);
+	dfsrd_child_schedule(ev, c);
 }
 
-static void dfsrd_fork_rpc(struct tevent_context *ev)
+static void dfsrd_child_start(struct tevent_context *ev,
+			      struct dfsrd_child *c)
 {
 	pid_t parent = getpid();
 	struct tevent_fd *fde = NULL;
@@ -286,7 +321,7 @@ static void dfsrd_fork_rpc(struct tevent_context *ev)
 
 	if (pipe(watch) == -1) {
 		DBG_ERR("dfsrd: pipe: %s\n", strerror(errno));
-		dfsrd_rpc_schedule(ev);
+		dfsrd_child_schedule(ev, c);
 		return;
 	}
 	pid = fork();
@@ -303,38 +338,51 @@ static void dfsrd_fork_rpc(struct tevent_context *ev)
 		}
 		status = reinit_after_fork(global_messaging_context(),
 					   global_event_context(), true,
-					   "dfsrd-rpc");
+					   c->proc_name);
 		if (!NT_STATUS_IS_OK(status)) {
-			DBG_ERR("dfsrd-rpc: reinit_after_fork: %s\n",
+			DBG_ERR("%s: reinit_after_fork: %s\n", c->proc_name,
 				nt_errstr(status));
 			_exit(1);
 		}
-		_exit(dfsr_rpc_serve(rpc_fd, lp_state_directory(),
-				     lp_parm_const_string(-1, "dfsr", "rpc allow", "")));
+		_exit(c->entry());
 	}
 	close(watch[1]);
 	if (pid == -1) {
-		DBG_ERR("dfsrd: cannot fork the MS-FRS2 listener: %s\n",
-			strerror(errno));
+		DBG_ERR("dfsrd: cannot fork %s: %s\n", c->what, strerror(errno));
 		close(watch[0]);
-		dfsrd_rpc_schedule(ev);
+		dfsrd_child_schedule(ev, c);
 		return;
 	}
-	rpc_pid = pid;
-	rpc_started = time(NULL);
+	c->pid = pid;
+	c->started = time(NULL);
 	fde = tevent_add_fd(ev, NULL, watch[0], TEVENT_FD_READ,
-			    dfsrd_rpc_exited, NULL);
+			    dfsrd_child_exited, c);
 	if (fde == NULL) {
 		/* Unwatched, it could not be restarted: stop it and retry. */
 		close(watch[0]);
 		kill(pid, SIGKILL);
 		while (waitpid(pid, NULL, 0) == -1 && errno == EINTR) {
 		}
-		rpc_pid = -1;
-		dfsrd_rpc_schedule(ev);
+		c->pid = -1;
+		dfsrd_child_schedule(ev, c);
 		return;
 	}
 	tevent_fd_set_auto_close(fde);
+}
+
+/* At shutdown: the children go with dfsrd. */
+static void dfsrd_children_stop(void)
+{
+	int i;
+
+	for (i = 0; i < DFSRD_CHILDREN; i++) {
+		struct dfsrd_child *c = &dfsrd_children[i];
+		if (c->pid > 0) {
+			kill(c->pid, SIGKILL);
+			waitpid(c->pid, NULL, 0);
+			c->pid = -1;
+		}
+	}
 }
 
 static void dfsrd_start_rpc(struct tevent_context *ev)
@@ -351,7 +399,7 @@ static void dfsrd_start_rpc(struct tevent_context *ev)
 	if (rpc_fd == -1) {
 		return;
 	}
-	dfsrd_fork_rpc(ev);
+	dfsrd_child_start(ev, &dfsrd_children[DFSRD_CHILD_RPC]);
 }
 
 static void dfsrd_sigterm(struct tevent_context *ev,
@@ -533,10 +581,7 @@ int main(int argc, const char *argv[])
 	}
 
 	DBG_NOTICE("dfsrd: stopping\n");
-	if (rpc_pid > 0) {
-		kill(rpc_pid, SIGKILL);
-		waitpid(rpc_pid, NULL, 0);
-	}
+	dfsrd_children_stop();
 	irpc_remove_name(imsg, "dfsr_meet");
 	TALLOC_FREE(imsg);
 	pidfile_unlink(lp_pid_directory(), "dfsrd");
