@@ -12,13 +12,12 @@ BUILD := build
 RUSTLIB := $(BUILD)/libsamba_dfsr.a
 CARGO ?= cargo
 
-# Same defines and include paths as build.rs (shared/notes/samba-build.md).
-SAMBA_INCLUDES := bin/default/include include source3 source3/include lib \
-	lib/replace . bin/default bin/default/source3 librpc bin/default/librpc \
-	source4 bin/default/source4 include/public
-CPPFLAGS := -D_SAMBA_BUILD_=4 -DHAVE_CONFIG_H=1 -D_GNU_SOURCE=1 \
-	-D_XOPEN_SOURCE_EXTENDED=1 -D__STDC_WANT_LIB_EXT1__=1 -D_REENTRANT \
-	-Iinclude $(addprefix -I$(TREE)/,$(SAMBA_INCLUDES))
+# The Samba defines and include paths are build.rs's (its SAMBA_DEFINES and
+# SAMBA_INCLUDES, shared/notes/samba-build.md): the Rust build writes them
+# as SAMBA_CPPFLAGS into $(SAMBA_FLAGS_MK), made first when missing.
+SAMBA_FLAGS_MK := $(BUILD)/samba-flags.mk
+-include $(SAMBA_FLAGS_MK)
+CPPFLAGS := -Iinclude $(SAMBA_CPPFLAGS)
 CFLAGS := -O2 -g -fPIC -Wall -Wno-unused-function
 SAMBA_LINK := -L$(SAMBALIB) -Wl,-rpath,$(SAMBALIB)
 MODULE_LIBS := -l:libsmbd-base-samba4.so.0 -l:libsmbconf.so.0 \
@@ -56,6 +55,11 @@ all: $(BUILD)/dfsr.so $(BUILD)/dfsrd $(BUILD)/smbtorture-dfsr.so rust
 
 check-tree:
 	@test -n "$(TREE)" || { tools/samba-tree; exit 1; }
+
+# Only when missing or build.rs changed; make then reads it again.
+$(SAMBA_FLAGS_MK): build.rs | check-tree
+	$(CARGO) build --release --lib --no-default-features
+	@test -s $@ && touch $@
 
 # Cargo decides what is stale (FORCE: always ask it); the .a and the
 # binaries come from one build.

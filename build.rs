@@ -50,6 +50,33 @@ fn samba_tree(manifest: &Path) -> PathBuf {
     tree
 }
 
+/// Where the Makefile finds the same flags (it `include`s this file), so
+/// the list above is the only one.
+const FLAGS_MK: &str = "build/samba-flags.mk";
+
+/// Writes [`FLAGS_MK`]: the Samba defines and include paths of `tree` as
+/// `SAMBA_CPPFLAGS` for the C the Makefile compiles. Rewritten only when
+/// its text changes, and whenever it is missing.
+fn flags_for_make(manifest: &Path, tree: &Path) {
+    let path = manifest.join(FLAGS_MK);
+    println!("cargo:rerun-if-changed={}", path.display());
+    let mut flags: Vec<String> = SAMBA_DEFINES.iter().map(|d| format!("-D{d}")).collect();
+    flags.extend(SAMBA_INCLUDES.iter().map(|i| format!("-I{}", tree.join(i).display())));
+    // The same for integration tests that compile C (tests/rpc_wire.rs).
+    // Neither form survives a space in the tree's path; its path has none.
+    println!("cargo:rustc-env=DFSR_SAMBA_CPPFLAGS={}", flags.join(" "));
+    let text = format!(
+        "# Written by build.rs (SAMBA_DEFINES, SAMBA_INCLUDES) for the Makefile; do not edit.\n\
+         SAMBA_CPPFLAGS := {}\n",
+        flags.join(" ")
+    );
+    if std::fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
+        return;
+    }
+    std::fs::create_dir_all(path.parent().expect("build/ has a parent")).expect("creating build/");
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+}
+
 fn bindgen_samba(manifest: &Path, tree: &Path, out: &Path) {
     let wrapper = manifest.join("src/ffi/samba_wrapper.h");
     println!("cargo:rerun-if-changed={}", wrapper.display());
@@ -196,6 +223,7 @@ fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     let tree = samba_tree(&manifest);
+    flags_for_make(&manifest, &tree);
     bindgen_samba(&manifest, &tree, &out);
     bindgen_shims(&manifest, &out);
     cbindgen_header(&manifest, &out);

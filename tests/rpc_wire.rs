@@ -227,27 +227,10 @@ fn build_client(dir: &Path) -> PathBuf {
     std::fs::write(&src, C_CLIENT).unwrap();
     let bin = dir.join("frs_client");
     let mut cc = Command::new("gcc");
-    cc.args(["-O1", "-D_SAMBA_BUILD_=4", "-DHAVE_CONFIG_H=1", "-D_GNU_SOURCE=1", "-D_XOPEN_SOURCE_EXTENDED=1"]);
-    cc.args(["-D__STDC_WANT_LIB_EXT1__=1", "-D_REENTRANT"]);
+    cc.arg("-O1");
     cc.arg(format!("-I{}", tree.join("source4/include").display()));
-    for i in [
-        "bin/default/include",
-        "include",
-        "source3",
-        "source3/include",
-        "lib",
-        "lib/replace",
-        ".",
-        "bin/default",
-        "bin/default/source3",
-        "librpc",
-        "bin/default/librpc",
-        "source4",
-        "bin/default/source4",
-        "include/public",
-    ] {
-        cc.arg(format!("-I{}", tree.join(i).display()));
-    }
+    // build.rs's one list of Samba defines and include paths.
+    cc.args(env!("DFSR_SAMBA_CPPFLAGS").split_whitespace());
     let lib = "/usr/lib/x86_64-linux-gnu/samba";
     cc.arg(&src).arg("-o").arg(&bin).arg(format!("-L{lib}")).arg(format!("-Wl,-rpath,{lib}"));
     for l in [
