@@ -180,15 +180,11 @@ fn index_lists_follow_adds_moves_and_removes() {
     let dirs: Vec<Uid> = (1..=4).map(|v| Uid::new(Guid([0x22; 16]), v)).collect();
     let mut model: BTreeMap<Uid, Uid> = BTreeMap::new();
     let mut gvsn = 100;
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut rng = crate::engine::rng::SplitMix64::new(13);
     for step in 0..600 {
-        // xorshift: a fixed, reproducible sequence.
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let uid = Uid::new(DB, 1 + x % 40);
-        let dir = dirs[(x >> 20) as usize % dirs.len()];
-        if (x >> 40) % 4 == 0 {
+        let uid = Uid::new(DB, 1 + rng.below(40));
+        let dir = dirs[rng.index(dirs.len())];
+        if rng.chance(0.25) {
             db.transaction(|tx| tx.remove_update(&uid)).unwrap();
             model.remove(&uid);
         } else {
