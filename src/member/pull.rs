@@ -40,12 +40,6 @@ use crate::wire::frstrans::{
 use crate::net::rpc_client::{Completion, RpcClient, RpcClientError};
 use crate::wire::Guid;
 
-/// `ERROR_SHARING_VIOLATION`.
-const ERROR_SHARING_VIOLATION: u32 = 32;
-/// `FRS_ERROR_RDC_GENERIC`.
-const FRS_ERROR_RDC_GENERIC: u32 = 0x234b;
-/// `FRS_ERROR_XPRESS_INVALID_DATA`.
-const FRS_ERROR_XPRESS_INVALID_DATA: u32 = 0x2358;
 
 /// What to pull and how.
 #[derive(Debug, Clone)]
@@ -370,9 +364,9 @@ fn download_step(
             close(client, &context, inflight)?;
         }
         let error = match status {
-            ERROR_SHARING_VIOLATION => DownloadError::SharingViolation,
-            FRS_ERROR_XPRESS_INVALID_DATA => DownloadError::InvalidCompressedData,
-            FRS_ERROR_RDC_GENERIC => DownloadError::RdcGeneric,
+            frs_error::SHARING_VIOLATION => DownloadError::SharingViolation,
+            frs_error::XPRESS_INVALID_DATA => DownloadError::InvalidCompressedData,
+            frs_error::RDC_GENERIC => DownloadError::RdcGeneric,
             frs_error::FILE_NOT_FOUND => DownloadError::Gone,
             frs_error::CONNECTION_INVALID => DownloadError::ConnectionInvalid,
             frs_error::CONTENTSET_NOT_FOUND => DownloadError::ContentSetNotFound,

@@ -123,6 +123,17 @@ pub mod frs_error {
     pub const BUSY: u32 = 170;
     /// `ERROR_INTERNAL_ERROR`: the database could not be read.
     pub const INTERNAL_ERROR: u32 = 1359;
+    /// `ERROR_SHARING_VIOLATION`: the partner could not read the file now
+    /// (a download is retried with STAGING_REQUIRED, §3.3.4.7.1).
+    pub const SHARING_VIOLATION: u32 = 32;
+    /// `ERROR_OPERATION_ABORTED`: completes an AsyncPoll replaced by a
+    /// newer one (§3.2.4.1.6).
+    pub const OPERATION_ABORTED: u32 = 995;
+    /// `FRS_ERROR_RDC_GENERIC`.
+    pub const RDC_GENERIC: u32 = 0x234b;
+    /// `FRS_ERROR_XPRESS_INVALID_DATA`: compressed staged data did not
+    /// decode (a download is retried with RESTAGING_REQUIRED).
+    pub const XPRESS_INVALID_DATA: u32 = 0x2358;
     /// `FRS_ERROR_CONNECTION_INVALID`.
     pub const CONNECTION_INVALID: u32 = 0x2342;
     /// `FRS_ERROR_CONTENTSET_NOT_FOUND`.

@@ -20,13 +20,6 @@ use super::messages::{
 };
 use super::store::UpdateDatabase;
 
-/// `ERROR_INVALID_PARAMETER`: our "implementation-defined failure value"
-/// for malformed requests.
-pub const ERROR_INVALID_PARAMETER: u32 = 87;
-
-/// `ERROR_OPERATION_ABORTED`: completes an AsyncPoll replaced by a newer
-/// one (§3.2.4.1.6).
-pub const ERROR_OPERATION_ABORTED: u32 = 995;
 
 /// The most updates one RequestUpdates reply may carry (§3.2.4.1.4
 /// `range(0,256)`).
@@ -64,7 +57,7 @@ impl RequestError {
         match self {
             RequestError::NoConnection => CallError::CONNECTION_INVALID,
             RequestError::NoSession(_) => CallError::CONTENTSET_NOT_FOUND,
-            _ => ERROR_INVALID_PARAMETER,
+            _ => super::messages::frs_error::INVALID_PARAMETER,
         }
     }
 }
@@ -293,7 +286,7 @@ impl Responder {
                     // §3.2.4.1.6: the old callback completes with a failure.
                     self.out.push_back(Response::AsyncPoll(AsyncPollResponse {
                         sequence: 0,
-                        status: ERROR_OPERATION_ABORTED,
+                        status: super::messages::frs_error::OPERATION_ABORTED,
                         vv_generation: 0,
                         vector: None,
                     }));

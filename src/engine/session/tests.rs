@@ -1083,7 +1083,7 @@ fn responder_replaces_a_registered_poll() {
     assert!(matches!(
         s.poll_response(),
         Some(Response::AsyncPoll(AsyncPollResponse {
-            status: server::ERROR_OPERATION_ABORTED,
+            status: frs_error::OPERATION_ABORTED,
             ..
         }))
     ));
