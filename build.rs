@@ -115,8 +115,12 @@ fn bindgen_shims(manifest: &Path, out: &Path) {
     bindgen::Builder::default()
         .header(wrapper.to_string_lossy())
         .clang_arg(format!("-I{}", dir.display()))
+        .clang_arg(format!("-I{}", manifest.join("include").display()))
         .allowlist_function("dfsr_(gensec|meet_client|vfs)_.*")
         .allowlist_type("DfsrMeetStatus")
+        // cbindgen's type (include/dfsr.h) is the Rust one already.
+        .blocklist_type("DfsrMeetCounters")
+        .raw_line("use crate::ffi::exports::meet::DfsrMeetCounters;")
         .layout_tests(true)
         .derive_default(false)
         .generate_comments(false)

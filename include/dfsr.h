@@ -15,7 +15,8 @@
 struct DfsrConnection;
 
 /**
- * Counters of the meet, for the IRPC `Status` call.
+ * Counters of the meet, for the IRPC `Status` call (`crate::meet::Counters`
+ * as C sees it, both ways).
  */
 struct DfsrMeetCounters {
   uint64_t started_nttime;

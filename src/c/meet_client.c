@@ -162,12 +162,12 @@ uint32_t dfsr_meet_client_status(const char *configfile,
 	if (NT_STATUS_IS_OK(status)) {
 		st = *r.out.status;	/* allocated afresh, see Ping */
 		out->pid = st.pid;
-		out->started_nttime = st.started;
-		out->installs_ok = st.installs_ok;
-		out->installs_failed = st.installs_failed;
-		out->installs_retry = st.installs_retry;
-		out->removes_ok = st.removes_ok;
-		out->in_progress = st.in_progress;
+		out->counters.started_nttime = st.started;
+		out->counters.installs_ok = st.installs_ok;
+		out->counters.installs_failed = st.installs_failed;
+		out->counters.installs_retry = st.installs_retry;
+		out->counters.removes_ok = st.removes_ok;
+		out->counters.in_progress = st.in_progress;
 		strlcpy(out->version, st.version ? st.version : "",
 			sizeof(out->version));
 	}

@@ -4,15 +4,13 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include "dfsr.h"
 
+/* The meet's counters are the Rust side's (struct DfsrMeetCounters of
+ * dfsr.h): one description, in src/meet. */
 struct DfsrMeetStatus {
 	uint32_t pid;
-	uint64_t started_nttime;
-	uint32_t installs_ok;
-	uint32_t installs_failed;
-	uint32_t installs_retry;
-	uint32_t removes_ok;
-	uint32_t in_progress;
+	struct DfsrMeetCounters counters;
 	char version[64];
 };
 

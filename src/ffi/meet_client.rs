@@ -72,15 +72,7 @@ pub fn status(conf: &Path) -> Result<MeetStatus, CallError> {
     check(st, &err)?;
     // SAFETY: the client strlcpy's into version, so it is NUL-terminated.
     let version = unsafe { CStr::from_ptr(out.version.as_ptr()) }.to_string_lossy().into_owned();
-    let counters = crate::meet::Counters {
-        started_nttime: out.started_nttime,
-        installs_ok: out.installs_ok,
-        installs_failed: out.installs_failed,
-        installs_retry: out.installs_retry,
-        removes_ok: out.removes_ok,
-        in_progress: out.in_progress,
-    };
-    Ok(MeetStatus { pid: out.pid, version, counters })
+    Ok(MeetStatus { pid: out.pid, version, counters: out.counters.into() })
 }
 
 /// The update's UID (MS-FRS2: database GUID and version), e.g.

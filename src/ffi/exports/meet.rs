@@ -4,8 +4,10 @@
 use super::{copy_out, string};
 use std::ffi::{c_char, c_int};
 
-/// Counters of the meet, for the IRPC `Status` call.
+/// Counters of the meet, for the IRPC `Status` call (`crate::meet::Counters`
+/// as C sees it, both ways).
 #[repr(C)]
+#[derive(Debug, Clone, Copy)]
 pub struct DfsrMeetCounters {
     pub started_nttime: u64,
     pub installs_ok: u32,
@@ -27,17 +29,24 @@ pub extern "C" fn dfsr_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
+impl From<crate::meet::Counters> for DfsrMeetCounters {
+    fn from(c: crate::meet::Counters) -> Self {
+        let crate::meet::Counters { started_nttime, installs_ok, installs_failed, installs_retry, removes_ok, in_progress } =
+            c;
+        DfsrMeetCounters { started_nttime, installs_ok, installs_failed, installs_retry, removes_ok, in_progress }
+    }
+}
+
+impl From<DfsrMeetCounters> for crate::meet::Counters {
+    fn from(c: DfsrMeetCounters) -> Self {
+        let DfsrMeetCounters { started_nttime, installs_ok, installs_failed, installs_retry, removes_ok, in_progress } = c;
+        crate::meet::Counters { started_nttime, installs_ok, installs_failed, installs_retry, removes_ok, in_progress }
+    }
+}
+
 #[no_mangle]
 pub extern "C" fn dfsr_meet_counters() -> DfsrMeetCounters {
-    let c = crate::meet::counters();
-    DfsrMeetCounters {
-        started_nttime: c.started_nttime,
-        installs_ok: c.installs_ok,
-        installs_failed: c.installs_failed,
-        installs_retry: c.installs_retry,
-        removes_ok: c.removes_ok,
-        in_progress: c.in_progress,
-    }
+    crate::meet::counters().into()
 }
 
 /// IRPC `Install`, run in dfsrd's per-install child process: returns an
