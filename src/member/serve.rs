@@ -98,17 +98,9 @@ pub fn served_state(state_dir: &std::path::Path, allow: &str) -> ServedState {
     ServedState { db, staging: Some(staging), allow }
 }
 
-/// How a call is answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// A response with this stub data (ending with the method's return value).
-    Reply(Vec<u8>),
-    /// An RPC fault with this status ([`status`]).
-    Fault(u32),
-    /// An AsyncPoll was registered: its answer comes from
-    /// [`FrsService::poll_completion`], in call order.
-    Pending,
-}
+/// How a call is answered: the RPC server's vocabulary (a pending
+/// AsyncPoll's answer comes from [`FrsService::poll_completion`]).
+pub use crate::net::rpc_service::Outcome;
 
 /// Which authenticated accounts may replicate with us
 /// (`dfsr:rpc allow`): entries `DOMAIN\user` or `user` (any domain),
@@ -682,11 +674,7 @@ impl rpc_service::RpcService for FrsService {
             tracing::warn!(peer = %call.caller.peer, user, "rpc: account not in dfsr:rpc allow; it gets no connection");
         }
         self.set_peer_allowed(allowed);
-        match self.call(shared.db.as_ref(), call.opnum, call.stub, call.now) {
-            Outcome::Reply(stub) => rpc_service::Outcome::Reply(stub),
-            Outcome::Fault(status) => rpc_service::Outcome::Fault(status),
-            Outcome::Pending => rpc_service::Outcome::Pending,
-        }
+        self.call(shared.db.as_ref(), call.opnum, call.stub, call.now)
     }
 
     fn tick(&mut self, shared: &ServedState, now: u64) {

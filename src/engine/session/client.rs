@@ -650,20 +650,11 @@ impl PartnerSync {
         response: Response,
         store: &S,
     ) -> Result<(), SyncError<S::Error>> {
-        match response {
-            Response::AsyncPoll(r) => self.on_async_poll(r, store),
-            Response::Updates(r) => self.on_updates(r, store),
-            other => Ok(self.dispatch_without_reads(other)?),
-        }
-    }
-
-    /// The responses that need nothing read.
-    fn dispatch_without_reads(&mut self, response: Response) -> Result<(), SessionError> {
         let now = self.now;
         match response {
             Response::ConnectionEstablished => {
                 if self.conn != Conn::Connecting {
-                    return Err(SessionError::Unexpected("EstablishConnection reply"));
+                    return Err(SessionError::Unexpected("EstablishConnection reply").into());
                 }
                 self.conn = Conn::Connected;
                 self.conn_backoff.reset();
@@ -680,7 +671,7 @@ impl PartnerSync {
                     .get_mut(&folder)
                     .ok_or(SessionError::UnknownFolder(folder))?;
                 if !matches!(f.st, St::EstablishingSession) {
-                    return Err(SessionError::Unexpected("EstablishSession reply"));
+                    return Err(SessionError::Unexpected("EstablishSession reply").into());
                 }
                 // §3.3.4.3: register for a change notification.
                 f.st = St::Idle { at: now };
@@ -698,10 +689,11 @@ impl PartnerSync {
                         *acked = true;
                         Ok(())
                     }
-                    _ => Err(SessionError::Unexpected("RequestVersionVector reply")),
+                    _ => Err(SessionError::Unexpected("RequestVersionVector reply").into()),
                 }
             }
-            Response::AsyncPoll(_) | Response::Updates(_) => unreachable!("dispatched with reads"),
+            Response::AsyncPoll(r) => self.on_async_poll(r, store),
+            Response::Updates(r) => self.on_updates(r, store),
             Response::FileDownloaded { folder, gvsn } => {
                 let run = self.run_mut(folder, gvsn)?;
                 let e = run
@@ -718,7 +710,7 @@ impl PartnerSync {
                 folder,
                 gvsn,
                 error,
-            } => self.on_download_failed(folder, gvsn, error),
+            } => Ok(self.on_download_failed(folder, gvsn, error)?),
             Response::UpdateCancelled { .. } => Ok(()),
             Response::Failed {
                 call,
