@@ -133,7 +133,7 @@ fn bindgen_shims(manifest: &Path, out: &Path) {
 fn cbindgen_header(manifest: &Path, out: &Path) {
     // One file per caller (src/ffi/exports/); cbindgen follows the `mod`
     // lines of mod.rs to the others.
-    let exports: Vec<_> = ["mod.rs", "vfs.rs", "namespace.rs", "meet.rs", "rpc.rs"]
+    let exports: Vec<_> = ["mod.rs", "vfs.rs", "namespace.rs", "meet.rs", "rpc.rs", "children.rs"]
         .iter()
         .map(|f| manifest.join("src/ffi/exports").join(f))
         .collect();

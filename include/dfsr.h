@@ -37,6 +37,24 @@ struct DfsrParam {
 };
 
 /**
+ * A child ended after running `ran_secs` seconds; `backoff` is its row's
+ * state (0 before the first restart).
+ *
+ * # Safety
+ * `backoff` is NULL or valid for reads and writes for the call.
+ */
+void dfsr_child_ended(uint32_t *backoff, int64_t ran_secs);
+
+/**
+ * The seconds to wait before starting the child again; advances
+ * `backoff`. A NULL state waits the shortest time.
+ *
+ * # Safety
+ * `backoff` is NULL or valid for reads and writes for the call.
+ */
+uint32_t dfsr_child_restart_delay(uint32_t *backoff);
+
+/**
  * Called once by dfsrd after smb.conf and messaging are set up.
  */
 void dfsr_daemon_init(int debug_class);

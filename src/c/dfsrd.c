@@ -223,11 +223,11 @@ static NTSTATUS dfsrd_move(struct irpc_message *msg,
  * The children dfsrd keeps running, one row each: a name (its process
  * name and what the log calls it), its entry (run in the child after
  * reinit_after_fork; its return is the exit status), its pid and its
- * back-off. A child dies with dfsrd (PDEATHSIG); dfsrd watches it through
- * a pipe only the child writes to: when it ends (a crash, a kill), its end
- * closes and the child is started again after the back-off: 1 s, doubling
- * up to 60 s while it keeps ending within 10 s of its start. Adding a
- * child is adding a row and starting it.
+ * back-off state. A child dies with dfsrd (PDEATHSIG); dfsrd watches it
+ * through a pipe only the child writes to: when it ends (a crash, a
+ * kill), its end closes and the child is started again after the delay
+ * the Rust side decides (dfsr_child_restart_delay: src/member/children.rs).
+ * Adding a child is adding a row and starting it.
  */
 struct dfsrd_child {
 	const char *proc_name;
@@ -235,7 +235,7 @@ struct dfsrd_child {
 	int (*entry)(void);
 	pid_t pid;
 	time_t started;
-	int delay;
+	uint32_t backoff;
 };
 
 /*
@@ -262,7 +262,6 @@ static struct dfsrd_child dfsrd_children[DFSRD_CHILDREN] = {
 		.what = "the MS-FRS2 listener",
 		.entry = dfsrd_rpc_entry,
 		.pid = -1,
-		.delay = 1,
 	},
 };
 
@@ -279,12 +278,13 @@ static void dfsrd_child_restart(struct tevent_context *ev,
 static void dfsrd_child_schedule(struct tevent_context *ev,
 				 struct dfsrd_child *c)
 {
-	DBG_ERR("dfsrd: restarting %s in %d s\n", c->what, c->delay);
-	if (tevent_add_timer(ev, NULL, timeval_current_ofs(c->delay, 0),
+	uint32_t delay = dfsr_child_restart_delay(&c->backoff);
+
+	DBG_ERR("dfsrd: restarting %s in %u s\n", c->what, delay);
+	if (tevent_add_timer(ev, NULL, timeval_current_ofs(delay, 0),
 			     dfsrd_child_restart, c) == NULL) {
 		DBG_ERR("dfsrd: cannot schedule the restart of %s\n", c->what);
 	}
-	c->delay = MIN(c->delay * 2, 60);
 }
 
 static void dfsrd_child_exited(struct tevent_context *ev,
@@ -305,9 +305,7 @@ static void dfsrd_child_exited(struct tevent_context *ev,
 			WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 	}
 	c->pid = -1;
-	if (time(NULL) - c->started >= 10) {
-		c->delay = 1;
-	}
+	dfsr_child_ended(&c->backoff, (int64_t)(time(NULL) - c->started));
 	dfsrd_child_schedule(ev, c);
 }
 

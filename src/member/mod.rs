@@ -8,6 +8,8 @@
 //! - [`pull`]: pulling a folder from a partner — the engine's session
 //!   machine driving a [`crate::net::rpc_client`] association, downloads
 //!   into the staging area, updates into the store.
+//! - [`children`]: when dfsrd starts its children (the listener) again.
 
+pub mod children;
 pub mod pull;
 pub mod serve;

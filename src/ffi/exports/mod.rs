@@ -8,7 +8,9 @@
 //! - [`meet`]: dfsrd's meet (`dfsrd.c`): init, counters, install, remove,
 //!   move, start-up clean-up and checks.
 //! - [`rpc`]: dfsrd's MS-FRS2 listener.
+//! - [`children`]: the restart back-off of dfsrd's children.
 
+pub mod children;
 pub mod meet;
 pub mod namespace;
 pub mod rpc;
