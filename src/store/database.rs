@@ -484,6 +484,35 @@ impl Database {
         Ok(out)
     }
 
+    /// What is held aside for `uid`, if anything.
+    pub fn held_aside(&self, uid: &Uid) -> Result<Option<Update>, StoreError> {
+        self.view().get(Key::Aside(*uid), codec::decode_update)
+    }
+
+    /// Everything held aside in `list`, by UID, read under one lock.
+    fn held_aside_of(&self, list: List) -> Result<Vec<Update>, StoreError> {
+        let _lock = self.lock_all()?;
+        let view = self.view();
+        let mut out = Vec::new();
+        for uid in view.members(list)? {
+            match view.get(Key::Aside(uid), codec::decode_update)? {
+                Some(u) => out.push(u),
+                None => return Err(StoreError::Inconsistent { path: self.path.clone(), key: list.member(uid).to_string() }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Everything held aside in `folder`, by UID.
+    pub fn held_aside_in(&self, folder: &Guid) -> Result<Vec<Update>, StoreError> {
+        self.held_aside_of(List::AsideIn(*folder))
+    }
+
+    /// Everything held aside until `parent` arrives, by UID.
+    pub fn held_aside_under(&self, parent: &Uid) -> Result<Vec<Update>, StoreError> {
+        self.held_aside_of(List::AsideUnder(*parent))
+    }
+
     /// Our database GUID, once set.
     pub fn database_guid(&self) -> Result<Option<Guid>, StoreError> {
         self.view().get(Key::DatabaseGuid, codec::decode_database_guid)
@@ -545,6 +574,7 @@ impl Database {
                 Key::InFolder { .. } => c.folder_index += 1,
                 Key::Download(_) => c.downloads += 1,
                 Key::Conflict(..) => c.conflicts += 1,
+                Key::Aside(_) => c.held_aside += 1,
                 _ => c.other += 1,
             }
         }
@@ -562,6 +592,8 @@ impl Database {
         // uid → (gvsn, parent, folder)
         let mut updates: HashMap<Uid, (Gvsn, Uid, Guid)> = HashMap::new();
         let mut gvsn_index: HashMap<Gvsn, Uid> = HashMap::new();
+        // uid → (parent, folder) of what is held aside
+        let mut asides: HashMap<Uid, (Uid, Guid)> = HashMap::new();
         let mut heads: HashMap<List, Uid> = HashMap::new();
         let mut members: HashMap<List, HashMap<Uid, Links>> = HashMap::new();
         let mut schema = false;
@@ -591,7 +623,23 @@ impl Database {
                     }
                     Err(e) => found.push(bad(e)),
                 },
-                Key::Child { .. } | Key::InFolder { .. } | Key::FirstChild(_) | Key::FirstInFolder(_) => {
+                Key::Aside(uid) => match codec::decode_update(&value) {
+                    Ok(u) if u.uid != *uid => {
+                        found.push(Inconsistency::UpdateUnderWrongKey { key: *uid, holds: u.uid })
+                    }
+                    Ok(u) => {
+                        asides.insert(u.uid, (u.parent, u.content_set_id));
+                    }
+                    Err(e) => found.push(bad(e)),
+                },
+                Key::Child { .. }
+                | Key::InFolder { .. }
+                | Key::FirstChild(_)
+                | Key::FirstInFolder(_)
+                | Key::AsideIn { .. }
+                | Key::FirstAsideIn(_)
+                | Key::AsideUnder { .. }
+                | Key::FirstAsideUnder(_) => {
                     let Some((list, member)) = List::of_key(&key) else { continue };
                     match member {
                         Some(uid) => match codec::decode_links(&value) {
@@ -660,7 +708,17 @@ impl Database {
                     (List::Folder(folder), Some((_, _, actual))) if actual != folder => {
                         Inconsistency::StaleFolderEntry { folder: *folder, uid: *uid, actual: *actual }
                     }
-                    _ => continue,
+                    (List::Children(_) | List::Folder(_), Some(_)) => continue,
+                    (List::AsideIn(folder), _) => match asides.get(uid) {
+                        Some((_, f)) if f == folder => continue,
+                        Some(_) => Inconsistency::StaleIndexEntry { key: list.member(*uid), why: "held aside in another folder" },
+                        None => Inconsistency::StaleIndexEntry { key: list.member(*uid), why: "nothing is held aside for it" },
+                    },
+                    (List::AsideUnder(parent), _) => match asides.get(uid) {
+                        Some((p, _)) if p == parent => continue,
+                        Some(_) => Inconsistency::StaleIndexEntry { key: list.member(*uid), why: "held aside under another parent" },
+                        None => Inconsistency::StaleIndexEntry { key: list.member(*uid), why: "nothing is held aside for it" },
+                    },
                 };
                 index_problems.push(problem);
             }
@@ -675,6 +733,13 @@ impl Database {
             }
             if !is_member(List::Folder(*folder), uid) {
                 index_problems.push(Inconsistency::MissingFolderEntry { folder: *folder, uid: *uid });
+            }
+        }
+        for (uid, (parent, folder)) in &asides {
+            for list in [List::AsideIn(*folder), List::AsideUnder(*parent)] {
+                if !is_member(list, uid) {
+                    index_problems.push(Inconsistency::StaleIndexEntry { key: Key::Aside(*uid), why: "missing from a held-aside list" });
+                }
             }
         }
         let lists: std::collections::HashSet<List> = heads.keys().chain(members.keys()).copied().collect();
@@ -860,6 +925,26 @@ impl Transaction<'_> {
         self.delete(&Key::Download(*uid))
     }
 
+    /// Keeps `u` aside until its parent arrives (an orphan, an unbreakable
+    /// cycle; the engine's `Step::Hold`), in its folder's and its parent's
+    /// held-aside lists; replaces what was held aside for its UID.
+    pub fn put_held_aside(&mut self, u: &Update) -> Result<(), StoreError> {
+        self.remove_held_aside(&u.uid)?;
+        self.store(&Key::Aside(u.uid), &codec::encode_update(u))?;
+        self.link(List::AsideIn(u.content_set_id), u.uid)?;
+        self.link(List::AsideUnder(u.parent), u.uid)
+    }
+
+    /// Forgets what is held aside for `uid` (the engine's `Step::Release`);
+    /// returns it.
+    pub fn remove_held_aside(&mut self, uid: &Uid) -> Result<Option<Update>, StoreError> {
+        let Some(old) = self.view().get(Key::Aside(*uid), codec::decode_update)? else { return Ok(None) };
+        self.unlink(List::AsideIn(old.content_set_id), *uid)?;
+        self.unlink(List::AsideUnder(old.parent), *uid)?;
+        self.delete(&Key::Aside(*uid))?;
+        Ok(Some(old))
+    }
+
     /// Adds a ConflictAndDeleted record (keyed by UID and lost GVSN).
     pub fn add_conflict(&mut self, c: &ConflictRecord) -> Result<(), StoreError> {
         self.store(&Key::Conflict(c.uid, c.gvsn), &codec::encode_conflict(c))
@@ -957,6 +1042,8 @@ pub struct Counts {
     pub downloads: usize,
     /// `c/` records.
     pub conflicts: usize,
+    /// `a/` records.
+    pub held_aside: usize,
     /// Everything else (schema, list heads, vectors, counters, unknown
     /// keys).
     pub other: usize,
@@ -1055,6 +1142,13 @@ pub enum Inconsistency {
         /// The update.
         uid: Uid,
     },
+    /// A held-aside record or list entry that does not match the other.
+    StaleIndexEntry {
+        /// The record.
+        key: Key,
+        /// What is wrong.
+        why: &'static str,
+    },
     /// An index list whose links do not chain from its head.
     BrokenList {
         /// The list's head key.
@@ -1114,6 +1208,7 @@ impl std::fmt::Display for Inconsistency {
                 Key::Update(*uid),
                 Key::InFolder { folder: *folder, uid: *uid }
             ),
+            Inconsistency::StaleIndexEntry { key, why } => write!(f, "{key}: {why}"),
             Inconsistency::BrokenList { head, problem } => write!(f, "{head}: the index list is broken: {problem}"),
         }
     }
@@ -1167,14 +1262,15 @@ impl DumpEntry {
             Key::Gvsn(_) => {
                 (RecordType::GvsnIndex.name(), codec::decode_gvsn_index(value).map(|u| json!({"uid": u.to_string()})))
             }
-            Key::Child { .. } | Key::InFolder { .. } => (
+            Key::Aside(_) => (RecordType::Update.name(), codec::decode_update(value).map(|u| update_json(&u))),
+            Key::Child { .. } | Key::InFolder { .. } | Key::AsideIn { .. } | Key::AsideUnder { .. } => (
                 RecordType::ListLinks.name(),
                 codec::decode_links(value).map(|l| {
                     let id = |u: Option<Uid>| u.map(|u| u.to_string());
                     json!({"prev": id(l.prev), "next": id(l.next)})
                 }),
             ),
-            Key::FirstChild(_) | Key::FirstInFolder(_) => (
+            Key::FirstChild(_) | Key::FirstInFolder(_) | Key::FirstAsideIn(_) | Key::FirstAsideUnder(_) => (
                 RecordType::ListHead.name(),
                 codec::decode_list_head(value).map(|u| json!({"first": u.to_string()})),
             ),

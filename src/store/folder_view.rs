@@ -90,8 +90,9 @@ impl UpdateDatabase for ServedGroup<'_> {
 /// come, nothing is loaded ahead. Build one per event over `&Database`;
 /// writes go through [`Database::transaction`] in between.
 ///
-/// The store keeps no held-aside updates yet (orphans and unbreakable
-/// cycles are only counted by `dfsrctl sync`): none are reported.
+/// Updates held aside are the store's `a/` records (see
+/// [`super::Transaction::put_held_aside`]); `dfsrctl sync` does not keep
+/// any yet (it only counts them): the member's installer will.
 pub struct StoredReplica<'a> {
     db: &'a Database,
     group: Guid,
@@ -141,16 +142,16 @@ impl ReplicaRead for StoredReplica<'_> {
         Ok(self.live_updates_in(dir)?.into_iter().map(|u| u.uid).collect())
     }
 
-    fn held_aside(&self, _uid: &Uid) -> Result<Option<Update>, StoreError> {
-        Ok(None)
+    fn held_aside(&self, uid: &Uid) -> Result<Option<Update>, StoreError> {
+        self.db.held_aside(uid)
     }
 
-    fn all_held_aside(&self, _folder: &Guid) -> Result<Vec<Update>, StoreError> {
-        Ok(Vec::new())
+    fn all_held_aside(&self, folder: &Guid) -> Result<Vec<Update>, StoreError> {
+        self.db.held_aside_in(folder)
     }
 
-    fn held_aside_under(&self, _parent: &Uid) -> Result<Vec<Update>, StoreError> {
-        Ok(Vec::new())
+    fn held_aside_under(&self, parent: &Uid) -> Result<Vec<Update>, StoreError> {
+        self.db.held_aside_under(parent)
     }
 }
 

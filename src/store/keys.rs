@@ -20,6 +20,9 @@
 //! | `o/` folder-guid                  | originator counters of the folder  |
 //! | `s/` uid                          | download / staging state           |
 //! | `c/` uid gvsn                     | a ConflictAndDeleted record        |
+//! | `a/` uid                          | an update held aside (no parent)   |
+//! | `b/` folder-guid uid, `B/` folder | list: held aside in the folder     |
+//! | `q/` parent-uid uid, `Q/` parent  | list: held aside under the parent  |
 //!
 //! (uid and gvsn are 24 bytes each: GUID then big-endian version.)
 //!
@@ -60,6 +63,14 @@ pub mod prefix {
     pub const DOWNLOAD: &[u8] = b"s/";
     /// ConflictAndDeleted records.
     pub const CONFLICT: &[u8] = b"c/";
+    /// Updates held aside until their parent arrives.
+    pub const ASIDE: &[u8] = b"a/";
+    /// Held-aside list of a folder: members, head.
+    pub const ASIDE_IN: &[u8] = b"b/";
+    pub const FIRST_ASIDE_IN: &[u8] = b"B/";
+    /// Held-aside list under a parent: members, head.
+    pub const ASIDE_UNDER: &[u8] = b"q/";
+    pub const FIRST_ASIDE_UNDER: &[u8] = b"Q/";
 }
 
 /// A parsed key.
@@ -102,6 +113,26 @@ pub enum Key {
     Originator(Guid),
     /// `s/<uid>`.
     Download(Uid),
+    /// `a/<uid>`.
+    Aside(Uid),
+    /// `b/<folder><uid>`.
+    AsideIn {
+        /// The replicated folder.
+        folder: Guid,
+        /// What is held aside in it.
+        uid: Uid,
+    },
+    /// `B/<folder>`.
+    FirstAsideIn(Guid),
+    /// `q/<parent><uid>`.
+    AsideUnder {
+        /// The directory it waits for.
+        parent: Uid,
+        /// What is held aside.
+        uid: Uid,
+    },
+    /// `Q/<parent>`.
+    FirstAsideUnder(Uid),
     /// `c/<uid><gvsn>`.
     Conflict(Uid, Gvsn),
     /// Anything else: a corrupt or foreign key (`check` reports it).
@@ -173,6 +204,28 @@ impl Key {
                 out.extend_from_slice(prefix::DOWNLOAD);
                 put_id(&mut out, &u.db, u.version);
             }
+            Key::Aside(u) => {
+                out.extend_from_slice(prefix::ASIDE);
+                put_id(&mut out, &u.db, u.version);
+            }
+            Key::AsideIn { folder, uid } => {
+                out.extend_from_slice(prefix::ASIDE_IN);
+                out.extend_from_slice(&folder.0);
+                put_id(&mut out, &uid.db, uid.version);
+            }
+            Key::FirstAsideIn(folder) => {
+                out.extend_from_slice(prefix::FIRST_ASIDE_IN);
+                out.extend_from_slice(&folder.0);
+            }
+            Key::AsideUnder { parent, uid } => {
+                out.extend_from_slice(prefix::ASIDE_UNDER);
+                put_id(&mut out, &parent.db, parent.version);
+                put_id(&mut out, &uid.db, uid.version);
+            }
+            Key::FirstAsideUnder(parent) => {
+                out.extend_from_slice(prefix::FIRST_ASIDE_UNDER);
+                put_id(&mut out, &parent.db, parent.version);
+            }
             Key::Conflict(u, g) => {
                 out.extend_from_slice(prefix::CONFLICT);
                 put_id(&mut out, &u.db, u.version);
@@ -220,6 +273,24 @@ impl Key {
                 let (g, v) = id(rest);
                 Key::Download(Uid::new(g, v))
             }
+            (prefix::ASIDE, 24) => {
+                let (g, v) = id(rest);
+                Key::Aside(Uid::new(g, v))
+            }
+            (prefix::ASIDE_IN, 40) => {
+                let (g, v) = id(&rest[16..]);
+                Key::AsideIn { folder: guid_at(rest), uid: Uid::new(g, v) }
+            }
+            (prefix::FIRST_ASIDE_IN, 16) => Key::FirstAsideIn(guid_at(rest)),
+            (prefix::ASIDE_UNDER, 48) => {
+                let (pg, pv) = id(rest);
+                let (g, v) = id(&rest[24..]);
+                Key::AsideUnder { parent: Uid::new(pg, pv), uid: Uid::new(g, v) }
+            }
+            (prefix::FIRST_ASIDE_UNDER, 24) => {
+                let (g, v) = id(rest);
+                Key::FirstAsideUnder(Uid::new(g, v))
+            }
             (prefix::CONFLICT, 48) => {
                 let (ug, uv) = id(rest);
                 let (gg, gv) = id(&rest[24..]);
@@ -238,6 +309,10 @@ pub enum List {
     Children(Uid),
     /// The updates of this replicated folder.
     Folder(Guid),
+    /// The updates held aside in this folder.
+    AsideIn(Guid),
+    /// The updates held aside until this directory arrives.
+    AsideUnder(Uid),
 }
 
 impl List {
@@ -246,6 +321,8 @@ impl List {
         match self {
             List::Children(parent) => Key::FirstChild(parent),
             List::Folder(folder) => Key::FirstInFolder(folder),
+            List::AsideIn(folder) => Key::FirstAsideIn(folder),
+            List::AsideUnder(parent) => Key::FirstAsideUnder(parent),
         }
     }
 
@@ -254,6 +331,8 @@ impl List {
         match self {
             List::Children(parent) => Key::Child { parent, child: uid },
             List::Folder(folder) => Key::InFolder { folder, uid },
+            List::AsideIn(folder) => Key::AsideIn { folder, uid },
+            List::AsideUnder(parent) => Key::AsideUnder { parent, uid },
         }
     }
 
@@ -264,6 +343,10 @@ impl List {
             Key::Child { parent, child } => Some((List::Children(parent), Some(child))),
             Key::FirstInFolder(folder) => Some((List::Folder(folder), None)),
             Key::InFolder { folder, uid } => Some((List::Folder(folder), Some(uid))),
+            Key::FirstAsideIn(folder) => Some((List::AsideIn(folder), None)),
+            Key::AsideIn { folder, uid } => Some((List::AsideIn(folder), Some(uid))),
+            Key::FirstAsideUnder(parent) => Some((List::AsideUnder(parent), None)),
+            Key::AsideUnder { parent, uid } => Some((List::AsideUnder(parent), Some(uid))),
             _ => None,
         }
     }
@@ -285,6 +368,11 @@ impl fmt::Display for Key {
             Key::DatabaseGuid => f.write_str("d/"),
             Key::Originator(g) => write!(f, "o/{g}"),
             Key::Download(u) => write!(f, "s/{u}"),
+            Key::Aside(u) => write!(f, "a/{u}"),
+            Key::AsideIn { folder, uid } => write!(f, "b/{folder}/{uid}"),
+            Key::FirstAsideIn(folder) => write!(f, "B/{folder}"),
+            Key::AsideUnder { parent, uid } => write!(f, "q/{parent}/{uid}"),
+            Key::FirstAsideUnder(parent) => write!(f, "Q/{parent}"),
             Key::Conflict(u, g) => write!(f, "c/{u}/{g}"),
             Key::Unknown(raw) => {
                 f.write_str("0x")?;
@@ -310,6 +398,11 @@ mod tests {
             Key::FirstChild(u),
             Key::InFolder { folder: Guid([7; 16]), uid: u },
             Key::FirstInFolder(Guid([7; 16])),
+            Key::Aside(u),
+            Key::AsideIn { folder: Guid([7; 16]), uid: u },
+            Key::FirstAsideIn(Guid([7; 16])),
+            Key::AsideUnder { parent: u, uid: Uid::new(Guid([3; 16]), 10) },
+            Key::FirstAsideUnder(u),
             Key::Vector { group: Guid([4; 16]), folder: Guid([5; 16]) },
             Key::DatabaseGuid,
             Key::Originator(Guid([6; 16])),

@@ -4,7 +4,8 @@
 //! updates (linked through their records, so a listing costs what it
 //! lists), known version vectors, our database GUID and
 //! originator counters, download/staging state, ConflictAndDeleted
-//! records. Every logical change is one TDB transaction, so a crash
+//! records, and updates held aside until their parent arrives (listed by
+//! folder and by the parent they wait for). Every logical change is one TDB transaction, so a crash
 //! (even mid-commit) leaves all of it or none.
 //!
 //! - [`keys`]: the key layout (prefix + fixed-size binary ids, big-endian

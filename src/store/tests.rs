@@ -556,3 +556,54 @@ mod local_commit {
         assert_eq!(std::fs::read(area.path_of(&Gvsn { db: DB, version: 5 })).unwrap(), b"theirs");
     }
 }
+
+/// Updates held aside are kept by UID and listed by folder and by the
+/// parent they wait for; replacing one moves it between parents' lists;
+/// `check` is clean throughout and notices a lost list entry.
+#[test]
+fn held_aside_updates_are_listed_by_folder_and_parent() {
+    use super::StoredReplica;
+    use crate::engine::replica::ReplicaRead;
+    let t = TempDir::new();
+    let mut db = Database::open(&t.db()).unwrap();
+    let (p1, p2) = (Uid::new(DB, 500), Uid::new(DB, 501));
+    let a = upd(Uid::new(DB, 9), Gvsn::new(DB, 9), p1, "a");
+    let b = upd(Uid::new(DB, 10), Gvsn::new(DB, 10), p1, "b");
+    db.transaction(|tx| -> Result<(), StoreError> {
+        tx.put_held_aside(&a)?;
+        tx.put_held_aside(&b)
+    })
+    .unwrap();
+    let view = StoredReplica::new(&db, GROUP);
+    assert_eq!(view.held_aside(&a.uid).unwrap(), Some(a.clone()));
+    assert_eq!(view.all_held_aside(&FOLDER).unwrap(), vec![a.clone(), b.clone()]);
+    assert_eq!(view.held_aside_under(&p1).unwrap(), vec![a.clone(), b.clone()]);
+    assert_eq!(db.check().unwrap(), vec![]);
+    // A later version of b waits for another parent.
+    let mut b2 = b.clone();
+    b2.parent = p2;
+    b2.gvsn = Gvsn::new(DB, 11);
+    db.transaction(|tx| tx.put_held_aside(&b2)).unwrap();
+    let view = StoredReplica::new(&db, GROUP);
+    assert_eq!(view.held_aside_under(&p1).unwrap(), vec![a.clone()]);
+    assert_eq!(view.held_aside_under(&p2).unwrap(), vec![b2.clone()]);
+    assert_eq!(db.counts().unwrap().held_aside, 2);
+    assert_eq!(db.check().unwrap(), vec![]);
+    // Released: gone from everything.
+    let gone = db.transaction(|tx| tx.remove_held_aside(&a.uid)).unwrap();
+    assert_eq!(gone, Some(a.clone()));
+    let view = StoredReplica::new(&db, GROUP);
+    assert_eq!(view.held_aside(&a.uid).unwrap(), None);
+    assert_eq!(view.all_held_aside(&FOLDER).unwrap(), vec![b2.clone()]);
+    assert_eq!(view.held_aside_under(&p1).unwrap(), vec![]);
+    assert_eq!(db.check().unwrap(), vec![]);
+    drop(db);
+    // A lost list entry is found.
+    raw(&t.db()).delete(&Key::AsideUnder { parent: p2, uid: b2.uid }.encode()).unwrap();
+    let db = Database::open(&t.db()).unwrap();
+    let found = db.check().unwrap();
+    assert!(
+        found.iter().any(|i| matches!(i, Inconsistency::StaleIndexEntry { key: Key::Aside(u), .. } if *u == b2.uid)),
+        "{found:#?}"
+    );
+}
