@@ -7,7 +7,7 @@
 //!   §3.2.4.1), over the engine's responder, the store and the staging area.
 //! - [`pull`]: pulling a folder from a partner — the engine's session
 //!   machine driving a [`crate::net::rpc_client`] association, downloads
-//!   into the staging area, updates into the store.
+//!   into the staging area, the engine's installer's plans into the store.
 //! - [`children`]: when dfsrd starts its children (the listener) again.
 
 pub mod children;

@@ -3,9 +3,12 @@
 //! requests become FrsTransport calls, the answers engine responses.
 //! Downloads (InitializeFileTransferAsync, RawGetFileData pieces, RdcClose,
 //! §3.3.4.7-8) write the staged file to the staging area, check it against
-//! the update's hash, and report it to the engine; installs store the
-//! update in the database (installing into a share is the meet's, driven
-//! by dfsrd).
+//! the update's hash, and report it to the engine. Installs, holds and
+//! cycle breaks go through the engine's installer; its plan is carried
+//! out in the database in one transaction (conflict records, installs,
+//! updates held aside, our originator's counters), the content of a
+//! version we originate linked in the staging area (installing into a
+//! share is the meet's, driven by dfsrd).
 //!
 //! [`pull_once`] runs until the folder is in sync: a full sync was done
 //! and the partner has nothing newer (the folder waits on a CHANGE_NOTIFY
@@ -17,7 +20,9 @@ use std::io::{BufReader, Write};
 use std::time::{Duration, Instant};
 
 use crate::engine::ids::Gvsn;
-use crate::engine::rules::{decide, Decision};
+use crate::engine::install::{Installer, Origin, Step};
+use crate::engine::local_change::{ChangeError, LocalChangeError};
+use crate::engine::version_vector::VersionVector;
 use crate::engine::session::{
     Action, AsyncPollResponse as EPoll, Call, CallError, ChangeType, DownloadError, FolderState, PartnerSync,
     Request as ERequest, Response as EResponse, SessionError, SyncConfig, SyncError, UpdateOutcome, UpdatesResponse,
@@ -25,7 +30,7 @@ use crate::engine::session::{
 use crate::engine::update::Update as EUpdate;
 use crate::staging::frsx::FrsxReader;
 use crate::staging::marshal::MarshalReader;
-use crate::store::{merge_known, store_received, Database, StagingArea, StoreError, StoredReplica};
+use crate::store::{merge_known, Database, StagingArea, StoreError, StoredReplica};
 
 use crate::wire::frstrans::{frs_error, version_compatible, OUR_PROTOCOL_VERSION};
 use crate::wire::frstrans::convert::{
@@ -138,6 +143,22 @@ pub enum PullError {
     /// Not in sync in time.
     #[error("not in sync after {0:?}")]
     Timeout(Duration),
+    /// The installer refused to originate an update (versions exhausted,
+    /// a broken tree in the database).
+    #[error("installing: {0}")]
+    Install(#[from] LocalChangeError),
+    /// No random bytes for our new database GUID.
+    #[error("reading random bytes for the database GUID: {0}")]
+    Random(std::io::Error),
+}
+
+impl From<ChangeError<StoreError>> for PullError {
+    fn from(e: ChangeError<StoreError>) -> Self {
+        match e {
+            ChangeError::Read(e) => PullError::Store(e),
+            ChangeError::Refused(e) => PullError::Install(e),
+        }
+    }
 }
 
 impl From<SyncError<StoreError>> for PullError {
@@ -195,6 +216,9 @@ pub fn pull_once(
     let mut inflight: HashMap<u32, Pending> = HashMap::new();
     let mut report = PullReport::default();
     let mut saw_full_vector = false;
+    // The partner's latest vector: what its versions were made from
+    // (the installer's lineage, see engine::install::Lineage).
+    let mut partner_vector = VersionVector::new();
     loop {
         while let Some(action) = sync.poll_action() {
             match action {
@@ -224,27 +248,41 @@ pub fn pull_once(
                 }
                 Action::Install(folder, updates) => {
                     for u in updates {
-                        let outcome = match decide(&u, db.update(&u.uid)?.as_ref()) {
-                            Ok(Decision::Install) => {
-                                store_received(db, &cfg.replica_set, &u)?;
-                                report.installed += 1;
-                                UpdateOutcome::Installed
-                            }
-                            _ => {
-                                report.superseded += 1;
-                                UpdateOutcome::Superseded
-                            }
-                        };
+                        let gvsn = u.gvsn;
+                        let outcome = plan_and_commit(db, staging, cfg.replica_set, folder, &partner_vector, |i| {
+                            let o = i.receive(u)?;
+                            i.retry_unblocked()?;
+                            Ok(o)
+                        })?;
+                        match outcome {
+                            UpdateOutcome::Installed => report.installed += 1,
+                            UpdateOutcome::Held => report.held += 1,
+                            _ => report.superseded += 1,
+                        }
                         let replica = StoredReplica::new(db, cfg.replica_set);
-                        sync.on_update_processed(folder, u.gvsn, outcome, now(), &replica)?;
+                        sync.on_update_processed(folder, gvsn, outcome, now(), &replica)?;
                     }
                 }
                 Action::Hold(folder, held) => {
                     report.held += held.len() as u64;
-                    tracing::warn!(%folder, count = held.len(), "sync: updates held (orphans or cycles)");
+                    tracing::info!(%folder, count = held.len(), "sync: updates held aside (orphans, cycles) or dangling");
+                    plan_and_commit(db, staging, cfg.replica_set, folder, &partner_vector, |i| {
+                        for h in held {
+                            i.held(h.update, h.reason)?;
+                            i.retry_unblocked()?;
+                        }
+                        Ok(())
+                    })?;
                 }
                 Action::CycleBreaks(folder, breaks) => {
-                    tracing::warn!(%folder, count = breaks.len(), "sync: name cycles left for the installer");
+                    tracing::info!(%folder, count = breaks.len(), "sync: move cycles broken by keeping the old parent");
+                    plan_and_commit(db, staging, cfg.replica_set, folder, &partner_vector, |i| {
+                        for b in breaks {
+                            i.cycle_break(b)?;
+                            i.retry_unblocked()?;
+                        }
+                        Ok(())
+                    })?;
                 }
                 Action::MergeKnownVector(folder, vv) => {
                     merge_known(db, &cfg.replica_set, &folder, &vv)?;
@@ -286,6 +324,9 @@ pub fn pull_once(
                         EResponse::AsyncPoll(p) => {
                             report.async_polls += 1;
                             saw_full_vector |= p.vector.is_some();
+                            if let Some(v) = &p.vector {
+                                partner_vector = v.clone();
+                            }
                         }
                         _ => {}
                     }
@@ -309,6 +350,69 @@ pub fn pull_once(
         sync.on_timer(now(), &StoredReplica::new(db, cfg.replica_set))?;
         progress(&report);
     }
+}
+
+/// Plans with the engine's installer over the store (`f` feeds it), then
+/// carries the plan out in one transaction: ConflictAndDeleted records,
+/// installs (their GVSNs known), holds and releases, our originator's
+/// counters. An originated live version gets the content of the version it
+/// was made from, linked under its own name in the staging area before the
+/// transaction and removed again if it fails. Installing into a share is
+/// the meet's, driven by dfsrd; this is what `dfsrctl sync` keeps.
+fn plan_and_commit<T>(
+    db: &mut Database,
+    staging: &StagingArea,
+    group: Guid,
+    folder: Guid,
+    lineage: &VersionVector,
+    f: impl FnOnce(&mut Installer<'_, StoredReplica<'_>>) -> Result<T, ChangeError<StoreError>>,
+) -> Result<T, PullError> {
+    let fresh = match db.database_guid()? {
+        Some(g) => g,
+        None => crate::random::new_guid().map_err(PullError::Random)?,
+    };
+    let originator = db.resume_originator(folder, fresh)?;
+    let now = crate::meet::nttime(std::time::SystemTime::now());
+    let (out, plan) = {
+        let replica = StoredReplica::new(db, group);
+        let mut installer = Installer::new(&replica, originator, lineage, now);
+        let out = f(&mut installer)?;
+        (out, installer.into_plan())
+    };
+    let mut placed = Vec::new();
+    for step in &plan.steps {
+        let Step::Install { update, origin: Origin::Originated { from, .. } } = step else { continue };
+        let (src, dst) = (staging.path_of(from), staging.path_of(&update.gvsn));
+        if update.present && src.exists() && !dst.exists() {
+            if let Err(source) = std::fs::hard_link(&src, &dst) {
+                placed.iter().for_each(|p| drop(std::fs::remove_file(p)));
+                return Err(PullError::Staging { path: dst, source });
+            }
+            placed.push(dst);
+        }
+    }
+    let committed = db.transaction(|tx| -> Result<(), StoreError> {
+        for step in &plan.steps {
+            match step {
+                Step::Preserve(record) => tx.add_conflict(record)?,
+                Step::Install { update, .. } => {
+                    tx.put_update(update)?;
+                    tx.add_known(&group, &update.content_set_id, update.gvsn)?;
+                }
+                Step::Hold(u) => tx.put_held_aside(u)?,
+                Step::Release(u) => {
+                    tx.remove_held_aside(&u.uid)?;
+                    tx.add_known(&group, &u.content_set_id, u.gvsn)?;
+                }
+            }
+        }
+        tx.commit_originator(&plan.originator)
+    });
+    if let Err(e) = committed {
+        placed.iter().for_each(|p| drop(std::fs::remove_file(p)));
+        return Err(e.into());
+    }
+    Ok(out)
 }
 
 /// Handles one answer of a download; returns the engine response once the
@@ -575,5 +679,86 @@ fn call_and_folder(r: &ERequest) -> (Call, Option<Guid>) {
             (Call::RequestUpdates, Some(*folder))
         }
         ERequest::UpdateCancel { folder, .. } => (Call::UpdateCancel, Some(*folder)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::ids::Uid;
+    use crate::engine::ordering::HoldReason;
+    use crate::engine::update::tests::sample;
+    use crate::engine::update::FILE_ATTRIBUTE_DIRECTORY;
+
+    const GROUP: Guid = Guid([0x77; 16]);
+    const FOLDER: Guid = Guid([0xcc; 16]);
+    const PARTNER: Guid = Guid([0x99; 16]);
+
+    fn temp_db(name: &str) -> (std::path::PathBuf, Database, StagingArea) {
+        let dir = std::env::temp_dir().join(format!("dfsr-pull-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("staging")).unwrap();
+        let db = Database::open(&dir.join("dfsr.tdb")).unwrap();
+        (dir.clone(), db, StagingArea::new(dir.join("staging")))
+    }
+
+    fn from_partner(v: u64, parent: Uid, dir: bool) -> EUpdate {
+        let mut u = sample(Uid::new(PARTNER, v), Gvsn::new(PARTNER, v), parent, &format!("n{v}"));
+        if dir {
+            u.attributes = FILE_ATTRIBUTE_DIRECTORY;
+        }
+        u
+    }
+
+    /// An orphan is kept aside in the store, and installed (its GVSN then
+    /// known) when its parent arrives.
+    #[test]
+    fn an_orphan_waits_in_the_store_for_its_parent() {
+        let (dir, mut db, staging) = temp_db("orphan");
+        let parent = from_partner(10, Uid::root_of(FOLDER), true);
+        let child = from_partner(11, parent.uid, false);
+        let vv = VersionVector::new();
+        plan_and_commit(&mut db, &staging, GROUP, FOLDER, &vv, |i| {
+            i.held(child.clone(), HoldReason::Orphan { missing: parent.uid })
+        })
+        .unwrap();
+        assert_eq!(db.held_aside(&child.uid).unwrap(), Some(child.clone()));
+        assert_eq!(db.update(&child.uid).unwrap(), None);
+        let outcome = plan_and_commit(&mut db, &staging, GROUP, FOLDER, &vv, |i| {
+            let o = i.receive(parent.clone())?;
+            i.retry_unblocked()?;
+            Ok(o)
+        })
+        .unwrap();
+        assert_eq!(outcome, UpdateOutcome::Installed);
+        assert_eq!(db.update(&child.uid).unwrap(), Some(child.clone()));
+        assert_eq!(db.held_aside(&child.uid).unwrap(), None);
+        let known = db.known_vector(&GROUP, &FOLDER).unwrap();
+        assert!(known.contains(&parent.gvsn) && known.contains(&child.gvsn));
+        assert_eq!(db.check().unwrap(), vec![]);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A live child of a deleted directory is deleted by us (a tombstone
+    /// from our own database, counters stored), never stored live.
+    #[test]
+    fn a_dangling_child_is_tombstoned_by_us() {
+        let (dir, mut db, staging) = temp_db("dangling");
+        let mut gone = from_partner(10, Uid::root_of(FOLDER), true);
+        gone.present = false;
+        let child = from_partner(11, gone.uid, false);
+        let vv = VersionVector::new();
+        plan_and_commit(&mut db, &staging, GROUP, FOLDER, &vv, |i| i.receive(gone.clone()).map(|_| ())).unwrap();
+        plan_and_commit(&mut db, &staging, GROUP, FOLDER, &vv, |i| {
+            i.held(child.clone(), HoldReason::ParentDeleted { parent: gone.uid })
+        })
+        .unwrap();
+        let ours = db.database_guid().unwrap().expect("a database GUID was made");
+        let stored = db.update(&child.uid).unwrap().expect("the child is recorded");
+        assert!(!stored.present, "{stored:?}");
+        assert_eq!(stored.gvsn.db, ours);
+        assert!(db.originator(&FOLDER).unwrap().is_some_and(|o| o.next_version > stored.gvsn.version));
+        assert_eq!(db.check().unwrap(), vec![]);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -925,6 +925,20 @@ impl Transaction<'_> {
         self.delete(&Key::Download(*uid))
     }
 
+    /// Every folder's originator counters, as of this transaction.
+    pub fn originators(&self) -> Result<Vec<(Guid, OriginatorState)>, StoreError> {
+        let view = self.view();
+        let mut out = Vec::new();
+        for raw in view.keys_with_prefix(prefix::ORIGINATOR) {
+            if let Key::Originator(f) = Key::parse(&raw) {
+                if let Some(s) = view.get(Key::Originator(f), codec::decode_originator)? {
+                    out.push((f, s));
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Keeps `u` aside until its parent arrives (an orphan, an unbreakable
     /// cycle; the engine's `Step::Hold`), in its folder's and its parent's
     /// held-aside lists; replaces what was held aside for its UID.

@@ -155,15 +155,6 @@ impl ReplicaRead for StoredReplica<'_> {
     }
 }
 
-/// Stores `u` as what we hold for its UID with its GVSN known, in one
-/// transaction.
-pub fn store_received(db: &mut Database, group: &Guid, u: &Update) -> Result<(), StoreError> {
-    db.transaction(|tx| -> Result<(), StoreError> {
-        tx.put_update(u)?;
-        tx.add_known(group, &u.content_set_id, u.gvsn)
-    })
-}
-
 /// Merges a partner's vector into our known vector of `folder` (§3.3.4.6).
 pub fn merge_known(db: &mut Database, group: &Guid, folder: &Guid, vv: &VersionVector) -> Result<(), StoreError> {
     db.transaction(|tx| {

@@ -15,6 +15,7 @@
 
 use super::{Database, OriginatorState, StagingArea, StoreError};
 use crate::engine::ids::{Guid, Gvsn};
+use crate::engine::local_change::Originator;
 use crate::engine::update::Update;
 use std::path::PathBuf;
 
@@ -120,5 +121,37 @@ impl Database {
             remove_placed(&placed);
         }
         committed
+    }
+}
+
+impl Database {
+    /// Our originator for `folder` as the database left it: our database
+    /// GUID (`fresh` when none is stored yet) and counters above what any
+    /// folder handed out, since one database GUID numbers every folder's
+    /// changes. Store it back with [`super::Transaction::commit_originator`].
+    pub fn resume_originator(&self, folder: Guid, fresh: Guid) -> Result<Originator, StoreError> {
+        let db_guid = self.database_guid()?.unwrap_or(fresh);
+        let all = self.originators()?;
+        let next = all.iter().map(|(_, s)| s.next_version).max().unwrap_or(0);
+        let clock = all.iter().map(|(_, s)| s.last_clock).max().unwrap_or(0);
+        Ok(Originator::resume(db_guid, folder, next, clock))
+    }
+}
+
+impl super::Transaction<'_> {
+    /// Stores `o`'s counters for its folder (and its database GUID when
+    /// none is stored), raising every other folder's counter to it.
+    pub fn commit_originator(&mut self, o: &Originator) -> Result<(), StoreError> {
+        if self.database_guid()?.is_none() {
+            self.set_database_guid(&o.db())?;
+        }
+        let state = OriginatorState { next_version: o.next_version(), last_clock: o.last_clock() };
+        self.set_originator(&o.content_set(), &state)?;
+        for (f, s) in self.originators()? {
+            if f != o.content_set() && s.next_version < state.next_version {
+                self.set_originator(&f, &OriginatorState { next_version: state.next_version, last_clock: s.last_clock })?;
+            }
+        }
+        Ok(())
     }
 }

@@ -36,6 +36,6 @@ pub use codec::{DecodeError, DownloadState, OriginatorState, RecordType};
 pub use database::{
     Counts, Database, DumpEntry, DumpError, Inconsistency, StoreError, Transaction, DIR_NAME, FILE_NAME, SCHEMA_VERSION,
 };
-pub use folder_view::{merge_known, store_received, ServedGroup, StoredReplica};
+pub use folder_view::{merge_known, ServedGroup, StoredReplica};
 pub use keys::Key;
 pub use staging_area::StagingArea;

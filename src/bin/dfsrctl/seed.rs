@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use samba_dfsr::engine::ids::{Guid, Uid};
-use samba_dfsr::engine::local_change::{NewFile, Originator};
+use samba_dfsr::engine::local_change::NewFile;
 use samba_dfsr::engine::update::Update;
 use samba_dfsr::store::local_commit::{LocalChange, LocalChanges};
 use samba_dfsr::store::{Database, OriginatorState, StagingArea};
@@ -46,11 +46,8 @@ pub fn seed(db_path: &Path, staging: &Path, group: Guid, folder: Guid, from: &Pa
     };
     // One database GUID numbers every folder's changes: start above the
     // versions any folder handed out (their counters are raised to ours
-    // in the same transaction below).
-    let others = db.originators()?;
-    let next = others.iter().map(|(_, s)| s.next_version).max().unwrap_or(0);
-    let clock = others.iter().map(|(_, s)| s.last_clock).max().unwrap_or(0);
-    let mut originator = Originator::resume(db_guid, folder, next, clock);
+    // in the same transaction).
+    let mut originator = db.resume_originator(folder, db_guid)?;
     let empty = tempfile(staging, "empty")?;
     let mut held: BTreeMap<Uid, Update> = BTreeMap::new();
     let mut staged: Vec<LocalChange> = Vec::new();
