@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::engine::ids::Gvsn;
 use crate::engine::install::{Installer, Origin, Step};
-use crate::engine::local_change::{ChangeError, LocalChangeError};
+use crate::engine::local_change::{ChangeError, LocalChangeError, Originator};
 use crate::engine::version_vector::VersionVector;
 use crate::engine::session::{
     Action, AsyncPollResponse as EPoll, Call, CallError, ChangeType, DownloadError, FolderState, PartnerSync,
@@ -212,6 +212,9 @@ pub fn pull_once(
     let start = Instant::now();
     let now = || start.elapsed().as_millis() as u64;
     let mut sync = PartnerSync::new(cfg.sync, [cfg.folder], now())?;
+    // Read once: every plan of this pull continues it (reading all
+    // folders' counters per update would traverse the database each time).
+    let mut originator = resume_originator(db, cfg.folder)?;
     let ids = Ids { connection: cfg.connection_id, replica_set: cfg.replica_set };
     let mut inflight: HashMap<u32, Pending> = HashMap::new();
     let mut report = PullReport::default();
@@ -249,7 +252,7 @@ pub fn pull_once(
                 Action::Install(folder, updates) => {
                     for u in updates {
                         let gvsn = u.gvsn;
-                        let outcome = plan_and_commit(db, staging, cfg.replica_set, folder, &partner_vector, |i| {
+                        let outcome = plan_and_commit(db, staging, cfg.replica_set, &mut originator, &partner_vector, |i| {
                             let o = i.receive(u)?;
                             i.retry_unblocked()?;
                             Ok(o)
@@ -266,7 +269,7 @@ pub fn pull_once(
                 Action::Hold(folder, held) => {
                     report.held += held.len() as u64;
                     tracing::info!(%folder, count = held.len(), "sync: updates held aside (orphans, cycles) or dangling");
-                    plan_and_commit(db, staging, cfg.replica_set, folder, &partner_vector, |i| {
+                    plan_and_commit(db, staging, cfg.replica_set, &mut originator, &partner_vector, |i| {
                         for h in held {
                             i.held(h.update, h.reason)?;
                             i.retry_unblocked()?;
@@ -276,7 +279,7 @@ pub fn pull_once(
                 }
                 Action::CycleBreaks(folder, breaks) => {
                     tracing::info!(%folder, count = breaks.len(), "sync: move cycles broken by keeping the old parent");
-                    plan_and_commit(db, staging, cfg.replica_set, folder, &partner_vector, |i| {
+                    plan_and_commit(db, staging, cfg.replica_set, &mut originator, &partner_vector, |i| {
                         for b in breaks {
                             i.cycle_break(b)?;
                             i.retry_unblocked()?;
@@ -363,19 +366,14 @@ fn plan_and_commit<T>(
     db: &mut Database,
     staging: &StagingArea,
     group: Guid,
-    folder: Guid,
+    originator: &mut Originator,
     lineage: &VersionVector,
     f: impl FnOnce(&mut Installer<'_, StoredReplica<'_>>) -> Result<T, ChangeError<StoreError>>,
 ) -> Result<T, PullError> {
-    let fresh = match db.database_guid()? {
-        Some(g) => g,
-        None => crate::random::new_guid().map_err(PullError::Random)?,
-    };
-    let originator = db.resume_originator(folder, fresh)?;
     let now = crate::meet::nttime(std::time::SystemTime::now());
     let (out, plan) = {
         let replica = StoredReplica::new(db, group);
-        let mut installer = Installer::new(&replica, originator, lineage, now);
+        let mut installer = Installer::new(&replica, originator.clone(), lineage, now);
         let out = f(&mut installer)?;
         (out, installer.into_plan())
     };
@@ -406,13 +404,30 @@ fn plan_and_commit<T>(
                 }
             }
         }
-        tx.commit_originator(&plan.originator)
+        // Counters only when the plan made versions of ours.
+        let moved = (plan.originator.next_version(), plan.originator.last_clock())
+            != (originator.next_version(), originator.last_clock());
+        if moved {
+            tx.commit_originator(&plan.originator)?;
+        }
+        Ok(())
     });
     if let Err(e) = committed {
         placed.iter().for_each(|p| drop(std::fs::remove_file(p)));
         return Err(e.into());
     }
+    *originator = plan.originator;
     Ok(out)
+}
+
+/// Our originator for `folder` (a database GUID made now if the database
+/// has none yet).
+fn resume_originator(db: &Database, folder: Guid) -> Result<Originator, PullError> {
+    let fresh = match db.database_guid()? {
+        Some(g) => g,
+        None => crate::random::new_guid().map_err(PullError::Random)?,
+    };
+    Ok(db.resume_originator(folder, fresh)?)
 }
 
 /// Handles one answer of a download; returns the engine response once the
@@ -718,13 +733,14 @@ mod tests {
         let parent = from_partner(10, Uid::root_of(FOLDER), true);
         let child = from_partner(11, parent.uid, false);
         let vv = VersionVector::new();
-        plan_and_commit(&mut db, &staging, GROUP, FOLDER, &vv, |i| {
+        let mut o = resume_originator(&db, FOLDER).unwrap();
+        plan_and_commit(&mut db, &staging, GROUP, &mut o, &vv, |i| {
             i.held(child.clone(), HoldReason::Orphan { missing: parent.uid })
         })
         .unwrap();
         assert_eq!(db.held_aside(&child.uid).unwrap(), Some(child.clone()));
         assert_eq!(db.update(&child.uid).unwrap(), None);
-        let outcome = plan_and_commit(&mut db, &staging, GROUP, FOLDER, &vv, |i| {
+        let outcome = plan_and_commit(&mut db, &staging, GROUP, &mut o, &vv, |i| {
             let o = i.receive(parent.clone())?;
             i.retry_unblocked()?;
             Ok(o)
@@ -748,8 +764,9 @@ mod tests {
         gone.present = false;
         let child = from_partner(11, gone.uid, false);
         let vv = VersionVector::new();
-        plan_and_commit(&mut db, &staging, GROUP, FOLDER, &vv, |i| i.receive(gone.clone()).map(|_| ())).unwrap();
-        plan_and_commit(&mut db, &staging, GROUP, FOLDER, &vv, |i| {
+        let mut o = resume_originator(&db, FOLDER).unwrap();
+        plan_and_commit(&mut db, &staging, GROUP, &mut o, &vv, |i| i.receive(gone.clone()).map(|_| ())).unwrap();
+        plan_and_commit(&mut db, &staging, GROUP, &mut o, &vv, |i| {
             i.held(child.clone(), HoldReason::ParentDeleted { parent: gone.uid })
         })
         .unwrap();
