@@ -91,8 +91,9 @@ impl UpdateDatabase for ServedGroup<'_> {
 /// writes go through [`Database::transaction`] in between.
 ///
 /// Updates held aside are the store's `a/` records (see
-/// [`super::Transaction::put_held_aside`]); `dfsrctl sync` does not keep
-/// any yet (it only counts them): the member's installer will.
+/// [`super::Transaction::put_held_aside`]), which a pull's installer plans
+/// keep. A name look-up reads every child of the directory: a name index
+/// would make it one read.
 pub struct StoredReplica<'a> {
     db: &'a Database,
     group: Guid,
