@@ -3,6 +3,8 @@
 //! `strwicmp` (case-insensitive, whitespace ignored). Pure: the module gets
 //! the pairs from the C shim, dfsrctl from `testparm`.
 
+pub mod replication;
+
 use std::collections::BTreeMap;
 
 /// Prefix of our parametric options (`dfsr:name = value`).

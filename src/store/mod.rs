@@ -19,10 +19,13 @@
 //! - [`staging_area`]: where staged files live, named by version.
 //! - [`staged_file`]: staged files written from local files (the I/O half of
 //!   [`crate::staging::writer`]).
+//! - [`config_store`]: the replication configuration (groups, folders,
+//!   members, connections, memberships) that `dfsrctl replication` edits.
 //! - [`local_commit`]: local changes committed with their staged files
 //!   (placed first, removed again if the transaction fails).
 
 pub mod codec;
+pub mod config_store;
 pub mod database;
 pub mod folder_view;
 pub mod keys;
