@@ -11,5 +11,6 @@
 //! - [`children`]: when dfsrd starts its children (the listener) again.
 
 pub mod children;
+pub mod place;
 pub mod pull;
 pub mod serve;

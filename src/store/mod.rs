@@ -21,6 +21,8 @@
 //!   [`crate::staging::writer`]).
 //! - [`config_store`]: the replication configuration (groups, folders,
 //!   members, connections, memberships) that `dfsrctl replication` edits.
+//! - [`placed`]: what the meet has placed in each share (version, parent,
+//!   name), to know what is left to install, move or remove.
 //! - [`local_commit`]: local changes committed with their staged files
 //!   (placed first, removed again if the transaction fails).
 
@@ -30,6 +32,7 @@ pub mod database;
 pub mod folder_view;
 pub mod keys;
 pub mod local_commit;
+pub mod placed;
 pub mod staged_file;
 pub mod staging_area;
 #[cfg(test)]

@@ -1,0 +1,313 @@
+//! Placing what the database holds into the share, through the meet:
+//! every live version the installer stored is installed (or moved, then
+//! installed) at its path, every tombstone of something on disk removed.
+//! What is placed is recorded ([`crate::store::placed`]) only after the
+//! meet did it, so a crash repeats an install and never skips one; a file
+//! a client holds open (SHARING_VIOLATION) stays pending and is retried
+//! on the next round, with no manual step.
+//!
+//! Order (the ancestral order of §3.3.4.6.2 on disk): live versions
+//! parents first (by depth), then removals children first. A name taken
+//! on disk by another file is freed first when that file is itself due
+//! to move or go; otherwise the occupant lost a name conflict and the meet
+//! keeps it in ConflictAndDeleted.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use crate::engine::ids::{Guid, Uid};
+use crate::engine::update::Update;
+use crate::meet::MeetError;
+use crate::samba::ntstatus::NtStatus;
+use crate::store::placed::{Placed, PlacedChange, PlacedError, PlacedStore};
+use crate::store::{Database, StagingArea, StoreError};
+
+/// The meet as the placer uses it: installs, removes and moves in one
+/// share (dfsrd's member calls [`crate::meet`] in its own process; tests
+/// use a recorder).
+pub trait Meet {
+    fn install(&mut self, share: &str, path: &str, staged: &str, uid: &str, lost: bool) -> Result<(), MeetError>;
+    fn remove(&mut self, share: &str, path: &str, uid: &str) -> Result<(), MeetError>;
+    fn move_path(&mut self, share: &str, from: &str, to: &str) -> Result<(), MeetError>;
+}
+
+/// The real meet, in this process (which must be Samba-initialised:
+/// dfsrd's member child).
+#[derive(Debug, Default)]
+pub struct InProcessMeet;
+
+impl Meet for InProcessMeet {
+    fn install(&mut self, share: &str, path: &str, staged: &str, uid: &str, lost: bool) -> Result<(), MeetError> {
+        crate::meet::install_started();
+        let flags = if lost { crate::meet::FLAG_LOST_TO_CONFLICT } else { 0 };
+        let r = crate::meet::install(share, path, staged, uid, flags);
+        crate::meet::install_finished(r.as_ref().map_or_else(|e| e.status, |_| NtStatus::OK));
+        r
+    }
+    fn remove(&mut self, share: &str, path: &str, uid: &str) -> Result<(), MeetError> {
+        crate::meet::remove(share, path, uid, 0)
+    }
+    fn move_path(&mut self, share: &str, from: &str, to: &str) -> Result<(), MeetError> {
+        crate::meet::move_path(share, from, to, 0)
+    }
+}
+
+/// Why placing stopped (a failed install of one file is not this: it is
+/// counted and retried).
+#[derive(Debug, thiserror::Error)]
+pub enum PlaceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Placed(#[from] PlacedError),
+}
+
+/// What one round placed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlaceReport {
+    pub installed: u64,
+    pub moved: u64,
+    pub removed: u64,
+    /// Kept for a later round: open by a client (SHARING_VIOLATION).
+    pub deferred: u64,
+    /// Failed for another reason (logged; retried on a later round).
+    pub failed: u64,
+    /// Installed over a file that lost a conflict (kept aside by the meet).
+    pub conflicts: u64,
+    /// The last failure, for `status`.
+    pub last_error: Option<String>,
+}
+
+/// One replicated folder in one share: its placed versions, held in
+/// memory, and the UIDs still to look at.
+#[derive(Debug)]
+pub struct FolderPlacer {
+    pub group: Guid,
+    pub folder: Guid,
+    pub share: String,
+    placed: HashMap<Uid, Placed>,
+    pending: BTreeSet<Uid>,
+    /// UIDs whose previous version lost a conflict in a plan (the meet
+    /// keeps the replaced file).
+    lost: HashSet<Uid>,
+}
+
+impl FolderPlacer {
+    /// Loads what is placed; every update of the folder is pending (a
+    /// start compares all of it once).
+    pub fn load(db: &Database, store: &PlacedStore, group: Guid, folder: Guid, share: &str) -> Result<Self, PlaceError> {
+        let placed = store.folder(&folder)?;
+        let mut pending: BTreeSet<Uid> = db.folder_uids(&folder)?.into_iter().collect();
+        pending.extend(placed.keys().copied());
+        pending.remove(&Uid::root_of(folder));
+        Ok(FolderPlacer { group, folder, share: share.to_string(), placed, pending, lost: HashSet::new() })
+    }
+
+    /// UIDs whose stored version changed (a pull's installs).
+    pub fn touch(&mut self, uids: impl IntoIterator<Item = Uid>) {
+        self.pending.extend(uids.into_iter().filter(|u| *u != Uid::root_of(self.folder)));
+    }
+
+    /// A plan kept `uid`'s previous version as a conflict loser.
+    pub fn lost(&mut self, uid: Uid) {
+        self.lost.insert(uid);
+    }
+
+    /// Files left to place.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// What is placed now, by UID.
+    pub fn placed(&self) -> &HashMap<Uid, Placed> {
+        &self.placed
+    }
+
+    /// The on-disk path of a placed UID ("" for the folder root).
+    fn disk_path(&self, uid: &Uid) -> Option<String> {
+        let mut parts = Vec::new();
+        let mut at = *uid;
+        for _ in 0..4096 {
+            if at == Uid::root_of(self.folder) {
+                parts.reverse();
+                return Some(parts.join("/"));
+            }
+            let p = self.placed.get(&at)?;
+            parts.push(p.name.as_str());
+            at = p.parent;
+        }
+        None
+    }
+
+    /// The path the database gives a live update, when its parent is on
+    /// disk.
+    fn target_path(&self, u: &Update) -> Option<String> {
+        let parent = self.disk_path(&u.parent)?;
+        Some(if parent.is_empty() { u.name.clone() } else { format!("{parent}/{}", u.name) })
+    }
+
+    fn depth(&self, db: &Database, uid: &Uid) -> Result<usize, StoreError> {
+        let mut d = 0;
+        let mut at = *uid;
+        while at != Uid::root_of(self.folder) && d < 4096 {
+            match db.update(&at)? {
+                Some(u) => at = u.parent,
+                None => break,
+            }
+            d += 1;
+        }
+        Ok(d)
+    }
+
+    /// Places what is pending; records what the meet did in `store`.
+    pub fn run(
+        &mut self,
+        db: &Database,
+        staging: &StagingArea,
+        store: &mut PlacedStore,
+        meet: &mut dyn Meet,
+    ) -> Result<PlaceReport, PlaceError> {
+        let mut report = PlaceReport::default();
+        let mut live = Vec::new();
+        let mut gone = Vec::new();
+        for uid in std::mem::take(&mut self.pending) {
+            match db.update(&uid)? {
+                Some(u) if u.present => live.push((self.depth(db, &uid)?, u)),
+                // A tombstone, or not in the database at all: the placed
+                // record alone says where it is on disk.
+                _ if self.placed.contains_key(&uid) => gone.push((self.depth(db, &uid)?, uid)),
+                _ => {}
+            }
+        }
+        live.sort_by_key(|(d, _)| *d);
+        gone.sort_by_key(|(d, _)| std::cmp::Reverse(*d));
+        let mut changes = Vec::new();
+        let mut due: HashMap<Uid, Option<Update>> = live.iter().map(|(_, u)| (u.uid, Some(u.clone()))).collect();
+        due.extend(gone.iter().map(|(_, uid)| (*uid, None)));
+        for (_, u) in &live {
+            self.place_live(u, &due, staging, meet, &mut changes, &mut report, 0);
+            if changes.len() >= 256 {
+                store.apply(&changes)?;
+                changes.clear();
+            }
+        }
+        for (_, uid) in &gone {
+            self.place_gone(*uid, meet, &mut changes, &mut report);
+        }
+        store.apply(&changes)?;
+        Ok(report)
+    }
+
+    fn failed(&mut self, uid: Uid, e: MeetError, report: &mut PlaceReport) {
+        self.pending.insert(uid);
+        if e.status == NtStatus::SHARING_VIOLATION {
+            report.deferred += 1;
+        } else {
+            report.failed += 1;
+        }
+        report.last_error = Some(e.reason);
+    }
+
+    fn place_live(
+        &mut self,
+        u: &Update,
+        due: &HashMap<Uid, Option<Update>>,
+        staging: &StagingArea,
+        meet: &mut dyn Meet,
+        changes: &mut Vec<PlacedChange>,
+        report: &mut PlaceReport,
+        nesting: u32,
+    ) {
+        let Some(target) = self.target_path(u) else {
+            // Its parent is not on disk (yet): a later round.
+            self.pending.insert(u.uid);
+            return;
+        };
+        let uid_text = u.uid.to_string();
+        let now = self.placed.get(&u.uid).cloned();
+        if now.as_ref().is_some_and(|p| p.gvsn == u.gvsn && p.parent == u.parent && p.name == u.name) {
+            return;
+        }
+        // Someone else on disk at the target?
+        let occupant = self
+            .placed
+            .iter()
+            .find(|(o, _)| **o != u.uid && self.disk_path(o).as_deref() == Some(target.as_str()))
+            .map(|(o, _)| *o);
+        let mut lost = self.lost.remove(&u.uid);
+        if let Some(o) = occupant {
+            match due.get(&o) {
+                // It is going or moving away: free the name first (a few
+                // levels deep; a ring of renames is broken by a conflict).
+                Some(None) => self.place_gone(o, meet, changes, report),
+                Some(Some(next)) if nesting < 4 && self.target_path(next).is_some_and(|t| t != target) => {
+                    self.place_live(next, due, staging, meet, changes, report, nesting + 1)
+                }
+                // It stays: it lost the name to this one.
+                _ => {
+                    lost = true;
+                    self.placed.remove(&o);
+                    changes.push(PlacedChange::Remove(self.folder, o));
+                }
+            }
+        }
+        if let Some(p) = &now {
+            if (p.parent, p.name.as_str()) != (u.parent, u.name.as_str()) {
+                let Some(from) = self.disk_path(&u.uid) else { return };
+                if let Err(e) = meet.move_path(&self.share, &from, &target) {
+                    return self.failed(u.uid, e, report);
+                }
+                report.moved += 1;
+                let moved = Placed { gvsn: p.gvsn, parent: u.parent, name: u.name.clone() };
+                self.placed.insert(u.uid, moved.clone());
+                changes.push(PlacedChange::Put(self.folder, u.uid, moved));
+                if p.gvsn == u.gvsn {
+                    return;
+                }
+            }
+        }
+        let staged = staging.path_of(&u.gvsn);
+        if !staged.exists() {
+            // Same version moved, or content not staged here: nothing to
+            // write (a move was done above when needed).
+            if now.is_none() {
+                report.failed += 1;
+                report.last_error = Some(format!("{}: the staged file of {} is missing", staged.display(), u.gvsn));
+                self.pending.insert(u.uid);
+            }
+            return;
+        }
+        match meet.install(&self.share, &target, &staged.to_string_lossy(), &uid_text, lost) {
+            Ok(()) => {
+                report.installed += 1;
+                if lost {
+                    report.conflicts += 1;
+                }
+                let p = Placed { gvsn: u.gvsn, parent: u.parent, name: u.name.clone() };
+                self.placed.insert(u.uid, p.clone());
+                changes.push(PlacedChange::Put(self.folder, u.uid, p));
+            }
+            Err(e) => {
+                if lost {
+                    self.lost.insert(u.uid);
+                }
+                self.failed(u.uid, e, report)
+            }
+        }
+    }
+
+    fn place_gone(&mut self, uid: Uid, meet: &mut dyn Meet, changes: &mut Vec<PlacedChange>, report: &mut PlaceReport) {
+        let Some(path) = self.disk_path(&uid) else { return };
+        let uid_text = uid.to_string();
+        match meet.remove(&self.share, &path, &uid_text) {
+            Ok(()) => report.removed += 1,
+            // Already gone from disk: nothing left to remove.
+            Err(e) if e.status == NtStatus::OBJECT_NAME_NOT_FOUND || e.status == NtStatus::OBJECT_PATH_NOT_FOUND => {}
+            Err(e) => return self.failed(uid, e, report),
+        }
+        self.placed.remove(&uid);
+        changes.push(PlacedChange::Remove(self.folder, uid));
+    }
+}
+
+#[cfg(test)]
+mod tests;
