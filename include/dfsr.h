@@ -148,6 +148,23 @@ uint32_t dfsr_meet_move(const char *share,
                         size_t reason_len);
 
 /**
+ * Runs the member in the calling process, which must have initialised
+ * Samba (a dfsrd child after `reinit_after_fork`); returns only when it
+ * cannot work at all (1, the reason logged): dfsrd restarts it.
+ * `member_name` is `dfsr:member name` (empty: `netbios_name`);
+ * `credentials` is `dfsr:partner credentials` (empty: not set).
+ *
+ * # Safety
+ * Every pointer is NULL or a NUL-terminated string valid for the call.
+ */
+int dfsr_member_run(const char *state_dir,
+                    const char *member_name,
+                    const char *netbios_name,
+                    const char *credentials,
+                    const char *workgroup,
+                    uint32_t poll_interval_secs);
+
+/**
  * The referral for `path` (REQ_GET_DFS_REFERRAL's RequestFileName) at
  * `max_level` for a client at `client_ip`, from the namespace table in
  * `state_dir`. 0 with the response bytes in `*out`/`*out_len` (free them
@@ -225,14 +242,20 @@ int dfsr_rpc_listen(const char *address, uint16_t port);
  * security in the calling process, which must have initialised Samba
  * (passdb), from the engine's database and staging area under
  * `state_dir`/dfsr, to the accounts `allow` lists (`dfsr:rpc allow`;
- * empty: any authenticated); returns only when the listener fails (then 1).
+ * empty: any authenticated), for the connections the replication
+ * configuration has from this member (`member_name`, empty:
+ * `netbios_name`); returns only when the listener fails (then 1).
  *
  * # Safety
  * `fd` is a listening TCP socket the caller hands over (it is closed
- * when serving ends); `state_dir` and `allow` are NULL or NUL-terminated
- * strings valid for the call.
+ * when serving ends); the strings are NULL or NUL-terminated and valid
+ * for the call.
  */
-int dfsr_rpc_serve(int fd, const char *state_dir, const char *allow);
+int dfsr_rpc_serve(int fd,
+                   const char *state_dir,
+                   const char *allow,
+                   const char *member_name,
+                   const char *netbios_name);
 
 /**
  * Called once per process when smbd loads the module; `debug_class` is

@@ -251,16 +251,40 @@ static int rpc_fd = -1;
 static int dfsrd_rpc_entry(void)
 {
 	return dfsr_rpc_serve(rpc_fd, lp_state_directory(),
-			      lp_parm_const_string(-1, "dfsr", "rpc allow", ""));
+			      lp_parm_const_string(-1, "dfsr", "rpc allow", ""),
+			      lp_parm_const_string(-1, "dfsr", "member name", ""),
+			      lp_netbios_name());
 }
 
-enum { DFSRD_CHILD_RPC, DFSRD_CHILDREN };
+/*
+ * The replication member (src/member/run.rs): pulls from partners and
+ * installs through the meet in its own process, so a long sync never
+ * holds up the meet's IRPC requests; it reads the replication
+ * configuration itself, so it runs (idle) on a server with none.
+ */
+static int dfsrd_member_entry(void)
+{
+	return dfsr_member_run(lp_state_directory(),
+			       lp_parm_const_string(-1, "dfsr", "member name", ""),
+			       lp_netbios_name(),
+			       lp_parm_const_string(-1, "dfsr", "partner credentials", ""),
+			       lp_workgroup(),
+			       (uint32_t)lp_parm_int(-1, "dfsr", "poll interval", 10));
+}
+
+enum { DFSRD_CHILD_RPC, DFSRD_CHILD_MEMBER, DFSRD_CHILDREN };
 
 static struct dfsrd_child dfsrd_children[DFSRD_CHILDREN] = {
 	[DFSRD_CHILD_RPC] = {
 		.proc_name = "dfsrd-rpc",
 		.what = "the MS-FRS2 listener",
 		.entry = dfsrd_rpc_entry,
+		.pid = -1,
+	},
+	[DFSRD_CHILD_MEMBER] = {
+		.proc_name = "dfsrd-member",
+		.what = "the replication member",
+		.entry = dfsrd_member_entry,
 		.pid = -1,
 	},
 };
@@ -527,6 +551,7 @@ int main(int argc, const char *argv[])
 	}
 
 	dfsrd_start_rpc(ev);
+	dfsrd_child_start(ev, &dfsrd_children[DFSRD_CHILD_MEMBER]);
 
 	lp_ctx = loadparm_init_s3(frame, loadparm_s3_helpers());
 	imsg = imessaging_init(frame, lp_ctx, messaging_server_id(msg), ev);

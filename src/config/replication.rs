@@ -171,6 +171,16 @@ pub trait ShareLookup {
     fn share(&self, name: &str) -> Option<(String, Vec<String>)>;
 }
 
+/// Which member this server is: `dfsr:member name` when set, else the
+/// NetBIOS name (smb.conf's `netbios name`, whose default is the host
+/// name, as Samba computes it; `testparm` prints it).
+pub fn local_member_name(option: Option<&str>, netbios_name: &str) -> String {
+    match option.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(n) => n.to_string(),
+        None => netbios_name.trim().to_uppercase(),
+    }
+}
+
 fn same_name(a: &str, b: &str) -> bool {
     a.to_lowercase() == b.to_lowercase()
 }
@@ -435,6 +445,35 @@ impl ReplicationConfig {
                     });
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// Whether this server, member `me`, serves the connection a partner
+    /// asks for in EstablishConnection (§3.2.4.1.2): the connection must
+    /// be configured in that replication group, from us, and enabled.
+    /// A server with no replication group at all serves any (what
+    /// `dfsrctl sync` pulls from before a configuration exists).
+    pub fn check_served_connection(&self, replica_set: &Guid, connection: &Guid, me: &str) -> Result<(), String> {
+        if self.groups.is_empty() {
+            return Ok(());
+        }
+        let g = self
+            .groups
+            .iter()
+            .find(|g| g.id == *replica_set)
+            .ok_or_else(|| format!("no replication group {replica_set} is configured here"))?;
+        let c = g
+            .connections
+            .iter()
+            .find(|c| c.id == *connection)
+            .ok_or_else(|| format!("replication group {:?} has no connection {connection}", g.name))?;
+        let from = g.member_name(&c.from);
+        if !same_name(from, me) {
+            return Err(format!("connection {connection} of {:?} pulls from {from:?}, not from this member ({me})", g.name));
+        }
+        if !c.enabled {
+            return Err(format!("connection {from} -> {} of {:?} is disabled", g.member_name(&c.to), g.name));
         }
         Ok(())
     }

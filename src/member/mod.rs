@@ -11,6 +11,9 @@
 //! - [`children`]: when dfsrd starts its children (the listener) again.
 
 pub mod children;
+pub mod credentials;
 pub mod place;
 pub mod pull;
+pub mod run;
 pub mod serve;
+pub mod status;

@@ -90,6 +90,12 @@ pub struct PullReport {
     pub async_polls: u64,
     /// Vectors merged into ours.
     pub merges: u64,
+    /// UIDs whose stored version changed, in the order they were stored:
+    /// what the member places in the share next.
+    pub touched: Vec<crate::engine::ids::Uid>,
+    /// UIDs whose previous version lost a conflict (the meet keeps the
+    /// replaced file in ConflictAndDeleted).
+    pub lost: Vec<crate::engine::ids::Uid>,
 }
 
 impl PullReport {
@@ -252,7 +258,7 @@ pub fn pull_once(
                 Action::Install(folder, updates) => {
                     for u in updates {
                         let gvsn = u.gvsn;
-                        let outcome = plan_and_commit(db, staging, cfg.replica_set, &mut originator, &partner_vector, |i| {
+                        let outcome = plan_and_commit(db, staging, cfg.replica_set, &mut originator, &partner_vector, &mut report, |i| {
                             let o = i.receive(u)?;
                             i.retry_unblocked()?;
                             Ok(o)
@@ -269,7 +275,7 @@ pub fn pull_once(
                 Action::Hold(folder, held) => {
                     report.held += held.len() as u64;
                     tracing::info!(%folder, count = held.len(), "sync: updates held aside (orphans, cycles) or dangling");
-                    plan_and_commit(db, staging, cfg.replica_set, &mut originator, &partner_vector, |i| {
+                    plan_and_commit(db, staging, cfg.replica_set, &mut originator, &partner_vector, &mut report, |i| {
                         for h in held {
                             i.held(h.update, h.reason)?;
                             i.retry_unblocked()?;
@@ -279,7 +285,7 @@ pub fn pull_once(
                 }
                 Action::CycleBreaks(folder, breaks) => {
                     tracing::info!(%folder, count = breaks.len(), "sync: move cycles broken by keeping the old parent");
-                    plan_and_commit(db, staging, cfg.replica_set, &mut originator, &partner_vector, |i| {
+                    plan_and_commit(db, staging, cfg.replica_set, &mut originator, &partner_vector, &mut report, |i| {
                         for b in breaks {
                             i.cycle_break(b)?;
                             i.retry_unblocked()?;
@@ -368,6 +374,7 @@ fn plan_and_commit<T>(
     group: Guid,
     originator: &mut Originator,
     lineage: &VersionVector,
+    report: &mut PullReport,
     f: impl FnOnce(&mut Installer<'_, StoredReplica<'_>>) -> Result<T, ChangeError<StoreError>>,
 ) -> Result<T, PullError> {
     let now = crate::meet::nttime(std::time::SystemTime::now());
@@ -417,6 +424,13 @@ fn plan_and_commit<T>(
         return Err(e.into());
     }
     *originator = plan.originator;
+    for step in &plan.steps {
+        match step {
+            Step::Install { update, .. } => report.touched.push(update.uid),
+            Step::Preserve(r) => report.lost.push(r.uid),
+            Step::Hold(_) | Step::Release(_) => {}
+        }
+    }
     Ok(out)
 }
 
@@ -734,13 +748,13 @@ mod tests {
         let child = from_partner(11, parent.uid, false);
         let vv = VersionVector::new();
         let mut o = resume_originator(&db, FOLDER).unwrap();
-        plan_and_commit(&mut db, &staging, GROUP, &mut o, &vv, |i| {
+        plan_and_commit(&mut db, &staging, GROUP, &mut o, &vv, &mut PullReport::default(), |i| {
             i.held(child.clone(), HoldReason::Orphan { missing: parent.uid })
         })
         .unwrap();
         assert_eq!(db.held_aside(&child.uid).unwrap(), Some(child.clone()));
         assert_eq!(db.update(&child.uid).unwrap(), None);
-        let outcome = plan_and_commit(&mut db, &staging, GROUP, &mut o, &vv, |i| {
+        let outcome = plan_and_commit(&mut db, &staging, GROUP, &mut o, &vv, &mut PullReport::default(), |i| {
             let o = i.receive(parent.clone())?;
             i.retry_unblocked()?;
             Ok(o)
@@ -765,8 +779,8 @@ mod tests {
         let child = from_partner(11, gone.uid, false);
         let vv = VersionVector::new();
         let mut o = resume_originator(&db, FOLDER).unwrap();
-        plan_and_commit(&mut db, &staging, GROUP, &mut o, &vv, |i| i.receive(gone.clone()).map(|_| ())).unwrap();
-        plan_and_commit(&mut db, &staging, GROUP, &mut o, &vv, |i| {
+        plan_and_commit(&mut db, &staging, GROUP, &mut o, &vv, &mut PullReport::default(), |i| i.receive(gone.clone()).map(|_| ())).unwrap();
+        plan_and_commit(&mut db, &staging, GROUP, &mut o, &vv, &mut PullReport::default(), |i| {
             i.held(child.clone(), HoldReason::ParentDeleted { parent: gone.uid })
         })
         .unwrap();

@@ -70,12 +70,16 @@ pub struct ServedState {
     pub staging: Option<StagingArea>,
     /// Who may replicate (`dfsr:rpc allow`).
     pub allow: AllowList,
+    /// The replication configuration: which connections we serve.
+    pub config: Option<crate::store::config_store::ConfigStore>,
+    /// Which member this server is.
+    pub member: String,
 }
 
 /// Opens what dfsrd serves under `<state_dir>/dfsr`: the database
 /// (created when missing) and the staging area. A database that cannot be
 /// opened is logged and nothing is served from it.
-pub fn served_state(state_dir: &std::path::Path, allow: &str) -> ServedState {
+pub fn served_state(state_dir: &std::path::Path, allow: &str, member: &str) -> ServedState {
     let dir = state_dir.join(crate::store::DIR_NAME);
     let staging = StagingArea::new(dir.join(crate::store::staging_area::DIR_NAME));
     let db_path = dir.join(crate::store::FILE_NAME);
@@ -95,7 +99,25 @@ pub fn served_state(state_dir: &std::path::Path, allow: &str) -> ServedState {
     if allow.is_open() {
         tracing::warn!("rpc: dfsr:rpc allow is not set: any account that authenticates may replicate");
     }
-    ServedState { db, staging: Some(staging), allow }
+    let config_path = dir.join(crate::store::config_store::FILE_NAME);
+    let config = match crate::store::config_store::ConfigStore::open(&config_path) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::error!(path = %config_path.display(), "rpc: cannot open the replication configuration; no connection is served: {e}");
+            None
+        }
+    };
+    ServedState { db, staging: Some(staging), allow, config, member: member.to_string() }
+}
+
+impl ServedState {
+    /// Whether EstablishConnection for `connection` of `replica_set` is
+    /// answered: see [`crate::config::replication::ReplicationConfig::check_served_connection`].
+    pub fn serves_connection(&self, replica_set: &Guid, connection: &Guid) -> Result<(), String> {
+        let Some(store) = &self.config else { return Err("the replication configuration cannot be opened".into()) };
+        let config = store.load().map_err(|e| e.to_string())?;
+        config.check_served_connection(replica_set, connection, &self.member)
+    }
 }
 
 /// How a call is answered: the RPC server's vocabulary (a pending
@@ -672,6 +694,15 @@ impl rpc_service::RpcService for FrsService {
         if !allowed && call.opnum == crate::wire::frstrans::opnum::ESTABLISH_CONNECTION {
             let user = call.caller.user.as_deref().unwrap_or("(anonymous)");
             tracing::warn!(peer = %call.caller.peer, user, "rpc: account not in dfsr:rpc allow; it gets no connection");
+        }
+        let mut allowed = allowed;
+        if allowed && call.opnum == crate::wire::frstrans::opnum::ESTABLISH_CONNECTION {
+            if let Some(Request::EstablishConnection(r)) = decode_lenient(call.opnum, call.stub) {
+                if let Err(why) = shared.serves_connection(&r.replica_set_id, &r.connection_id) {
+                    tracing::warn!(peer = %call.caller.peer, "rpc: EstablishConnection refused: {why}");
+                    allowed = false;
+                }
+            }
         }
         self.set_peer_allowed(allowed);
         self.call(shared.db.as_ref(), call.opnum, call.stub, call.now)

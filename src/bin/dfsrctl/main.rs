@@ -10,6 +10,7 @@ use std::path::PathBuf;
 mod db;
 mod meet;
 mod namespace;
+mod replication;
 mod seed;
 mod sync;
 mod simulate;
@@ -66,6 +67,12 @@ enum Command {
     /// Deterministic replication simulation (engine sessions, faults,
     /// crash-restarts); exits non-zero on divergence.
     Simulate(simulate::SimulateArgs),
+    /// DFS Replication configuration: groups, folders, members,
+    /// connections, memberships; export/import; the member's status.
+    Replication {
+        #[command(subcommand)]
+        cmd: replication::ReplicationCommand,
+    },
     /// Pull a replicated folder from a partner's dfsrd over MS-FRS2
     /// (packet privacy) until in sync.
     Sync(sync::SyncArgs),
@@ -139,6 +146,7 @@ fn main() -> ExitCode {
         Command::Meet { cmd } => meet::run(cmd, &cli.configfile, cli.json),
         Command::Namespace { cmd } => namespace::run(cmd, &cli.configfile, cli.json).map_err(CliError::Other),
         Command::Simulate(args) => simulate::run(args, cli.json).map_err(CliError::Other),
+        Command::Replication { cmd } => replication::run(cmd, &cli.configfile, cli.json).map_err(CliError::Other),
         Command::Sync(args) => sync::run(args, &cli.configfile, cli.json).map_err(CliError::Other),
     };
     match result {

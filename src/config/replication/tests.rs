@@ -190,3 +190,16 @@ fn the_whole_configuration_round_trips() {
     c.set_membership("Sales", "Tools", "B", "x", (false, false), None).unwrap();
     assert_eq!(ReplicationConfig::from_json(&c.to_json()).unwrap(), c);
 }
+
+#[test]
+fn only_configured_enabled_connections_from_us_are_served() {
+    let mut c = config();
+    assert_eq!(ReplicationConfig::default().check_served_connection(&g(99), &g(98), "A"), Ok(()));
+    // B -> A is g(5): served by B, not by A.
+    assert_eq!(c.check_served_connection(&g(1), &g(5), "b"), Ok(()));
+    assert!(c.check_served_connection(&g(1), &g(5), "A").unwrap_err().contains("pulls from \"B\""));
+    assert!(c.check_served_connection(&g(9), &g(5), "B").unwrap_err().contains("no replication group"));
+    assert!(c.check_served_connection(&g(1), &g(9), "B").unwrap_err().contains("no connection"));
+    c.set_connection_enabled("Sales", "B", "A", false).unwrap();
+    assert!(c.check_served_connection(&g(1), &g(5), "B").unwrap_err().contains("disabled"));
+}

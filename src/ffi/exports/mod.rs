@@ -8,10 +8,12 @@
 //! - [`meet`]: dfsrd's meet (`dfsrd.c`): init, counters, install, remove,
 //!   move, start-up clean-up and checks.
 //! - [`rpc`]: dfsrd's MS-FRS2 listener.
+//! - [`member`]: dfsrd's replication member.
 //! - [`children`]: the restart back-off of dfsrd's children.
 
 pub mod children;
 pub mod meet;
+pub mod member;
 pub mod namespace;
 pub mod rpc;
 pub mod vfs;

@@ -28,19 +28,29 @@ pub unsafe extern "C" fn dfsr_rpc_listen(address: *const c_char, port: u16) -> c
 /// security in the calling process, which must have initialised Samba
 /// (passdb), from the engine's database and staging area under
 /// `state_dir`/dfsr, to the accounts `allow` lists (`dfsr:rpc allow`;
-/// empty: any authenticated); returns only when the listener fails (then 1).
+/// empty: any authenticated), for the connections the replication
+/// configuration has from this member (`member_name`, empty:
+/// `netbios_name`); returns only when the listener fails (then 1).
 ///
 /// # Safety
 /// `fd` is a listening TCP socket the caller hands over (it is closed
-/// when serving ends); `state_dir` and `allow` are NULL or NUL-terminated
-/// strings valid for the call.
+/// when serving ends); the strings are NULL or NUL-terminated and valid
+/// for the call.
 #[no_mangle]
-pub unsafe extern "C" fn dfsr_rpc_serve(fd: c_int, state_dir: *const c_char, allow: *const c_char) -> c_int {
+pub unsafe extern "C" fn dfsr_rpc_serve(
+    fd: c_int,
+    state_dir: *const c_char,
+    allow: *const c_char,
+    member_name: *const c_char,
+    netbios_name: *const c_char,
+) -> c_int {
     // SAFETY: the caller transfers ownership of an open listening socket.
     let listener = unsafe { <std::net::TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     // SAFETY: forwarded caller contract.
-    let (state_dir, allow) = unsafe { (string(state_dir), string(allow)) };
-    let state = crate::member::serve::served_state(std::path::Path::new(&state_dir), &allow);
+    let (state_dir, allow, member, netbios) =
+        unsafe { (string(state_dir), string(allow), string(member_name), string(netbios_name)) };
+    let member = crate::config::replication::local_member_name(Some(&member), &netbios);
+    let state = crate::member::serve::served_state(std::path::Path::new(&state_dir), &allow, &member);
     let security = crate::ffi::gensec::server_maker();
     match crate::net::rpc_server::serve::<crate::member::serve::FrsService>(listener, security, state) {
         Ok(()) => 0,

@@ -435,7 +435,16 @@ fn allow_list_and_refused_peers() {
 fn rpc_service_admits_callers_by_the_allow_list() {
     use crate::net::rpc_service::{Call, Caller, Outcome as Answer, RpcService};
     use crate::wire::dcerpc::{AuthLevel, AuthType};
-    let shared = ServedState { allow: AllowList::parse("DFSRTEST\\fs1$"), ..Default::default() };
+    let dir = std::env::temp_dir().join(format!("dfsr-serve-allow-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_path = dir.join("replication.tdb");
+    let mut shared = ServedState {
+        allow: AllowList::parse("DFSRTEST\\fs1$"),
+        config: Some(crate::store::config_store::ConfigStore::open(&config_path).unwrap()),
+        member: "UP".into(),
+        ..Default::default()
+    };
     let establish = Request::EstablishConnection(EstablishConnectionRequest {
         replica_set_id: GROUP,
         connection_id: CONN,
@@ -459,4 +468,38 @@ fn rpc_service_admits_callers_by_the_allow_list() {
     };
     assert_eq!(status_for("DFSRTEST\\fs1$"), frs_error::SUCCESS);
     assert_eq!(status_for("DFSRTEST\\intruder"), frs_error::CONNECTION_INVALID);
+    // Once a configuration exists, only its connections from us are
+    // served: CONN from UP to DOWN, disabled then enabled.
+    {
+        use crate::config::replication::Address;
+        let store = shared.config.as_mut().unwrap();
+        store
+            .update(|c| {
+                c.add_group("G", GROUP)?;
+                c.add_member("G", "UP", Address::parse("up").unwrap(), Guid([0x51; 16]))?;
+                c.add_member("G", "DOWN", Address::parse("down").unwrap(), Guid([0x52; 16]))?;
+                c.add_connection("G", "UP", "DOWN", false, CONN).map(|_| ())
+            })
+            .unwrap();
+    }
+    let status_for = |shared: &ServedState| {
+        let caller = Caller {
+            peer: "192.0.2.1:49152".parse().unwrap(),
+            auth_type: AuthType::SPNEGO,
+            auth_level: AuthLevel::PRIVACY,
+            user: Some("DFSRTEST\\fs1$".into()),
+        };
+        let mut s = FrsService::open(shared);
+        let call = Call { opnum: 1, stub: &establish, caller: &caller, now: 0 };
+        match s.answer(shared, &call) {
+            Answer::Reply(b) => Response::decode(1, &b).expect("a decodable answer").status(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(status_for(&shared), frs_error::CONNECTION_INVALID, "a disabled connection was served");
+    shared.config.as_mut().unwrap().update(|c| c.set_connection_enabled("G", "UP", "DOWN", true)).unwrap();
+    assert_eq!(status_for(&shared), frs_error::SUCCESS);
+    shared.member = "DOWN".into();
+    assert_eq!(status_for(&shared), frs_error::CONNECTION_INVALID, "a connection from another member was served");
+    let _ = std::fs::remove_dir_all(&dir);
 }

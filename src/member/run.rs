@@ -1,0 +1,334 @@
+//! The member: dfsrd's child that keeps this server's replicated folders
+//! in step with its partners. Each round it reads the replication
+//! configuration (so an edit takes effect without a restart), pulls every
+//! folder of every enabled inbound connection from its partner
+//! ([`super::pull`], authenticated at packet privacy with the account of
+//! `dfsr:partner credentials`), places what the installer stored into the
+//! share through the meet in this process ([`super::place`]), and writes
+//! its report ([`super::status`]). A session that fails is tried again
+//! after 1 s, doubling up to 60 s; the reason is in the report and the log.
+//!
+//! Runs in a Samba-initialised process (forked from dfsrd after
+//! `reinit_after_fork`), one thread: the meet changes the process's
+//! current directory per share.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::config::replication::{Group, ReplicationConfig};
+use crate::engine::ids::Guid;
+use crate::engine::session::SyncConfig;
+use crate::net::rpc_client::RpcClient;
+use crate::store::config_store::ConfigStore;
+use crate::store::placed::PlacedStore;
+use crate::store::{Database, StagingArea};
+use crate::wire::dcerpc::{AuthLevel, AuthType};
+
+use super::credentials::{self, Credentials};
+use super::place::{FolderPlacer, InProcessMeet, PlaceReport};
+use super::pull::{pull_once, PullConfig, PullReport};
+use super::status::{unix_now, FolderProgress, MemberStatus, SessionStatus, STATUS_FILE_NAME};
+
+/// What dfsrd tells the member (from smb.conf).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `<state directory>/dfsr`.
+    pub dir: PathBuf,
+    /// Which member this server is (`dfsr:member name`, else the NetBIOS name).
+    pub member: String,
+    /// `dfsr:partner credentials`.
+    pub credentials: Option<PathBuf>,
+    /// smb.conf's `workgroup`: the domain of an account file without one.
+    pub workgroup: String,
+    /// Time between rounds (`dfsr:poll interval`, seconds).
+    pub poll_interval: Duration,
+}
+
+/// The longest wait before a failed session is tried again.
+pub const MAX_RETRY_SECS: u64 = 60;
+/// How long one folder's pull may take before it is given up (and tried
+/// again in the next round, from where it stopped).
+pub const PULL_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// One inbound connection's session between rounds.
+struct Session {
+    status: SessionStatus,
+    next: Instant,
+}
+
+/// One folder's placer and its running totals.
+struct FolderState {
+    placer: FolderPlacer,
+    progress: FolderProgress,
+}
+
+/// Runs until the process is killed; returns only when the member cannot
+/// work at all (its databases do not open): dfsrd restarts it.
+pub fn run(settings: &Settings) -> Result<(), String> {
+    std::fs::create_dir_all(&settings.dir).map_err(|e| format!("{}: {e}", settings.dir.display()))?;
+    let db_path = settings.dir.join(crate::store::FILE_NAME);
+    let mut db = Database::open(&db_path).map_err(|e| e.to_string())?;
+    let staging = StagingArea::new(settings.dir.join(crate::store::staging_area::DIR_NAME));
+    let mut placed = PlacedStore::open(&settings.dir.join(crate::store::placed::FILE_NAME)).map_err(|e| e.to_string())?;
+    let config_store = ConfigStore::open(&settings.dir.join(crate::store::config_store::FILE_NAME)).map_err(|e| e.to_string())?;
+    let status_path = settings.dir.join(STATUS_FILE_NAME);
+    let mut sessions: HashMap<Guid, Session> = HashMap::new();
+    let mut folders: HashMap<(Guid, Guid), FolderState> = HashMap::new();
+    let mut meet = InProcessMeet;
+    let mut last_problem: Option<String> = None;
+    tracing::info!(member = settings.member.as_str(), "member: started");
+    loop {
+        let round = Instant::now();
+        let mut problem = None;
+        let config = match config_store.load() {
+            Ok(c) => c,
+            Err(e) => {
+                problem = Some(e.to_string());
+                ReplicationConfig::default()
+            }
+        };
+        refresh_folders(&config, settings, &db, &placed, &mut folders);
+        let creds = match credentials::load(settings.credentials.as_deref()) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                problem.get_or_insert(e.to_string());
+                None
+            }
+        };
+        let live: Vec<Guid> = inbound(&config, &settings.member).map(|(_, c, _)| c.id).collect();
+        sessions.retain(|id, _| live.contains(id));
+        if let Some(creds) = &creds {
+            for (g, conn, partner) in inbound(&config, &settings.member) {
+                if !conn.enabled {
+                    continue;
+                }
+                let s = sessions.entry(conn.id).or_insert_with(|| Session {
+                    status: SessionStatus {
+                        group: g.id,
+                        connection: conn.id,
+                        partner: partner.name.clone(),
+                        address: partner.address.to_string(),
+                        state: "connecting".into(),
+                        ..Default::default()
+                    },
+                    next: Instant::now(),
+                });
+                s.status.address = partner.address.to_string();
+                if Instant::now() < s.next {
+                    s.status.retry_in = s.next.saturating_duration_since(Instant::now()).as_secs();
+                    continue;
+                }
+                let shared: Vec<Guid> = g
+                    .memberships
+                    .iter()
+                    .filter(|m| m.member == conn.to && g.membership(&m.folder, &conn.from).is_some())
+                    .map(|m| m.folder)
+                    .collect();
+                let result = sync_connection(settings, creds, g, conn.id, &partner.address, &shared, &mut db, &staging, &mut placed, &mut folders, &mut meet, &mut s.status);
+                match result {
+                    Ok(()) => {
+                        if s.status.failures > 0 {
+                            tracing::info!(partner = partner.name.as_str(), "member: session with {} works again", partner.name);
+                        }
+                        s.status.state = "in sync".into();
+                        s.status.reason = None;
+                        s.status.failures = 0;
+                        s.status.last_in_sync = Some(unix_now());
+                        s.next = Instant::now() + settings.poll_interval;
+                    }
+                    Err(why) => {
+                        s.status.failures += 1;
+                        let delay = (1u64 << s.status.failures.min(6).saturating_sub(1)).min(MAX_RETRY_SECS);
+                        tracing::warn!(
+                            partner = partner.name.as_str(),
+                            address = %partner.address,
+                            failures = s.status.failures,
+                            "member: session with {} failed: {why}; next try in {delay} s",
+                            partner.name
+                        );
+                        s.status.state = "failed".into();
+                        s.status.reason = Some(why);
+                        s.next = Instant::now() + Duration::from_secs(delay);
+                    }
+                }
+                s.status.retry_in = s.next.saturating_duration_since(Instant::now()).as_secs();
+            }
+        }
+        // What a pull stored but could not place yet (open files, a
+        // restart) is tried every round, with or without a session.
+        for f in folders.values_mut() {
+            place(f, &db, &staging, &mut placed, &mut meet);
+        }
+        if problem != last_problem {
+            if let Some(p) = &problem {
+                tracing::error!(member = settings.member.as_str(), "member: not replicating: {p}");
+            }
+            last_problem = problem.clone();
+        }
+        let mut report = MemberStatus {
+            pid: std::process::id(),
+            member: settings.member.clone(),
+            updated: unix_now(),
+            problem,
+            sessions: sessions.values().map(|s| s.status.clone()).collect(),
+            folders: folders.values().map(|f| f.progress.clone()).collect(),
+        };
+        report.sessions.sort_by(|a, b| a.partner.cmp(&b.partner));
+        if let Err(e) = report.write(&status_path) {
+            tracing::warn!(path = %status_path.display(), "member: cannot write the status report: {e}");
+        }
+        let wait = settings.poll_interval.min(Duration::from_secs(1)).saturating_sub(round.elapsed());
+        std::thread::sleep(wait.max(Duration::from_millis(100)));
+    }
+}
+
+/// The inbound connections of member `me`: (group, connection, partner).
+fn inbound<'a>(
+    config: &'a ReplicationConfig,
+    me: &'a str,
+) -> impl Iterator<Item = (&'a Group, &'a crate::config::replication::Connection, &'a crate::config::replication::Member)> + 'a {
+    config.groups.iter().flat_map(move |g| {
+        let mine = g.member(me).ok().map(|m| m.id);
+        g.connections
+            .iter()
+            .filter(move |c| Some(c.to) == mine)
+            .filter_map(move |c| g.member_by_id(&c.from).map(|p| (g, c, p)))
+    })
+}
+
+/// Keeps one placer per local membership (a new membership is compared
+/// whole at once; a removed one is dropped).
+fn refresh_folders(
+    config: &ReplicationConfig,
+    settings: &Settings,
+    db: &Database,
+    placed: &PlacedStore,
+    folders: &mut HashMap<(Guid, Guid), FolderState>,
+) {
+    let wanted: Vec<(Guid, Guid, String)> =
+        config.local_memberships(&settings.member).map(|(g, m)| (g.id, m.folder, m.share.clone())).collect();
+    folders.retain(|k, f| wanted.iter().any(|(g, fo, s)| (*g, *fo) == *k && *s == f.placer.share));
+    for (g, f, share) in wanted {
+        if folders.contains_key(&(g, f)) {
+            continue;
+        }
+        match FolderPlacer::load(db, placed, g, f, &share) {
+            Ok(placer) => {
+                tracing::info!(share = share.as_str(), folder = %f, pending = placer.pending(), "member: replicating folder {f} in [{share}]");
+                let progress = FolderProgress { group: g, folder: f, share: share.clone(), ..Default::default() };
+                folders.insert((g, f), FolderState { placer, progress });
+            }
+            Err(e) => tracing::error!(share = share.as_str(), folder = %f, "member: cannot load what is placed: {e}"),
+        }
+    }
+}
+
+/// Places what is pending in one folder and adds it to its totals.
+fn place(f: &mut FolderState, db: &Database, staging: &StagingArea, placed: &mut PlacedStore, meet: &mut InProcessMeet) {
+    if f.placer.pending() == 0 {
+        return;
+    }
+    let r: PlaceReport = match f.placer.run(db, staging, placed, meet) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(share = f.placer.share.as_str(), "member: placing: {e}");
+            f.progress.last_error = Some(e.to_string());
+            return;
+        }
+    };
+    let p = &mut f.progress;
+    p.installed += r.installed;
+    p.moved += r.moved;
+    p.removed += r.removed;
+    p.conflicts += r.conflicts;
+    p.retries += r.deferred;
+    p.pending = f.placer.pending() as u64;
+    if r.last_error.is_some() {
+        p.last_error = r.last_error;
+    }
+    if r.installed + r.moved + r.removed + r.deferred + r.failed > 0 {
+        tracing::info!(
+            share = f.placer.share.as_str(),
+            installed = r.installed,
+            moved = r.moved,
+            removed = r.removed,
+            deferred = r.deferred,
+            failed = r.failed,
+            pending = p.pending,
+            "member: placed in [{}]",
+            f.placer.share
+        );
+    }
+}
+
+/// One round of one connection: bind, then pull each shared folder
+/// until in sync and place what arrived.
+#[allow(clippy::too_many_arguments)]
+fn sync_connection(
+    settings: &Settings,
+    creds: &Credentials,
+    g: &Group,
+    connection: Guid,
+    address: &crate::config::replication::Address,
+    shared: &[Guid],
+    db: &mut Database,
+    staging: &StagingArea,
+    placed: &mut PlacedStore,
+    folders: &mut HashMap<(Guid, Guid), FolderState>,
+    meet: &mut InProcessMeet,
+    status: &mut SessionStatus,
+) -> Result<(), String> {
+    if shared.is_empty() {
+        return Err(format!("no folder of {:?} is held by both members", g.name));
+    }
+    let domain = if creds.domain.is_empty() { settings.workgroup.as_str() } else { creds.domain.as_str() };
+    let sec = crate::ffi::gensec::Gensec::client(
+        None,
+        &creds.user,
+        domain,
+        &creds.password,
+        &address.host,
+        AuthType::SPNEGO,
+        AuthLevel::PRIVACY,
+    )
+    .map_err(|e| format!("starting the login as {domain}\\{}: {e}", creds.user))?;
+    let mut client = RpcClient::connect(&address.host, address.port, Some(Box::new(sec)), AuthLevel::PRIVACY, Duration::from_secs(30))
+        .map_err(|e| format!("{address}: {e}"))?;
+    status.state = "syncing".into();
+    status.backlog.clear();
+    for folder in shared {
+        let cfg = PullConfig {
+            replica_set: g.id,
+            connection_id: connection,
+            folder: *folder,
+            sync: SyncConfig::default(),
+            buffer_size: crate::wire::frstrans::CONFIG_TRANSPORT_MAX_BUFFER_SIZE,
+            timeout: PULL_TIMEOUT,
+        };
+        let report: PullReport = pull_once(&mut client, db, staging, &cfg, &mut |_| {})
+            .map_err(|e| format!("folder {:?}: {e}", g.folder_name(folder)))?;
+        status.updates_received += report.updates_received;
+        status.files_downloaded += report.files_downloaded;
+        status.bytes_downloaded += report.bytes_downloaded;
+        if let Some(f) = folders.get_mut(&(g.id, *folder)) {
+            f.placer.touch(report.touched.iter().copied());
+            for uid in &report.lost {
+                f.placer.lost(*uid);
+            }
+            place(f, db, staging, placed, meet);
+            status.backlog.push((*folder, f.placer.pending() as u64));
+        }
+        if report.files_downloaded > 0 || report.updates_received > 0 {
+            tracing::info!(
+                folder = %folder,
+                updates = report.updates_received,
+                files = report.files_downloaded,
+                bytes = report.bytes_downloaded,
+                "member: pulled folder {:?} from {address}",
+                g.folder_name(folder)
+            );
+        }
+    }
+    Ok(())
+}
