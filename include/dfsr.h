@@ -152,7 +152,8 @@ uint32_t dfsr_meet_move(const char *share,
  * Samba (a dfsrd child after `reinit_after_fork`); returns only when it
  * cannot work at all (1, the reason logged): dfsrd restarts it.
  * `member_name` is `dfsr:member name` (empty: `netbios_name`);
- * `credentials` is `dfsr:partner credentials` (empty: not set).
+ * `credentials` is `dfsr:partner credentials` (empty: not set); the
+ * intervals are `dfsr:poll interval` and `dfsr:scan interval`.
  *
  * # Safety
  * Every pointer is NULL or a NUL-terminated string valid for the call.
@@ -162,7 +163,8 @@ int dfsr_member_run(const char *state_dir,
                     const char *netbios_name,
                     const char *credentials,
                     const char *workgroup,
-                    uint32_t poll_interval_secs);
+                    uint32_t poll_interval_secs,
+                    uint32_t scan_interval_secs);
 
 /**
  * The referral for `path` (REQ_GET_DFS_REFERRAL's RequestFileName) at

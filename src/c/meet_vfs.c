@@ -331,3 +331,111 @@ uint32_t dfsr_vfs_break_caching(struct DfsrShare *s, const char *relpath,
 	TALLOC_FREE(frame);
 	return NT_STATUS_V(status);
 }
+
+/* Reads up to LEN bytes at OFFSET; *NREAD 0 at the end of the file. */
+uint32_t dfsr_vfs_read(struct files_struct *fsp, uint64_t offset,
+		       uint8_t *buf, size_t len, size_t *nread)
+{
+	ssize_t n = SMB_VFS_PREAD(fsp, buf, len, (off_t)offset);
+
+	*nread = 0;
+	if (n < 0) {
+		return NT_STATUS_V(map_nt_error_from_unix(errno));
+	}
+	*nread = (size_t)n;
+	return 0;
+}
+
+/* Size, inode, the four times and the DOS attributes as smbd reports them
+ * to a client (fresh stat, fdos_mode). */
+uint32_t dfsr_vfs_get_info(struct files_struct *fsp,
+			   struct DfsrFileInfo *info)
+{
+	struct files_struct *mfsp = metadata_fsp(fsp);
+	const SMB_STRUCT_STAT *st = NULL;
+	NTSTATUS status = vfs_stat_fsp(fsp);
+
+	if (!NT_STATUS_IS_OK(status)) {
+		return NT_STATUS_V(status);
+	}
+	st = &fsp->fsp_name->st;
+	info->size = (uint64_t)st->st_ex_size;
+	info->inode = (uint64_t)st->st_ex_ino;
+	info->is_dir = S_ISDIR(st->st_ex_mode);
+	info->attributes = fdos_mode(mfsp);
+	/* fdos_mode read user.DOSATTRIB, which carries the create time. */
+	st = &mfsp->fsp_name->st;
+	info->times[0] = full_timespec_to_nt_time(&st->st_ex_btime);
+	info->times[1] = full_timespec_to_nt_time(&st->st_ex_atime);
+	info->times[2] = full_timespec_to_nt_time(&st->st_ex_mtime);
+	info->times[3] = full_timespec_to_nt_time(&st->st_ex_ctime);
+	return 0;
+}
+
+/* The file's security descriptor as a client reads it (FGET_NT_ACL),
+ * self-relative, malloc'ed into *SD (the caller frees it). */
+uint32_t dfsr_vfs_get_sd(struct files_struct *fsp, uint32_t security_info,
+			 uint8_t **sd, size_t *len)
+{
+	TALLOC_CTX *frame = talloc_stackframe();
+	struct security_descriptor *psd = NULL;
+	uint8_t *blob = NULL;
+	size_t n = 0;
+	NTSTATUS status;
+
+	*sd = NULL;
+	*len = 0;
+	status = SMB_VFS_FGET_NT_ACL(metadata_fsp(fsp), security_info, frame,
+				     &psd);
+	if (NT_STATUS_IS_OK(status)) {
+		status = marshall_sec_desc(frame, psd, &blob, &n);
+	}
+	if (NT_STATUS_IS_OK(status)) {
+		*sd = malloc(n);
+		if (*sd == NULL) {
+			status = NT_STATUS_NO_MEMORY;
+		} else {
+			memcpy(*sd, blob, n);
+			*len = n;
+		}
+	}
+	TALLOC_FREE(frame);
+	return NT_STATUS_V(status);
+}
+
+/* Calls FN for each named stream ("::$DATA", the main data, is left out)
+ * with its bare name and size. */
+uint32_t dfsr_vfs_streams(struct files_struct *fsp, dfsr_vfs_stream_fn fn,
+			  void *ctx)
+{
+	TALLOC_CTX *frame = talloc_stackframe();
+	struct stream_struct *streams = NULL;
+	unsigned int num = 0;
+	unsigned int i;
+	NTSTATUS status;
+
+	status = vfs_fstreaminfo(metadata_fsp(fsp), frame, &num, &streams);
+	if (NT_STATUS_IS_OK(status)) {
+		for (i = 0; i < num; i++) {
+			const char *name = streams[i].name;
+			char *bare = NULL;
+			char *end = NULL;
+
+			if (name == NULL || strcasecmp_m(name, "::$DATA") == 0) {
+				continue;
+			}
+			bare = talloc_strdup(frame, name[0] == ':' ? name + 1 : name);
+			if (bare == NULL) {
+				status = NT_STATUS_NO_MEMORY;
+				break;
+			}
+			end = strrchr_m(bare, ':');
+			if (end != NULL && strcasecmp_m(end, ":$DATA") == 0) {
+				*end = '\0';
+			}
+			fn(ctx, bare, streams[i].size);
+		}
+	}
+	TALLOC_FREE(frame);
+	return NT_STATUS_V(status);
+}

@@ -42,6 +42,26 @@ uint32_t dfsr_vfs_set_sparse(struct files_struct *fsp, bool sparse);
 uint32_t dfsr_vfs_set_eof(struct files_struct *fsp, uint64_t size);
 uint32_t dfsr_vfs_delete_on_close(struct files_struct *fsp);
 uint32_t dfsr_vfs_close(struct files_struct *fsp);
+/* What the member's scan reads of an open file (dfsr_vfs_get_info). */
+struct DfsrFileInfo {
+	uint64_t size;
+	uint64_t inode;
+	/* NTTIME: creation, last access, last write, change. */
+	uint64_t times[4];
+	uint32_t attributes;
+	bool is_dir;
+};
+
+uint32_t dfsr_vfs_read(struct files_struct *fsp, uint64_t offset,
+		       uint8_t *buf, size_t len, size_t *nread);
+uint32_t dfsr_vfs_get_info(struct files_struct *fsp,
+			   struct DfsrFileInfo *info);
+uint32_t dfsr_vfs_get_sd(struct files_struct *fsp, uint32_t security_info,
+			 uint8_t **sd, size_t *len);
+typedef void (*dfsr_vfs_stream_fn)(void *ctx, const char *name,
+				   uint64_t size);
+uint32_t dfsr_vfs_streams(struct files_struct *fsp, dfsr_vfs_stream_fn fn,
+			  void *ctx);
 uint32_t dfsr_vfs_break_caching(struct DfsrShare *s, const char *relpath,
 				uint32_t *sent);
 

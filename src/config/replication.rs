@@ -129,6 +129,17 @@ pub struct ReplicationConfig {
 }
 
 /// What an edit refused, naming the object and the reason.
+/// A share inside (or around) another replicated share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NestedShare {
+    pub share: String,
+    pub path: String,
+    pub other: String,
+    pub other_path: String,
+    pub group: String,
+    pub folder: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     #[error("{what} name {name:?}: {why}")]
@@ -157,8 +168,8 @@ pub enum ConfigError {
     PrimaryReadOnly { member: String },
     #[error("share [{share}]: {why}")]
     Share { share: String, why: String },
-    #[error("share [{share}] ({path}) is inside share [{other}] ({other_path}), folder {folder:?} of group {group:?}")]
-    NestedShare { share: String, path: String, other: String, other_path: String, group: String, folder: String },
+    #[error("share [{}] ({}) is inside share [{}] ({}), folder {:?} of group {:?}", .0.share, .0.path, .0.other, .0.other_path, .0.folder, .0.group)]
+    NestedShare(Box<NestedShare>),
     #[error("[{share}] already holds folder {folder:?} of group {group:?} here")]
     ShareTaken { share: String, group: String, folder: String },
     #[error("bad configuration document: {0}")]
@@ -435,14 +446,14 @@ impl ReplicationConfig {
                 let Some((other_path, _)) = shares.share(&other.share) else { continue };
                 let (a, b) = (norm(&path), norm(&other_path));
                 if a.starts_with(&b) || b.starts_with(&a) {
-                    return Err(ConfigError::NestedShare {
+                    return Err(ConfigError::NestedShare(Box::new(NestedShare {
                         share: new.share.clone(),
                         path,
                         other: other.share.clone(),
                         other_path,
                         group: og.name.clone(),
                         folder: og.folder_name(&other.folder).into(),
-                    });
+                    })));
                 }
             }
         }

@@ -7,11 +7,22 @@ use std::ffi::{c_char, CString};
 
 use super::shims::{
     dfsr_vfs_break_caching, dfsr_vfs_builtin_modules, dfsr_vfs_close, dfsr_vfs_close_share,
-    dfsr_vfs_delete_on_close, dfsr_vfs_get_attributes, dfsr_vfs_modules_dir, dfsr_vfs_open, dfsr_vfs_open_share,
+    dfsr_vfs_delete_on_close, dfsr_vfs_get_attributes, dfsr_vfs_get_info, dfsr_vfs_get_sd, dfsr_vfs_read, dfsr_vfs_streams, dfsr_vfs_modules_dir, dfsr_vfs_open, dfsr_vfs_open_share,
     dfsr_vfs_rename, dfsr_vfs_set_attributes, dfsr_vfs_set_eof, dfsr_vfs_set_sd, dfsr_vfs_set_sparse,
     dfsr_vfs_set_times, dfsr_vfs_share_objects, dfsr_vfs_share_option, dfsr_vfs_share_path, dfsr_vfs_write,
-    files_struct as FilesStruct, DfsrShare,
+    files_struct as FilesStruct, DfsrFileInfo, DfsrShare,
 };
+
+/// What smbd reports of an open file ([`OpenFile::info`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileInfo {
+    pub size: u64,
+    pub inode: u64,
+    /// NTTIME: creation, last access, last write, change.
+    pub times: [u64; 4],
+    pub attributes: u32,
+    pub is_dir: bool,
+}
 
 
 /// Copies a NUL-terminated string out, None for NULL.
@@ -221,6 +232,58 @@ impl OpenFile<'_> {
     pub fn set_eof(&self, size: u64) -> Result<(), NtStatus> {
         // SAFETY: self.fsp is open until close/drop.
         st(unsafe { dfsr_vfs_set_eof(self.fsp, size) })
+    }
+
+    /// Reads into `buf` at `offset`; 0 at the end of the file.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<usize, NtStatus> {
+        let mut n = 0usize;
+        // SAFETY: fsp is open; buf is a valid writable slice of buf.len()
+        // bytes for the call; n is a local out-parameter.
+        st(unsafe { dfsr_vfs_read(self.fsp, offset, buf.as_mut_ptr(), buf.len(), &mut n) })?;
+        Ok(n.min(buf.len()))
+    }
+
+    /// Size, inode, times and DOS attributes, freshly read.
+    pub fn info(&self) -> Result<FileInfo, NtStatus> {
+        let mut i = DfsrFileInfo { size: 0, inode: 0, times: [0; 4], attributes: 0, is_dir: false };
+        // SAFETY: fsp is open; i is a local out-parameter of the C layout.
+        st(unsafe { dfsr_vfs_get_info(self.fsp, &mut i) })?;
+        Ok(FileInfo { size: i.size, inode: i.inode, times: i.times, attributes: i.attributes, is_dir: i.is_dir })
+    }
+
+    /// The security descriptor (self-relative) for `security_info`.
+    pub fn security(&self, security_info: u32) -> Result<Vec<u8>, NtStatus> {
+        let mut p: *mut u8 = std::ptr::null_mut();
+        let mut len = 0usize;
+        // SAFETY: fsp is open; p and len are local out-parameters; on
+        // success p is NULL or a malloc'ed buffer of len bytes that is ours,
+        // copied and freed once.
+        unsafe {
+            st(dfsr_vfs_get_sd(self.fsp, security_info, &mut p, &mut len))?;
+            if p.is_null() {
+                return Ok(Vec::new());
+            }
+            let v = std::slice::from_raw_parts(p, len).to_vec();
+            libc::free(p.cast());
+            Ok(v)
+        }
+    }
+
+    /// The named alternate streams and their sizes.
+    pub fn streams(&self) -> Result<Vec<(String, u64)>, NtStatus> {
+        unsafe extern "C" fn collect(ctx: *mut std::ffi::c_void, name: *const c_char, size: u64) {
+            // SAFETY: ctx is the Vec passed below, alive for the call;
+            // name is a valid C string for this callback.
+            unsafe {
+                let out = &mut *ctx.cast::<Vec<(String, u64)>>();
+                out.extend(copy_c(name).map(|n| (n, size)));
+            }
+        }
+        let mut out: Vec<(String, u64)> = Vec::new();
+        // SAFETY: fsp is open; the callback only runs during the call and
+        // gets &mut out as its context.
+        st(unsafe { dfsr_vfs_streams(self.fsp, Some(collect), (&mut out as *mut Vec<(String, u64)>).cast()) })?;
+        Ok(out)
     }
 
     pub fn delete_on_close(&self) -> Result<(), NtStatus> {

@@ -15,5 +15,7 @@ pub mod credentials;
 pub mod place;
 pub mod pull;
 pub mod run;
+pub mod scan;
+pub mod vfs_reader;
 pub mod serve;
 pub mod status;

@@ -18,7 +18,7 @@ use crate::engine::ids::{Guid, Uid};
 use crate::engine::update::Update;
 use crate::meet::MeetError;
 use crate::samba::ntstatus::NtStatus;
-use crate::store::placed::{Placed, PlacedChange, PlacedError, PlacedStore};
+use crate::store::placed::{Placed, PlacedChange, PlacedError, PlacedStore, Seen};
 use crate::store::{Database, StagingArea, StoreError};
 
 /// The meet as the placer uses it: installs, removes and moves in one
@@ -28,6 +28,9 @@ pub trait Meet {
     fn install(&mut self, share: &str, path: &str, staged: &str, uid: &str, lost: bool) -> Result<(), MeetError>;
     fn remove(&mut self, share: &str, path: &str, uid: &str) -> Result<(), MeetError>;
     fn move_path(&mut self, share: &str, from: &str, to: &str) -> Result<(), MeetError>;
+    /// The stat of what is now at `path`, recorded so the scan does not
+    /// take the install for a local change (None: unknown).
+    fn seen(&mut self, share: &str, path: &str) -> Option<Seen>;
 }
 
 /// The real meet, in this process (which must be Samba-initialised:
@@ -48,6 +51,10 @@ impl Meet for InProcessMeet {
     }
     fn move_path(&mut self, share: &str, from: &str, to: &str) -> Result<(), MeetError> {
         crate::meet::move_path(share, from, to, 0)
+    }
+    fn seen(&mut self, share: &str, path: &str) -> Option<Seen> {
+        let root = crate::ffi::meet_vfs::share_path(share)?;
+        std::fs::symlink_metadata(std::path::Path::new(&root).join(path)).ok().map(|md| Seen::of(&md))
     }
 }
 
@@ -89,6 +96,8 @@ pub struct FolderPlacer {
     /// UIDs whose previous version lost a conflict in a plan (the meet
     /// keeps the replaced file).
     lost: HashSet<Uid>,
+    /// Directories an entry left this round (their times are restored).
+    emptied: BTreeSet<Uid>,
 }
 
 impl FolderPlacer {
@@ -99,7 +108,7 @@ impl FolderPlacer {
         let mut pending: BTreeSet<Uid> = db.folder_uids(&folder)?.into_iter().collect();
         pending.extend(placed.keys().copied());
         pending.remove(&Uid::root_of(folder));
-        Ok(FolderPlacer { group, folder, share: share.to_string(), placed, pending, lost: HashSet::new() })
+        Ok(FolderPlacer { group, folder, share: share.to_string(), placed, pending, lost: HashSet::new(), emptied: BTreeSet::new() })
     }
 
     /// UIDs whose stored version changed (a pull's installs).
@@ -120,6 +129,26 @@ impl FolderPlacer {
     /// What is placed now, by UID.
     pub fn placed(&self) -> &HashMap<Uid, Placed> {
         &self.placed
+    }
+
+    /// The UIDs still to place (a scan leaves them alone).
+    pub fn pending_uids(&self) -> HashSet<Uid> {
+        self.pending.iter().copied().collect()
+    }
+
+    /// Takes records a scan wrote to the placed store into the map.
+    pub fn record(&mut self, changes: &[PlacedChange]) {
+        for c in changes {
+            match c {
+                PlacedChange::Put(f, uid, p) if *f == self.folder => {
+                    self.placed.insert(*uid, p.clone());
+                }
+                PlacedChange::Remove(f, uid) if *f == self.folder => {
+                    self.placed.remove(uid);
+                }
+                _ => {}
+            }
+        }
     }
 
     /// The on-disk path of a placed UID ("" for the folder root).
@@ -193,8 +222,48 @@ impl FolderPlacer {
         for (_, uid) in &gone {
             self.place_gone(*uid, meet, &mut changes, &mut report);
         }
+        self.restore_directory_times(db, staging, meet, &mut changes)?;
         store.apply(&changes)?;
         Ok(report)
+    }
+
+    /// A directory's last write time moves when entries are added or
+    /// removed in it; the directories this round changed get their own
+    /// metadata again from their staged file (the meet keeps a directory
+    /// in place and only sets it), so they match the upstream's.
+    fn restore_directory_times(
+        &mut self,
+        db: &Database,
+        staging: &StagingArea,
+        meet: &mut dyn Meet,
+        changes: &mut Vec<PlacedChange>,
+    ) -> Result<(), PlaceError> {
+        let parents: BTreeSet<Uid> = changes
+            .iter()
+            .filter_map(|c| match c {
+                PlacedChange::Put(_, _, p) => Some(p.parent),
+                PlacedChange::Remove(..) => None,
+            })
+            .chain(std::mem::take(&mut self.emptied))
+            .filter(|p| *p != Uid::root_of(self.folder))
+            .collect();
+        for dir in parents {
+            let (Some(p), Some(path)) = (self.placed.get(&dir).cloned(), self.disk_path(&dir)) else { continue };
+            let Some(u) = db.update(&dir)? else { continue };
+            let staged = staging.path_of(&p.gvsn);
+            if !u.present || u.gvsn != p.gvsn || !staged.exists() {
+                continue;
+            }
+            match meet.install(&self.share, &path, &staged.to_string_lossy(), &dir.to_string(), false) {
+                Ok(()) => {
+                    let again = Placed { seen: meet.seen(&self.share, &path), ..p };
+                    self.placed.insert(dir, again.clone());
+                    changes.push(PlacedChange::Put(self.folder, dir, again));
+                }
+                Err(e) => tracing::debug!(share = self.share.as_str(), "member: restoring the times of {path}: {}", e.reason),
+            }
+        }
+        Ok(())
     }
 
     fn failed(&mut self, uid: Uid, e: MeetError, report: &mut PlaceReport) {
@@ -207,6 +276,7 @@ impl FolderPlacer {
         report.last_error = Some(e.reason);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn place_live(
         &mut self,
         u: &Update,
@@ -257,7 +327,7 @@ impl FolderPlacer {
                     return self.failed(u.uid, e, report);
                 }
                 report.moved += 1;
-                let moved = Placed { gvsn: p.gvsn, parent: u.parent, name: u.name.clone() };
+                let moved = Placed { gvsn: p.gvsn, parent: u.parent, name: u.name.clone(), seen: meet.seen(&self.share, &target) };
                 self.placed.insert(u.uid, moved.clone());
                 changes.push(PlacedChange::Put(self.folder, u.uid, moved));
                 if p.gvsn == u.gvsn {
@@ -282,7 +352,7 @@ impl FolderPlacer {
                 if lost {
                     report.conflicts += 1;
                 }
-                let p = Placed { gvsn: u.gvsn, parent: u.parent, name: u.name.clone() };
+                let p = Placed { gvsn: u.gvsn, parent: u.parent, name: u.name.clone(), seen: meet.seen(&self.share, &target) };
                 self.placed.insert(u.uid, p.clone());
                 changes.push(PlacedChange::Put(self.folder, u.uid, p));
             }
@@ -304,7 +374,9 @@ impl FolderPlacer {
             Err(e) if e.status == NtStatus::OBJECT_NAME_NOT_FOUND || e.status == NtStatus::OBJECT_PATH_NOT_FOUND => {}
             Err(e) => return self.failed(uid, e, report),
         }
-        self.placed.remove(&uid);
+        if let Some(p) = self.placed.remove(&uid) {
+            self.emptied.insert(p.parent);
+        }
         changes.push(PlacedChange::Remove(self.folder, uid));
     }
 }

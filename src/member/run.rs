@@ -28,6 +28,8 @@ use crate::wire::dcerpc::{AuthLevel, AuthType};
 use super::credentials::{self, Credentials};
 use super::place::{FolderPlacer, InProcessMeet, PlaceReport};
 use super::pull::{pull_once, PullConfig, PullReport};
+use super::scan::Scan;
+use super::vfs_reader::VfsReader;
 use super::status::{unix_now, FolderProgress, MemberStatus, SessionStatus, STATUS_FILE_NAME};
 
 /// What dfsrd tells the member (from smb.conf).
@@ -43,6 +45,8 @@ pub struct Settings {
     pub workgroup: String,
     /// Time between rounds (`dfsr:poll interval`, seconds).
     pub poll_interval: Duration,
+    /// Time between scans of each folder for local changes (`dfsr:scan interval`).
+    pub scan_interval: Duration,
 }
 
 /// The longest wait before a failed session is tried again.
@@ -61,6 +65,9 @@ struct Session {
 struct FolderState {
     placer: FolderPlacer,
     progress: FolderProgress,
+    /// A read-only membership originates nothing: it is not scanned.
+    read_only: bool,
+    next_scan: Instant,
 }
 
 /// Runs until the process is killed; returns only when the member cannot
@@ -88,7 +95,7 @@ pub fn run(settings: &Settings) -> Result<(), String> {
                 ReplicationConfig::default()
             }
         };
-        refresh_folders(&config, settings, &db, &placed, &mut folders);
+        refresh_folders(&config, settings, &mut db, &placed, &mut folders);
         let creds = match credentials::load(settings.credentials.as_deref()) {
             Ok(c) => Some(c),
             Err(e) => {
@@ -160,6 +167,13 @@ pub fn run(settings: &Settings) -> Result<(), String> {
         for f in folders.values_mut() {
             place(f, &db, &staging, &mut placed, &mut meet);
         }
+        // Local changes, at start and every dfsr:scan interval.
+        for f in folders.values_mut() {
+            if !f.read_only && Instant::now() >= f.next_scan {
+                scan(f, &mut db, &staging, &mut placed);
+                f.next_scan = Instant::now() + settings.scan_interval;
+            }
+        }
         if problem != last_problem {
             if let Some(p) = &problem {
                 tracing::error!(member = settings.member.as_str(), "member: not replicating: {p}");
@@ -202,22 +216,35 @@ fn inbound<'a>(
 fn refresh_folders(
     config: &ReplicationConfig,
     settings: &Settings,
-    db: &Database,
+    db: &mut Database,
     placed: &PlacedStore,
     folders: &mut HashMap<(Guid, Guid), FolderState>,
 ) {
-    let wanted: Vec<(Guid, Guid, String)> =
-        config.local_memberships(&settings.member).map(|(g, m)| (g.id, m.folder, m.share.clone())).collect();
-    folders.retain(|k, f| wanted.iter().any(|(g, fo, s)| (*g, *fo) == *k && *s == f.placer.share));
-    for (g, f, share) in wanted {
-        if folders.contains_key(&(g, f)) {
+    let wanted: Vec<(Guid, Guid, String, bool)> = config
+        .local_memberships(&settings.member)
+        .map(|(g, m)| (g.id, m.folder, m.share.clone(), m.read_only))
+        .collect();
+    folders.retain(|k, f| wanted.iter().any(|(g, fo, s, _)| (*g, *fo) == *k && *s == f.placer.share));
+    for (g, f, share, read_only) in wanted {
+        if let Some(state) = folders.get_mut(&(g, f)) {
+            state.read_only = read_only;
+            continue;
+        }
+        // A folder of ours is served from the start, empty or not: its
+        // (empty) vector makes it known to the listener.
+        let known = db.folder_vector(&g, &f).and_then(|v| match v {
+            Some(_) => Ok(()),
+            None => db.transaction(|tx| tx.set_known_vector(&g, &f, &crate::engine::version_vector::VersionVector::new())),
+        });
+        if let Err(e) = known {
+            tracing::error!(share = share.as_str(), folder = %f, "member: cannot record folder {f}: {e}");
             continue;
         }
         match FolderPlacer::load(db, placed, g, f, &share) {
             Ok(placer) => {
                 tracing::info!(share = share.as_str(), folder = %f, pending = placer.pending(), "member: replicating folder {f} in [{share}]");
                 let progress = FolderProgress { group: g, folder: f, share: share.clone(), ..Default::default() };
-                folders.insert((g, f), FolderState { placer, progress });
+                folders.insert((g, f), FolderState { placer, progress, read_only, next_scan: Instant::now() });
             }
             Err(e) => tracing::error!(share = share.as_str(), folder = %f, "member: cannot load what is placed: {e}"),
         }
@@ -259,6 +286,66 @@ fn place(f: &mut FolderState, db: &Database, staging: &StagingArea, placed: &mut
             "member: placed in [{}]",
             f.placer.share
         );
+    }
+}
+
+/// Scans one folder's share for local changes and commits them.
+fn scan(f: &mut FolderState, db: &mut Database, staging: &StagingArea, placed: &mut PlacedStore) {
+    let share = f.placer.share.clone();
+    let Some(root) = crate::ffi::meet_vfs::share_path(&share) else {
+        f.progress.last_error = Some(format!("[{share}] is not in smb.conf"));
+        return;
+    };
+    let mut reader = match VfsReader::open(&share) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(share = share.as_str(), "member: cannot scan: {}", e.reason);
+            f.progress.last_error = Some(e.reason);
+            return;
+        }
+    };
+    let started = Instant::now();
+    let s = Scan { group: f.placer.group, folder: f.placer.folder, root: std::path::Path::new(&root), staging };
+    let skip = f.placer.pending_uids();
+    let result = s.run(db, f.placer.placed(), &skip, &mut reader, &mut || crate::meet::nttime(std::time::SystemTime::now()));
+    drop(reader);
+    match result {
+        Ok((report, changes)) => {
+            if let Err(e) = placed.apply(&changes) {
+                // The versions are committed; the next scan finds the
+                // files equal to them and writes the records again.
+                tracing::error!(share = share.as_str(), "member: recording the scan: {e}");
+                f.progress.last_error = Some(e.to_string());
+            }
+            f.placer.record(&changes);
+            f.progress.local_changes += report.changes();
+            f.progress.last_scan = Some(unix_now());
+            if let Some(e) = &report.last_error {
+                f.progress.last_error = Some(e.clone());
+            }
+            let level_info = report.changes() > 0 || report.busy > 0 || report.failed > 0;
+            if level_info {
+                tracing::info!(
+                    share = share.as_str(),
+                    files = report.files,
+                    created = report.created,
+                    modified = report.modified,
+                    moved = report.moved,
+                    deleted = report.deleted,
+                    busy = report.busy,
+                    failed = report.failed,
+                    ms = started.elapsed().as_millis() as u64,
+                    "member: scanned [{share}]: {} local changes",
+                    report.changes()
+                );
+            } else {
+                tracing::debug!(share = share.as_str(), files = report.files, "member: scanned [{share}]: no change");
+            }
+        }
+        Err(e) => {
+            tracing::error!(share = share.as_str(), "member: scanning [{share}]: {e}");
+            f.progress.last_error = Some(e.to_string());
+        }
     }
 }
 

@@ -55,6 +55,10 @@ pub struct FolderProgress {
     pub conflicts: u64,
     /// Installs put off because a client had the file open.
     pub retries: u64,
+    /// Local changes the scans made into versions.
+    pub local_changes: u64,
+    /// Unix time of the last complete scan.
+    pub last_scan: Option<u64>,
     pub last_error: Option<String>,
 }
 
@@ -125,7 +129,8 @@ impl FolderProgress {
             "group": self.group.to_string(), "folder": self.folder.to_string(), "share": self.share,
             "installed": self.installed, "moved": self.moved, "removed": self.removed, "kept": self.kept,
             "pre_existing": self.pre_existing, "pending": self.pending, "conflicts": self.conflicts,
-            "retries": self.retries, "last_error": opt_text(&self.last_error),
+            "retries": self.retries, "local_changes": self.local_changes, "last_scan": self.last_scan,
+            "last_error": opt_text(&self.last_error),
         })
     }
 
@@ -143,6 +148,8 @@ impl FolderProgress {
             pending: num(o, "pending"),
             conflicts: num(o, "conflicts"),
             retries: num(o, "retries"),
+            local_changes: num(o, "local_changes"),
+            last_scan: o.get("last_scan").and_then(Value::as_u64),
             last_error: o.get("last_error").and_then(Value::as_str).map(str::to_string),
         })
     }

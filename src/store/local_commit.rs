@@ -19,11 +19,12 @@ use crate::engine::local_change::Originator;
 use crate::engine::update::Update;
 use std::path::PathBuf;
 
-/// One local change: the update and its staged file under a temporary name.
+/// One local change: the update and its staged file under a temporary
+/// name (None for a tombstone, which has no content).
 #[derive(Debug, Clone)]
 pub struct LocalChange {
     pub update: Update,
-    pub staged_temp: PathBuf,
+    pub staged_temp: Option<PathBuf>,
     /// The version this change replaces, None for a new UID: the commit
     /// is refused if the database holds something else for the UID.
     pub replaces: Option<Gvsn>,
@@ -58,8 +59,8 @@ impl Database {
     /// Commits `c` with its staged files (see the module doc).
     pub fn commit_local_changes(&mut self, area: &StagingArea, c: &LocalChanges) -> Result<(), CommitError> {
         let remove_temps = || {
-            for ch in &c.changes {
-                let _ = std::fs::remove_file(&ch.staged_temp);
+            for t in c.changes.iter().filter_map(|ch| ch.staged_temp.as_ref()) {
+                let _ = std::fs::remove_file(t);
             }
         };
         let remove_placed = |placed: &[PathBuf]| {
@@ -69,11 +70,12 @@ impl Database {
         };
         let mut placed = Vec::new();
         for ch in &c.changes {
+            let Some(temp) = &ch.staged_temp else { continue };
             let dest = area.path_of(&ch.update.gvsn);
             let r = if dest.exists() {
                 Err(CommitError::StagedExists { path: dest.clone() })
             } else {
-                std::fs::rename(&ch.staged_temp, &dest).map_err(|source| CommitError::Staging { path: dest.clone(), source })
+                std::fs::rename(temp, &dest).map_err(|source| CommitError::Staging { path: dest.clone(), source })
             };
             if let Err(e) = r {
                 remove_temps();

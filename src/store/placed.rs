@@ -8,8 +8,14 @@
 //! Paths are kept as parent + name, so moving a directory changes one
 //! record, not one per descendant.
 //!
+//! Each record also keeps what the file looked like on disk right after it
+//! was placed or scanned ([`Seen`]): the member's scan passes over a file
+//! whose inode, change time and size are unchanged, so what the meet
+//! installed is never taken for a local change.
+//!
 //! Record: key `p` + folder GUID + UID (db GUID, version big-endian);
 //! value: GVSN (db GUID, version LE), parent UID (db GUID, version LE),
+//! seen (inode, ctime ns, mtime ns, size; LE, all zero when unknown),
 //! then the name in UTF-8.
 
 use std::collections::HashMap;
@@ -32,6 +38,32 @@ pub struct Placed {
     pub gvsn: Gvsn,
     pub parent: Uid,
     pub name: String,
+    /// The file on disk when it was last placed or scanned.
+    pub seen: Option<Seen>,
+}
+
+/// A file's stat as the scan compares it: POSIX ctime moves on every
+/// change of data, xattrs (NT ACL, DOS attributes, streams), times or
+/// name, so an unchanged (inode, ctime, size) means an unchanged file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Seen {
+    pub inode: u64,
+    pub ctime_ns: i64,
+    pub mtime_ns: i64,
+    pub size: u64,
+}
+
+impl Seen {
+    /// The stat of `md` (from `symlink_metadata`).
+    pub fn of(md: &std::fs::Metadata) -> Seen {
+        use std::os::unix::fs::MetadataExt;
+        Seen {
+            inode: md.ino(),
+            ctime_ns: md.ctime().saturating_mul(1_000_000_000).saturating_add(md.ctime_nsec()),
+            mtime_ns: md.mtime().saturating_mul(1_000_000_000).saturating_add(md.mtime_nsec()),
+            size: if md.is_dir() { 0 } else { md.len() },
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,12 +104,19 @@ fn key(folder: &Guid, uid: &Uid) -> Vec<u8> {
     k
 }
 
+const FIXED: usize = 80;
+
 fn encode(p: &Placed) -> Vec<u8> {
-    let mut v = Vec::with_capacity(48 + p.name.len());
+    let mut v = Vec::with_capacity(FIXED + p.name.len());
     v.extend_from_slice(&p.gvsn.db.0);
     v.extend_from_slice(&p.gvsn.version.to_le_bytes());
     v.extend_from_slice(&p.parent.db.0);
     v.extend_from_slice(&p.parent.version.to_le_bytes());
+    let s = p.seen.unwrap_or(Seen { inode: 0, ctime_ns: 0, mtime_ns: 0, size: 0 });
+    v.extend_from_slice(&s.inode.to_le_bytes());
+    v.extend_from_slice(&s.ctime_ns.to_le_bytes());
+    v.extend_from_slice(&s.mtime_ns.to_le_bytes());
+    v.extend_from_slice(&s.size.to_le_bytes());
     v.extend_from_slice(p.name.as_bytes());
     v
 }
@@ -99,14 +138,21 @@ fn u64_at(b: &[u8], at: usize, be: bool) -> u64 {
 }
 
 fn decode(v: &[u8]) -> Option<Placed> {
-    if v.len() < 48 {
+    if v.len() < FIXED {
         return None;
     }
-    let name = std::str::from_utf8(&v[48..]).ok()?.to_string();
+    let name = std::str::from_utf8(&v[FIXED..]).ok()?.to_string();
+    let seen = Seen {
+        inode: u64_at(v, 48, false),
+        ctime_ns: u64_at(v, 56, false) as i64,
+        mtime_ns: u64_at(v, 64, false) as i64,
+        size: u64_at(v, 72, false),
+    };
     Some(Placed {
         gvsn: Gvsn::new(guid_at(v, 0), u64_at(v, 16, false)),
         parent: Uid::new(guid_at(v, 24), u64_at(v, 40, false)),
         name,
+        seen: (seen.inode != 0).then_some(seen),
     })
 }
 
@@ -194,22 +240,25 @@ mod tests {
         let p = dir.join(FILE_NAME);
         let (f1, f2) = (Guid([1; 16]), Guid([2; 16]));
         let u = Uid::new(Guid([3; 16]), 0x0102_0304_0506_0708);
-        let placed = Placed { gvsn: Gvsn::new(Guid([4; 16]), 9), parent: Uid::root_of(f1), name: "näme".into() };
+        let seen = Seen { inode: 77, ctime_ns: -5, mtime_ns: 1_700_000_000_000_000_001, size: 1 << 40 };
+        let placed = Placed { gvsn: Gvsn::new(Guid([4; 16]), 9), parent: Uid::root_of(f1), name: "näme".into(), seen: Some(seen) };
         let mut s = PlacedStore::open(&p).unwrap();
         s.apply(&[PlacedChange::Put(f1, u, placed.clone()), PlacedChange::Put(f2, u, placed.clone())]).unwrap();
         s.apply(&[PlacedChange::Remove(f2, u), PlacedChange::Remove(f2, u)]).unwrap();
         drop(s);
         let s = PlacedStore::open(&p).unwrap();
-        assert_eq!(s.folder(&f1).unwrap(), HashMap::from([(u, placed)]));
+        assert_eq!(s.folder(&f1).unwrap(), HashMap::from([(u, placed.clone())]));
+        let unseen = Placed { seen: None, ..placed };
+        assert_eq!(decode(&encode(&unseen)), Some(unseen));
         assert!(s.folder(&f2).unwrap().is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_short_record_is_reported() {
-        assert_eq!(decode(&[0u8; 47]), None);
-        assert_eq!(decode(&[0u8; 48]).map(|p| p.name), Some(String::new()));
-        let mut bad = vec![0u8; 48];
+        assert_eq!(decode(&[0u8; FIXED - 1]), None);
+        assert_eq!(decode(&[0u8; FIXED]).map(|p| p.name), Some(String::new()));
+        let mut bad = vec![0u8; FIXED];
         bad.push(0xff);
         assert_eq!(decode(&bad), None, "a name that is not UTF-8 was accepted");
     }

@@ -491,7 +491,7 @@ mod local_commit {
         let tmp = dir.join(format!("tmp-{n}"));
         std::fs::write(&tmp, format!("staged {n}")).unwrap();
         let g = Gvsn { db: DB, version: n };
-        LocalChange { update: upd(Uid { db: DB, version: n }, g, Uid::root_of(FOLDER), &format!("f{n}")), staged_temp: tmp, replaces: None }
+        LocalChange { update: upd(Uid { db: DB, version: n }, g, Uid::root_of(FOLDER), &format!("f{n}")), staged_temp: Some(tmp), replaces: None }
     }
 
     fn batch(changes: Vec<LocalChange>, next: u64) -> LocalChanges {
@@ -515,7 +515,7 @@ mod local_commit {
         let b = batch(vec![change(&t.0, 1), change(&t.0, 2)], 3);
         db.commit_local_changes(&area, &b).unwrap();
         for c in &b.changes {
-            assert!(!c.staged_temp.exists());
+            assert!(!c.staged_temp.as_ref().unwrap().exists());
             assert!(area.path_of(&c.update.gvsn).exists());
             assert_eq!(db.update(&c.update.uid).unwrap().as_ref(), Some(&c.update));
         }
@@ -551,7 +551,7 @@ mod local_commit {
         let b = batch(vec![change(&t.0, 4), change(&t.0, 5)], 6);
         let e = db.commit_local_changes(&area, &b).unwrap_err();
         assert!(matches!(e, CommitError::StagedExists { .. }), "{e}");
-        assert!(b.changes.iter().all(|c| !c.staged_temp.exists()));
+        assert!(b.changes.iter().all(|c| !c.staged_temp.as_ref().unwrap().exists()));
         assert!(!area.path_of(&Gvsn { db: DB, version: 4 }).exists());
         assert_eq!(std::fs::read(area.path_of(&Gvsn { db: DB, version: 5 })).unwrap(), b"theirs");
     }

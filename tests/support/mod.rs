@@ -453,12 +453,24 @@ pub struct Dfsrd {
 
 impl Dfsrd {
     pub fn start(conf: &Path) -> Dfsrd {
+        Dfsrd::start_in(conf, None)
+    }
+
+    /// As [`Dfsrd::start`], inside network namespace `netns` when given.
+    pub fn start_in(conf: &Path, netns: Option<&str>) -> Dfsrd {
         // Beside a test smbd's smb.conf is its VFS directory with the
         // dfsr.so under test: dfsrd loads the shares' modules too, so it
         // gets the same private mount (else it would load the installed
         // module). The execs keep the pid: the one we hold is dfsrd's.
         let vfs = conf.parent().map(|d| d.join("vfs")).filter(|v| v.is_dir());
-        let mut cmd = Command::new("setpriv");
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "setpriv"]);
+                c
+            }
+            None => Command::new("setpriv"),
+        };
         cmd.args(["--pdeathsig", "TERM", "--"]);
         match vfs {
             Some(vfs) => {

@@ -430,6 +430,11 @@ fn status(configfile: &Path, group: Option<&str>, folder: Option<&str>, json: bo
                 "    {} installed, {} removed, {} kept without download, {} pre-existing moved aside, {} waiting to install, {} conflicts",
                 n("installed"), n("removed"), n("kept"), n("pre_existing"), n("pending"), n("conflicts")
             );
+            let scanned = p.get("last_scan").and_then(Value::as_u64).map_or("not yet".to_string(), ago);
+            println!("    {} local changes found by scanning; last scan {scanned}", n("local_changes"));
+            if let Some(e) = p.get("last_error").and_then(Value::as_str) {
+                println!("    last error: {e}");
+            }
         }
         for c in f["inbound"].as_array().into_iter().flatten() {
             let from = c["from"].as_str().unwrap_or("?");
@@ -462,4 +467,9 @@ fn backlog(configfile: &Path, a: &BacklogArgs, json: bool) -> CliResult {
     })?;
     done(json, json!({"group": g.name, "folder": f.name, "from": from.name, "to": to.name, "backlog": backlog}),
         &format!("{backlog} updates of {:?} on {} not yet on {}", f.name, from.name, to.name))
+}
+
+/// "N s ago" for a Unix time.
+fn ago(t: u64) -> String {
+    format!("{} s ago", samba_dfsr::member::status::unix_now().saturating_sub(t))
 }

@@ -92,7 +92,7 @@ pub fn seed(db_path: &Path, staging: &Path, group: Guid, folder: Guid, from: &Pa
                 let u = originator
                     .create(&held, e.parent, &e.name, file, samba_dfsr::meet::nttime(std::time::SystemTime::now()))
                     .map_err(|err| format!("{}: {err}", e.path.display()))?;
-                staged.push(LocalChange { update: u.clone(), staged_temp: tmp, replaces: None });
+                staged.push(LocalChange { update: u.clone(), staged_temp: Some(tmp), replaces: None });
                 if e.is_dir {
                     dirs += 1;
                     queue.push_back((e.path.clone(), u.uid));
@@ -107,8 +107,8 @@ pub fn seed(db_path: &Path, staging: &Path, group: Guid, folder: Guid, from: &Pa
     })();
     let _ = std::fs::remove_file(&empty);
     if let Err(e) = result {
-        for c in &staged {
-            let _ = std::fs::remove_file(&c.staged_temp);
+        for t in staged.iter().filter_map(|c| c.staged_temp.as_ref()) {
+            let _ = std::fs::remove_file(t);
         }
         return Err(e);
     }

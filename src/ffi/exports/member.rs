@@ -8,7 +8,8 @@ use std::ffi::{c_char, c_int};
 /// Samba (a dfsrd child after `reinit_after_fork`); returns only when it
 /// cannot work at all (1, the reason logged): dfsrd restarts it.
 /// `member_name` is `dfsr:member name` (empty: `netbios_name`);
-/// `credentials` is `dfsr:partner credentials` (empty: not set).
+/// `credentials` is `dfsr:partner credentials` (empty: not set); the
+/// intervals are `dfsr:poll interval` and `dfsr:scan interval`.
 ///
 /// # Safety
 /// Every pointer is NULL or a NUL-terminated string valid for the call.
@@ -20,6 +21,7 @@ pub unsafe extern "C" fn dfsr_member_run(
     credentials: *const c_char,
     workgroup: *const c_char,
     poll_interval_secs: u32,
+    scan_interval_secs: u32,
 ) -> c_int {
     // SAFETY: forwarded caller contract.
     let (state_dir, member, netbios, creds, workgroup) = unsafe {
@@ -31,6 +33,7 @@ pub unsafe extern "C" fn dfsr_member_run(
         credentials: (!creds.is_empty()).then(|| creds.into()),
         workgroup,
         poll_interval: std::time::Duration::from_secs(u64::from(poll_interval_secs.max(1))),
+        scan_interval: std::time::Duration::from_secs(u64::from(scan_interval_secs.max(1))),
     };
     match crate::member::run::run(&settings) {
         Ok(()) => 0,

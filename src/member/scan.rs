@@ -1,0 +1,526 @@
+//! Local changes found by scanning a replicated folder: its tree is walked,
+//! each file is compared with what [`crate::store::placed`] says was there
+//! when it was last placed or scanned, and what changed becomes a new
+//! version from our originator (MS-FRS2 §3.3.4.6.2 UIDs and GVSNs), with
+//! a staged file written from what the share's VFS reads
+//! ([`LocalReader`]: data, alternate streams, the NT security descriptor,
+//! DOS attributes, times), so a partner installs exactly what smbd shows.
+//!
+//! - A file whose inode, POSIX change time and size are unchanged is not
+//!   opened (ctime moves on any change of data, xattrs, times or name).
+//! - Otherwise it is staged and compared with its current version: the
+//!   DFS-R hash (data and security), attributes and creation time, and for
+//!   files the last write time; a directory whose ctime moved only because
+//!   of its children stays the same version.
+//! - Same inode at a new parent or name: a move (the same UID); an inode
+//!   not placed: a create; a placed file not found: a tombstone, children
+//!   first. A directory that cannot be read hides nothing: nothing under it
+//!   is taken for deleted.
+//! - A file open for writing by a client (SHARING_VIOLATION) is staged by a
+//!   later scan.
+//!
+//! Staged files are placed first, then one transaction per batch
+//! ([`crate::store::local_commit`]); the placed records follow. A crash in
+//! between leaves a file whose record is older than its version: the next
+//! scan stages it, finds it equal and only refreshes the record.
+//!
+//! The meet installs into `DfsrPrivate` and records each install's stat,
+//! so installs are never seen as local changes; `DfsrPrivate` is not
+//! scanned. Access and change times are staged as the last write time
+//! (they move on every read and child change; replicating them would make
+//! versions of nothing).
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+
+use crate::engine::ids::{Guid, Uid};
+use crate::engine::local_change::{ChangeError, LocalChangeError, NewFile, Originator};
+use crate::engine::replica::ReplicaRead;
+use crate::engine::rules::names_equal;
+use crate::engine::update::{Update, FILE_ATTRIBUTE_DIRECTORY};
+use crate::engine::version_vector::VersionVector;
+use crate::samba::ntstatus::NtStatus;
+use crate::store::local_commit::{LocalChange, LocalChanges};
+use crate::store::placed::{Placed, PlacedChange, Seen};
+use crate::store::{Database, OriginatorState, StagingArea, StoreError, StoredReplica};
+
+/// What staging one local file produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedLocal {
+    /// The DFS-R hash of the staged file (data and security).
+    pub hash: [u8; 20],
+    pub attributes: u32,
+    /// NTTIME.
+    pub create_time: u64,
+    pub is_dir: bool,
+    /// Main data bytes.
+    pub size: u64,
+}
+
+/// Why a file could not be staged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadError {
+    /// The VFS's status, when it gave one (SHARING_VIOLATION: try later).
+    pub status: Option<NtStatus>,
+    pub reason: String,
+}
+
+/// Reads a file of the folder and writes its staged file.
+pub trait LocalReader {
+    fn stage(&mut self, relpath: &str, out: &Path) -> Result<StagedLocal, ReadError>;
+}
+
+/// Why a scan stopped (a file that cannot be read is not this: it is
+/// counted and tried again by the next scan).
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("{path}: {source}")]
+    Root { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Commit(#[from] crate::store::local_commit::CommitError),
+    #[error("cannot make a database GUID: {0}")]
+    Random(String),
+}
+
+/// What one scan found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanReport {
+    pub files: u64,
+    pub created: u64,
+    pub modified: u64,
+    pub moved: u64,
+    pub deleted: u64,
+    /// Open by a client for writing: staged by a later scan.
+    pub busy: u64,
+    /// Could not be read or named (logged).
+    pub failed: u64,
+    pub last_error: Option<String>,
+}
+
+impl ScanReport {
+    pub fn changes(&self) -> u64 {
+        self.created + self.modified + self.moved + self.deleted
+    }
+}
+
+/// How many changes go in one transaction.
+const BATCH: usize = 512;
+
+/// One folder's scan.
+pub struct Scan<'a> {
+    pub group: Guid,
+    pub folder: Guid,
+    /// The share's path on disk.
+    pub root: &'a Path,
+    pub staging: &'a StagingArea,
+}
+
+/// The database with a batch of uncommitted changes over it: what the
+/// originator checks names and parents against within one batch.
+struct Overlay<'a> {
+    base: StoredReplica<'a>,
+    batch: &'a BTreeMap<Uid, Update>,
+}
+
+impl ReplicaRead for Overlay<'_> {
+    type Error = StoreError;
+    fn known_vector(&self, folder: &Guid) -> Result<VersionVector, StoreError> {
+        self.base.known_vector(folder)
+    }
+    fn update(&self, uid: &Uid) -> Result<Option<Update>, StoreError> {
+        match self.batch.get(uid) {
+            Some(u) => Ok(Some(u.clone())),
+            None => self.base.update(uid),
+        }
+    }
+    fn live_child_named(&self, parent: &Uid, name: &str) -> Result<Option<Uid>, StoreError> {
+        if let Some(u) = self.batch.values().find(|u| u.present && u.parent == *parent && names_equal(&u.name, name)) {
+            return Ok(Some(u.uid));
+        }
+        // A stored child the batch moved, renamed or deleted no longer holds the name.
+        Ok(self.base.live_child_named(parent, name)?.filter(|uid| !self.batch.contains_key(uid)))
+    }
+    fn live_children(&self, dir: &Uid) -> Result<Vec<Uid>, StoreError> {
+        let mut out: Vec<Uid> = self.base.live_children(dir)?.into_iter().filter(|u| !self.batch.contains_key(u)).collect();
+        out.extend(self.batch.values().filter(|u| u.present && u.parent == *dir).map(|u| u.uid));
+        out.sort();
+        Ok(out)
+    }
+    fn held_aside(&self, uid: &Uid) -> Result<Option<Update>, StoreError> {
+        self.base.held_aside(uid)
+    }
+    fn all_held_aside(&self, folder: &Guid) -> Result<Vec<Update>, StoreError> {
+        self.base.all_held_aside(folder)
+    }
+    fn held_aside_under(&self, parent: &Uid) -> Result<Vec<Update>, StoreError> {
+        self.base.held_aside_under(parent)
+    }
+}
+
+/// A batch being built: updates by UID, their staged temporaries, and the
+/// placed records to write once they are committed.
+#[derive(Default)]
+struct Batch {
+    updates: BTreeMap<Uid, Update>,
+    changes: Vec<LocalChange>,
+    placed: Vec<PlacedChange>,
+}
+
+/// A scan's working state.
+struct Walk<'p> {
+    placed: &'p HashMap<Uid, Placed>,
+    skip: &'p HashSet<Uid>,
+    by_inode: HashMap<u64, Uid>,
+    originator: Originator,
+    db_guid: Guid,
+    report: ScanReport,
+    all_placed: Vec<PlacedChange>,
+    batch: Batch,
+    /// Placed UIDs found on disk.
+    found: HashSet<Uid>,
+    /// Directories whose listing failed: what is under them is unknown.
+    unreadable: HashSet<Uid>,
+    queue: VecDeque<(String, Uid)>,
+    /// New files whose name a file not yet found holds: created after
+    /// the deletions.
+    deferred: Vec<Entry>,
+    temps: u64,
+}
+
+/// One file or directory the walk is deciding about.
+struct Entry {
+    rel: String,
+    parent: Uid,
+    name: String,
+    is_dir: bool,
+    seen: Seen,
+    staged: StagedLocal,
+    temp: PathBuf,
+}
+
+impl Scan<'_> {
+    /// Walks the folder, commits what changed, and returns the placed
+    /// records to apply (to the placed store and the placer's map). UIDs
+    /// in `skip` (a placement pending) are left alone.
+    pub fn run(
+        &self,
+        db: &mut Database,
+        placed: &HashMap<Uid, Placed>,
+        skip: &HashSet<Uid>,
+        reader: &mut dyn LocalReader,
+        now: &mut dyn FnMut() -> u64,
+    ) -> Result<(ScanReport, Vec<PlacedChange>), ScanError> {
+        let root_uid = Uid::root_of(self.folder);
+        std::fs::metadata(self.root).map_err(|source| ScanError::Root { path: self.root.into(), source })?;
+        let db_guid = match db.database_guid()? {
+            Some(g) => g,
+            None => crate::random::new_guid().map_err(|e| ScanError::Random(e.to_string()))?,
+        };
+        let mut w = Walk {
+            placed,
+            skip,
+            by_inode: placed.iter().filter_map(|(uid, p)| p.seen.map(|s| (s.inode, *uid))).collect(),
+            originator: db.resume_originator(self.folder, db_guid)?,
+            db_guid,
+            report: ScanReport::default(),
+            all_placed: Vec::new(),
+            batch: Batch::default(),
+            found: HashSet::new(),
+            unreadable: HashSet::new(),
+            queue: VecDeque::from([(String::new(), root_uid)]),
+            deferred: Vec::new(),
+            temps: 0,
+        };
+        self.walk(db, &mut w, reader, now)?;
+        self.deletions(db, &mut w, now)?;
+        for e in std::mem::take(&mut w.deferred) {
+            self.decide(db, &mut w, None, e, now(), false)?;
+        }
+        // The deferred directories' contents.
+        self.walk(db, &mut w, reader, now)?;
+        self.commit(db, &mut w)?;
+        Ok((w.report, w.all_placed))
+    }
+
+    fn fail(&self, report: &mut ScanReport, why: String) {
+        tracing::warn!(folder = %self.folder, "scan: {why}");
+        report.failed += 1;
+        report.last_error = Some(why);
+    }
+
+    fn walk(&self, db: &mut Database, w: &mut Walk<'_>, reader: &mut dyn LocalReader, now: &mut dyn FnMut() -> u64) -> Result<(), ScanError> {
+        while let Some((dir_rel, dir_uid)) = w.queue.pop_front() {
+            let dir_path = if dir_rel.is_empty() { self.root.to_path_buf() } else { self.root.join(&dir_rel) };
+            let mut names = Vec::new();
+            match std::fs::read_dir(&dir_path) {
+                Ok(rd) => {
+                    for e in rd {
+                        match e {
+                            Ok(e) => names.push(e.file_name()),
+                            Err(e) => {
+                                w.unreadable.insert(dir_uid);
+                                self.fail(&mut w.report, format!("{}: {e}", dir_path.display()));
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    w.unreadable.insert(dir_uid);
+                    self.fail(&mut w.report, format!("{}: {e}", dir_path.display()));
+                    continue;
+                }
+            }
+            names.sort();
+            for os_name in names {
+                let Some(name) = os_name.to_str().map(str::to_string) else {
+                    let why = format!("{}: the name is not UTF-8; not replicated", dir_path.join(&os_name).display());
+                    self.fail(&mut w.report, why);
+                    continue;
+                };
+                if dir_rel.is_empty() && names_equal(&name, crate::meet::path::PRIVATE_NAME) {
+                    continue;
+                }
+                let rel = if dir_rel.is_empty() { name.clone() } else { format!("{dir_rel}/{name}") };
+                // Gone since the listing: the next scan sees it gone.
+                let Ok(md) = std::fs::symlink_metadata(self.root.join(&rel)) else { continue };
+                if !md.is_file() && !md.is_dir() {
+                    continue;
+                }
+                if let Err(e) = crate::meet::path::check_name(0, &name) {
+                    self.fail(&mut w.report, format!("{}: {e}; not replicated", self.root.join(&rel).display()));
+                    continue;
+                }
+                w.report.files += 1;
+                let seen = Seen::of(&md);
+                let known = w.by_inode.get(&seen.inode).copied().filter(|u| !w.found.contains(u));
+                if let Some(uid) = known {
+                    w.found.insert(uid);
+                    let p = &w.placed[&uid];
+                    let unchanged = p.seen == Some(seen) && p.parent == dir_uid && p.name == name;
+                    if unchanged || w.skip.contains(&uid) {
+                        if md.is_dir() {
+                            w.queue.push_back((rel, uid));
+                        }
+                        continue;
+                    }
+                }
+                w.temps += 1;
+                let temp = self.staging.dir().join(format!(".scan-{}-{}.tmp", std::process::id(), w.temps));
+                let staged = match reader.stage(&rel, &temp) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = std::fs::remove_file(&temp);
+                        if e.status == Some(NtStatus::SHARING_VIOLATION) {
+                            w.report.busy += 1;
+                        } else {
+                            self.fail(&mut w.report, format!("[{}] {rel}: {}", self.root.display(), e.reason));
+                        }
+                        if let (Some(uid), true) = (known, md.is_dir()) {
+                            w.queue.push_back((rel, uid));
+                        }
+                        continue;
+                    }
+                };
+                let e = Entry { rel, parent: dir_uid, name, is_dir: md.is_dir(), seen, staged, temp };
+                self.decide(db, w, known, e, now(), true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds one staged entry to the batch (or defers it); queues a
+    /// directory's contents.
+    fn decide(&self, db: &mut Database, w: &mut Walk<'_>, known: Option<Uid>, e: Entry, now: u64, may_defer: bool) -> Result<(), ScanError> {
+        match self.change(db, w, known, &e, now) {
+            Ok(kind) => {
+                match kind {
+                    (_, Kind::Created) => w.report.created += 1,
+                    (_, Kind::Modified) => w.report.modified += 1,
+                    (_, Kind::Moved) => w.report.moved += 1,
+                    (_, Kind::Same) => {}
+                }
+                if e.is_dir {
+                    w.queue.push_back((e.rel.clone(), kind.0));
+                }
+            }
+            Err(Refused::NameHeldBy(by)) if may_defer && known.is_none() && !w.found.contains(&by) => w.deferred.push(e),
+            Err(why) => {
+                let _ = std::fs::remove_file(&e.temp);
+                self.fail(&mut w.report, format!("[{}] {}: {why}", self.root.display(), e.rel));
+                if let (Some(uid), true) = (known, e.is_dir) {
+                    w.queue.push_back((e.rel.clone(), uid));
+                }
+            }
+        }
+        if w.batch.changes.len() >= BATCH {
+            self.commit(db, w)?;
+        }
+        Ok(())
+    }
+
+    /// Placed but not found: tombstones, children first; never under a
+    /// directory that could not be read.
+    fn deletions(&self, db: &mut Database, w: &mut Walk<'_>, now: &mut dyn FnMut() -> u64) -> Result<(), ScanError> {
+        let placed = w.placed;
+        let chain = |uid: &Uid| -> Vec<Uid> {
+            let (mut out, mut at) = (Vec::new(), *uid);
+            while let Some(p) = placed.get(&at) {
+                out.push(p.parent);
+                at = p.parent;
+                if out.len() > 4096 {
+                    break;
+                }
+            }
+            out
+        };
+        let mut gone: Vec<(usize, Uid)> = Vec::new();
+        for uid in placed.keys() {
+            if w.found.contains(uid) || w.skip.contains(uid) {
+                continue;
+            }
+            let up = chain(uid);
+            if up.iter().any(|p| w.unreadable.contains(p)) {
+                continue;
+            }
+            gone.push((up.len(), *uid));
+        }
+        gone.sort_by_key(|(d, u)| (std::cmp::Reverse(*d), *u));
+        for (_, uid) in gone {
+            let held = Overlay { base: StoredReplica::new(db, self.group), batch: &w.batch.updates };
+            if !held.update(&uid)?.is_some_and(|u| u.present) {
+                // Already a tombstone (or unknown): only the record goes.
+                w.batch.placed.push(PlacedChange::Remove(self.folder, uid));
+                continue;
+            }
+            let replaces = db.update(&uid)?.map(|u| u.gvsn);
+            match w.originator.delete(&held, uid, now()) {
+                Ok(t) => {
+                    w.batch.updates.insert(uid, t.clone());
+                    w.batch.changes.push(LocalChange { update: t, staged_temp: None, replaces });
+                    w.batch.placed.push(PlacedChange::Remove(self.folder, uid));
+                    w.report.deleted += 1;
+                }
+                Err(e) => self.fail(&mut w.report, format!("[{}] deleting {uid}: {e}", self.root.display())),
+            }
+            if w.batch.changes.len() >= BATCH {
+                self.commit(db, w)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Decides what one staged file is: the same version, a move, a
+    /// modification or a create; adds it to the batch.
+    fn change(&self, db: &Database, w: &mut Walk<'_>, known: Option<Uid>, e: &Entry, now: u64) -> Result<(Uid, Kind), Refused> {
+        let held = Overlay { base: StoredReplica::new(db, self.group), batch: &w.batch.updates };
+        let current = match known {
+            Some(uid) => held.update(&uid)?.filter(|u| u.present),
+            None => None,
+        };
+        let staged = &e.staged;
+        let (mut update, kind, replaces) = match current {
+            Some(cur) => {
+                let old_seen = w.placed.get(&cur.uid).and_then(|p| p.seen);
+                let write_same = staged.is_dir || old_seen.is_some_and(|s| s.mtime_ns == e.seen.mtime_ns);
+                let content_same = cur.hash == staged.hash
+                    && cur.attributes == staged.attributes
+                    && cur.create_time == staged.create_time
+                    && write_same;
+                let place_same = cur.parent == e.parent && cur.name == e.name;
+                if (cur.attributes ^ staged.attributes) & FILE_ATTRIBUTE_DIRECTORY != 0 {
+                    // A file and a directory on one inode in turn: not the same file.
+                    return Err(Refused::Other("changed between file and directory".into()));
+                }
+                if content_same && place_same {
+                    let _ = std::fs::remove_file(&e.temp);
+                    let p = Placed { gvsn: cur.gvsn, parent: e.parent, name: e.name.clone(), seen: Some(e.seen) };
+                    w.batch.placed.push(PlacedChange::Put(self.folder, cur.uid, p));
+                    return Ok((cur.uid, Kind::Same));
+                }
+                let u = if place_same {
+                    w.originator.modify(&held, cur.uid, staged.attributes, staged.hash, now)?
+                } else {
+                    w.originator.move_to(&held, cur.uid, e.parent, &e.name, now)?
+                };
+                let replaces = db.update(&cur.uid).map_err(|e| Refused::Other(e.to_string()))?.map(|o| o.gvsn);
+                (u, if place_same { Kind::Modified } else { Kind::Moved }, replaces)
+            }
+            None => {
+                let file = NewFile { attributes: staged.attributes, create_time: staged.create_time, hash: staged.hash };
+                (w.originator.create(&held, e.parent, &e.name, file, now)?, Kind::Created, None)
+            }
+        };
+        // A move that also changed the content is one version.
+        update.attributes = staged.attributes;
+        update.hash = staged.hash;
+        update.create_time = staged.create_time;
+        let uid = update.uid;
+        let p = Placed { gvsn: update.gvsn, parent: e.parent, name: e.name.clone(), seen: Some(e.seen) };
+        w.batch.placed.push(PlacedChange::Put(self.folder, uid, p));
+        w.batch.updates.insert(uid, update.clone());
+        w.batch.changes.push(LocalChange { update, staged_temp: Some(e.temp.clone()), replaces });
+        Ok((uid, kind))
+    }
+
+    fn commit(&self, db: &mut Database, w: &mut Walk<'_>) -> Result<(), ScanError> {
+        let b = std::mem::take(&mut w.batch);
+        if !b.changes.is_empty() {
+            let changes = LocalChanges {
+                database_guid: w.db_guid,
+                group: self.group,
+                folder: self.folder,
+                changes: b.changes,
+                originator: OriginatorState { next_version: w.originator.next_version(), last_clock: w.originator.last_clock() },
+            };
+            db.commit_local_changes(self.staging, &changes)?;
+        }
+        w.all_placed.extend(b.placed);
+        Ok(())
+    }
+}
+
+/// Why one file's change was not made.
+#[derive(Debug)]
+enum Refused {
+    /// Its name is held by another live file (maybe one deleted or moved
+    /// away, found later in the walk).
+    NameHeldBy(Uid),
+    Other(String),
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refused::NameHeldBy(by) => write!(f, "the name is held by {by}"),
+            Refused::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<StoreError> for Refused {
+    fn from(e: StoreError) -> Self {
+        Refused::Other(e.to_string())
+    }
+}
+
+impl From<ChangeError<StoreError>> for Refused {
+    fn from(e: ChangeError<StoreError>) -> Self {
+        match e {
+            ChangeError::Refused(LocalChangeError::NameTaken { by, .. }) => Refused::NameHeldBy(by),
+            other => Refused::Other(other.to_string()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Created,
+    Modified,
+    Moved,
+    Same,
+}
+
+#[cfg(test)]
+mod tests;
