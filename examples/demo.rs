@@ -8,7 +8,8 @@ mod support;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-use support::{dfsrctl, Dfsrd, Smbd, SmbdConfig, PASSWORD, USER};
+use support::members::{configure, disk_tree, Lab, Member};
+use support::{dfsrctl, Dfsrd, Smbd, SmbdConfig, TestDir, PASSWORD, USER};
 
 fn dfsrctl_bin() -> String {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/dfsrctl").display().to_string()
@@ -132,6 +133,30 @@ fn main() {
     let sync_refs: Vec<&str> = sync_args.iter().map(String::as_str).collect();
     let synced = dfsrctl(&smbd.conf, &sync_refs);
 
+    // Two members, each a host of its own (a network namespace with its
+    // own smbd and dfsrd on the default ports), replicating [data]: a file
+    // written with smbclient on FS1 arrives on FS2.
+    let lab = Lab::new(95, 2);
+    let lab_dir = TestDir::new("demo-members");
+    let fs1 = Member::start(&lab, 0, "FS1", &lab_dir.0, &[]);
+    let fs2 = Member::start(&lab, 1, "FS2", &lab_dir.0, &[]);
+    configure(&[&fs1, &fs2], &[(0, 1), (1, 0)], &lab_dir.0);
+    let note = lab_dir.0.join("note.txt");
+    fs::write(&note, "Written with smbclient on FS1.\n").unwrap();
+    fs1.smbclient(&format!("mkdir reports; put {} reports\\note.txt", note.display()));
+    let started = std::time::Instant::now();
+    let arrived = loop {
+        let on_fs2 = disk_tree(&fs2.share()).get("reports/note.txt").and_then(|e| e.0.clone());
+        if on_fs2.as_deref() == Some(&b"Written with smbclient on FS1.\n"[..]) {
+            break format!("arrived on FS2 after {:.1} s", started.elapsed().as_secs_f64());
+        }
+        if started.elapsed().as_secs() > 60 {
+            break "did NOT arrive within 60 s".to_string();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let fs2_status = fs2.status();
+
     let port = smbd.port;
     let conf = smbd.conf.display();
     let log = smbd.log.display();
@@ -177,8 +202,25 @@ pulled just now into {pulled} with
   {synced}
 see README.md, section MS-FRS2 wire.
 
+two members replicating [data], each in its own network namespace:
+  FS1 {a1} (netns {n1}), FS2 {a2} (netns {n2}); group Sales, folder Docs,
+  configured with `{ctl} -s {c1} replication ...` and imported on FS2
+  reports\\note.txt, put with smbclient on FS1: {arrived}
+  try: ip netns exec {n2} smbclient //{a2}/data -U {USER}%{PASSWORD} -c 'ls reports\\*'
+       ip netns exec {n1} smbclient //{a1}/data -U {USER}%{PASSWORD} -c 'put /etc/hostname h.txt'
+       {ctl} -s {c2} replication status
+FS2's status now:
+{fs2_status}
+
 Ctrl-C to stop.",
         pid = smbd.pid(),
+        a1 = fs1.addr,
+        a2 = fs2.addr,
+        n1 = fs1.ns,
+        n2 = fs2.ns,
+        c1 = fs1.smbd.conf.display(),
+        c2 = fs2.smbd.conf.display(),
+        fs2_status = fs2_status.trim_end(),
         dpid = dfsrd.pid(),
         share = share.display(),
         staged = staged.display(),

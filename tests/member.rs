@@ -1,218 +1,33 @@
-//! Two DFS-R members, each its own host: a network namespace with its own
-//! address, its own smbd (port 445) and dfsrd (port 5722). Configured with
-//! `dfsrctl replication` on FS1 and `import` on FS2; a tree written
-//! through smbclient on FS1 must arrive on FS2 exact — data, streams, the
-//! NT ACL, DOS attributes, create and write times, compared on disk and as
-//! smbd shows them — and edits, renames, moves and deletes made on FS2
-//! must arrive on FS1.
+//! DFS-R members, each its own host: a network namespace with its own
+//! address, its own smbd (port 445) and dfsrd (port 5722), configured with
+//! `dfsrctl replication` on FS1 and `import` on the others
+//! (`support::members`).
+//!
+//! - A tree written through smbclient on FS1 arrives on FS2 exact — data,
+//!   streams, the NT ACL, DOS attributes, create and write times, compared
+//!   on disk and as smbd shows them — and edits, renames, moves and
+//!   deletes made on FS2 arrive on FS1.
+//! - A chain FS1 → FS2 → FS3 converges (FS3 talks only to FS2).
+//! - A file a client holds open on FS2 is installed once it is closed.
+//! - A wrong password and an unknown connection show their reason in
+//!   `status`, and the sessions back off.
 
 mod support;
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use support::{dfsrctl, Dfsrd, Smbd, SmbdConfig, TestDir, PASSWORD, USER};
-
-fn ip(args: &[&str]) {
-    let st = Command::new("ip").args(args).status().expect("running ip");
-    assert!(st.success(), "ip {}", args.join(" "));
-}
-
-/// Two network namespaces joined by one veth pair: 10.N.0.1 and 10.N.0.2.
-struct Pair {
-    ns: [String; 2],
-    addr: [String; 2],
-}
-
-impl Pair {
-    fn new(net: u32) -> Pair {
-        let tag = std::process::id() % 100_000;
-        let ns = [format!("dfsr{tag}m{net}a"), format!("dfsr{tag}m{net}b")];
-        let addr = [format!("10.{net}.0.1"), format!("10.{net}.0.2")];
-        let veth = [format!("dm{tag}{net}a"), format!("dm{tag}{net}b")];
-        for n in &ns {
-            ip(&["netns", "add", n]);
-            ip(&["netns", "exec", n, "ip", "link", "set", "lo", "up"]);
-        }
-        ip(&["link", "add", &veth[0], "netns", &ns[0], "type", "veth", "peer", "name", &veth[1], "netns", &ns[1]]);
-        for i in 0..2 {
-            ip(&["netns", "exec", &ns[i], "ip", "addr", "add", &format!("{}/24", addr[i]), "dev", &veth[i]]);
-            ip(&["netns", "exec", &ns[i], "ip", "link", "set", &veth[i], "up"]);
-        }
-        Pair { ns, addr }
-    }
-}
-
-impl Drop for Pair {
-    fn drop(&mut self) {
-        for n in &self.ns {
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
-        }
-    }
-}
-
-/// One member: its smbd and dfsrd in its namespace.
-struct Member {
-    ns: String,
-    addr: String,
-    smbd: Smbd,
-    _dfsrd: Dfsrd,
-}
-
-impl Member {
-    fn start(ns: &str, addr: &str, name: &str, creds_dir: &Path) -> Member {
-        let creds = creds_dir.join(format!("{name}.creds"));
-        std::fs::write(&creds, format!("username = {USER}\npassword = {PASSWORD}\ndomain = DFSRTEST\n")).unwrap();
-        std::fs::set_permissions(&creds, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-        let smbd = Smbd::start(SmbdConfig {
-            netns: Some((ns.to_string(), addr.to_string())),
-            log_level: "4".into(),
-            global_extra: vec![
-                format!("dfsr:member name = {name}"),
-                format!("dfsr:partner credentials = {}", creds.display()),
-                "dfsr:poll interval = 1".into(),
-                "dfsr:scan interval = 1".into(),
-            ],
-            ..Default::default()
-        });
-        let _dfsrd = Dfsrd::start_in(&smbd.conf, Some(ns));
-        Member { ns: ns.into(), addr: addr.into(), smbd, _dfsrd }
-    }
-
-    fn ctl(&self, args: &[&str]) -> String {
-        let out = dfsrctl(&self.smbd.conf, args);
-        assert!(out.status.success(), "dfsrctl {args:?}: {}{}", text(&out.stdout), text(&out.stderr));
-        text(&out.stdout)
-    }
-
-    fn in_ns(&self, prog: &str, args: &[&str]) -> Output {
-        Command::new("ip").args(["netns", "exec", &self.ns, prog]).args(args).output().expect("running in the namespace")
-    }
-
-    /// smbclient on `[data]` of this member, as the test user.
-    fn smbclient(&self, commands: &str) -> String {
-        let out = self.in_ns("smbclient", &[&format!("//{}/data", self.addr), "-U", &format!("{USER}%{PASSWORD}"), "-c", commands]);
-        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
-        assert!(out.status.success() && !all.contains("NT_STATUS_"), "smbclient {commands:?}: {all}");
-        all
-    }
-
-    fn smbcacls(&self, path: &str, args: &[&str]) -> String {
-        let mut a = vec![format!("//{}/data", self.addr), path.to_string(), "-U".into(), format!("{USER}%{PASSWORD}"), "--numeric".into()];
-        a.extend(args.iter().map(|s| s.to_string()));
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
-        let out = self.in_ns("smbcacls", &a);
-        assert!(out.status.success(), "smbcacls {a:?}: {}{}", text(&out.stdout), text(&out.stderr));
-        text(&out.stdout)
-    }
-
-    fn share(&self) -> PathBuf {
-        self.smbd.share_path("data")
-    }
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// A file's data (None for a directory) and its compared xattrs.
-type DiskEntry = (Option<Vec<u8>>, BTreeMap<String, Vec<u8>>);
-
-/// Every file under `root` (not DfsrPrivate) with what must match on two
-/// members: its data, its alternate streams and DOS attribute xattrs as
-/// stored on disk.
-fn disk_tree(root: &Path) -> BTreeMap<String, DiskEntry> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        for e in std::fs::read_dir(root.join(&rel)).unwrap().flatten() {
-            let r = rel.join(e.file_name());
-            let name = r.to_string_lossy().into_owned();
-            if name == "DfsrPrivate" {
-                continue;
-            }
-            let md = e.metadata().unwrap();
-            let data = if md.is_dir() {
-                stack.push(r.clone());
-                None
-            } else {
-                Some(std::fs::read(e.path()).unwrap())
-            };
-            out.insert(name, (data, streams_on_disk(&e.path())));
-        }
-    }
-    out
-}
-
-/// The xattrs that must be equal on two members: the streams
-/// (`user.DosStream.*`, streams_xattr), `user.DOSATTRIB` (attributes and
-/// create time) and the security descriptor inside `security.NTACL`
-/// (acl_xattr; its hashes and timestamp are each server's own).
-fn streams_on_disk(path: &Path) -> BTreeMap<String, Vec<u8>> {
-    let out = Command::new("getfattr").args(["--absolute-names", "-d", "-m", "-", "-e", "hex"]).arg(path).output().unwrap();
-    let mut m = BTreeMap::new();
-    for (k, v) in text(&out.stdout).lines().filter_map(|l| l.split_once('=')) {
-        let bytes = hex(v.trim_start_matches("0x"));
-        if k.starts_with("user.DosStream.") || k == "user.DOSATTRIB" {
-            m.insert(k.to_string(), bytes);
-        } else if k == "security.NTACL" {
-            m.insert(k.to_string(), ntacl_sd(&bytes).unwrap_or_else(|| panic!("{}: an NTACL without an SD", path.display())).to_vec());
-        }
-    }
-    m
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
-}
-
-/// The security descriptor of an NTACL v4 blob: after the description
-/// "posix_acl", the time (8 bytes) and the POSIX ACL hash (64 bytes).
-fn ntacl_sd(blob: &[u8]) -> Option<&[u8]> {
-    let at = blob.windows(10).position(|w| w == b"posix_acl\0")?;
-    blob.get(at + 10 + 8 + 64..)
-}
-
-/// What smbd shows of a file: attributes, create and write times, streams
-/// (smbclient allinfo), and its security descriptor (smbcacls).
-fn shown(m: &Member, path: &str) -> String {
-    let info = m.smbclient(&format!("allinfo \"{path}\""));
-    let keep: Vec<&str> = info
-        .lines()
-        .filter(|l| l.starts_with("create_time:") || l.starts_with("write_time:") || l.starts_with("attributes:") || l.starts_with("stream:"))
-        .collect();
-    format!("{}\n{}", keep.join("\n"), m.smbcacls(path, &[]))
-}
-
-fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool, on_timeout: impl Fn() -> String) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what} within {secs} s: {}", on_timeout());
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
+use support::members::{configure, disk_tree, shown, wait_for, Lab, Member};
+use support::{TestDir, PASSWORD, USER};
 
 #[test]
 fn two_members_replicate_a_tree_both_ways_exactly() {
-    let pair = Pair::new(91);
+    let lab = Lab::new(91, 2);
     let dir = TestDir::new("member");
-    let a = Member::start(&pair.ns[0], &pair.addr[0], "FS1", &dir.0);
-    let b = Member::start(&pair.ns[1], &pair.addr[1], "FS2", &dir.0);
-
-    // The configuration, made on FS1 and imported on FS2.
-    a.ctl(&["replication", "group", "add", "Sales"]);
-    a.ctl(&["replication", "folder", "add", "Sales", "Docs"]);
-    a.ctl(&["replication", "member", "add", "Sales", "FS1", "--address", &a.addr]);
-    a.ctl(&["replication", "member", "add", "Sales", "FS2", "--address", &b.addr]);
-    a.ctl(&["replication", "connection", "add", "Sales", "--from", "FS1", "--to", "FS2"]);
-    a.ctl(&["replication", "connection", "add", "Sales", "--from", "FS2", "--to", "FS1"]);
-    a.ctl(&["replication", "membership", "set", "Sales", "Docs", "FS1", "--share", "data", "--primary"]);
-    a.ctl(&["replication", "membership", "set", "Sales", "Docs", "FS2", "--share", "data"]);
-    let doc = dir.0.join("sales.json");
-    a.ctl(&["replication", "export", "Sales", doc.to_str().unwrap()]);
-    b.ctl(&["replication", "import", doc.to_str().unwrap()]);
+    let a = Member::start(&lab, 0, "FS1", &dir.0, &[]);
+    let b = Member::start(&lab, 1, "FS2", &dir.0, &[]);
+    configure(&[&a, &b], &[(0, 1), (1, 0)], &dir.0);
 
     // The two standalone servers have their own local SIDs, so the
     // replicated owner is unknown on FS2: what lets FS2's user edit is an
@@ -259,7 +74,7 @@ fn two_members_replicate_a_tree_both_ways_exactly() {
                 "FS1 has {} entries, FS2 {}; FS2 status: {}",
                 disk_tree(&a.share()).len(),
                 disk_tree(&b.share()).len(),
-                b.ctl(&["replication", "status"])
+                b.status()
             )
         },
     );
@@ -290,8 +105,135 @@ fn two_members_replicate_a_tree_both_ways_exactly() {
                 && !t.contains_key("top/mid/f4.txt")
                 && !t.contains_key("top/mid/deep/f5.txt")
         },
-        || format!("FS1 status: {}", a.ctl(&["replication", "status"])),
+        || format!("FS1 status: {}", a.status()),
     );
     wait_for("both the same", 30, || disk_tree(&a.share()) == disk_tree(&b.share()), String::new);
 
+}
+
+/// The share root grants Everyone full control, inherited: the members'
+/// local SIDs differ, so this is the ACE both know (see the first test).
+fn open_root(m: &Member) {
+    m.smbcacls("\\", &["-a", "ACL:S-1-1-0:ALLOWED/OI|CI/FULL"]);
+}
+
+#[test]
+fn a_chain_of_three_converges_through_the_middle_member() {
+    let lab = Lab::new(92, 3);
+    let dir = TestDir::new("chain");
+    let a = Member::start(&lab, 0, "FS1", &dir.0, &[]);
+    let b = Member::start(&lab, 1, "FS2", &dir.0, &[]);
+    let c = Member::start(&lab, 2, "FS3", &dir.0, &[]);
+    // FS3 is connected to FS2 only.
+    configure(&[&a, &b, &c], &[(0, 1), (1, 0), (1, 2), (2, 1)], &dir.0);
+    open_root(&a);
+    let src = dir.0.join("f");
+    std::fs::write(&src, b"from FS1 to FS3 through FS2").unwrap();
+    a.smbclient(&format!("mkdir d; put {} d\\hop.txt", src.display()));
+    wait_for(
+        "FS1's file on FS3",
+        60,
+        || disk_tree(&c.share()).get("d/hop.txt").and_then(|e| e.0.clone()).as_deref() == Some(&b"from FS1 to FS3 through FS2"[..]),
+        || format!("FS2: {}\nFS3: {}", b.status(), c.status()),
+    );
+    std::fs::write(&src, b"and back from FS3").unwrap();
+    c.smbclient(&format!("put {} d\\back.txt", src.display()));
+    wait_for(
+        "FS3's file on FS1",
+        60,
+        || disk_tree(&a.share()).contains_key("d/back.txt"),
+        || format!("FS1: {}\nFS2: {}", a.status(), b.status()),
+    );
+    wait_for("all three the same", 30, || {
+        let t = disk_tree(&a.share());
+        t == disk_tree(&b.share()) && t == disk_tree(&c.share())
+    }, String::new);
+}
+
+#[test]
+fn a_file_open_on_the_downstream_member_is_installed_when_it_is_closed() {
+    let lab = Lab::new(93, 2);
+    let dir = TestDir::new("openfile");
+    let a = Member::start(&lab, 0, "FS1", &dir.0, &[]);
+    let b = Member::start(&lab, 1, "FS2", &dir.0, &[]);
+    configure(&[&a, &b], &[(0, 1), (1, 0)], &dir.0);
+    open_root(&a);
+    let src = dir.0.join("v1");
+    std::fs::write(&src, b"version 1").unwrap();
+    a.smbclient(&format!("put {} held.txt", src.display()));
+    let on_b = || disk_tree(&b.share()).get("held.txt").and_then(|e| e.0.clone());
+    wait_for("v1 on FS2", 60, || on_b().as_deref() == Some(&b"version 1"[..]), || b.status());
+
+    // A client on FS2 opens it (share read|write, no delete): the meet's
+    // rename over it meets a sharing violation.
+    let mut client = Command::new("ip")
+        .args(["netns", "exec", &b.ns, "smbclient", &format!("//{}/data", b.addr), "-U", &format!("{USER}%{PASSWORD}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = client.stdin.take().unwrap();
+    writeln!(stdin, "open held.txt").unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    std::fs::write(&src, b"version 2, written while FS2's client has it open").unwrap();
+    a.smbclient(&format!("put {} held.txt", src.display()));
+    wait_for(
+        "the install put off",
+        60,
+        || b.report()["folders"][0]["retries"].as_u64().unwrap_or(0) > 0,
+        || b.status(),
+    );
+    assert_eq!(on_b().as_deref(), Some(&b"version 1"[..]), "installed over an open file");
+    // The client closes it: installed with no manual step.
+    drop(stdin);
+    let _ = client.wait();
+    wait_for(
+        "v2 on FS2 after the close",
+        60,
+        || on_b().as_deref() == Some(&b"version 2, written while FS2's client has it open"[..]),
+        || b.status(),
+    );
+    assert_eq!(b.report()["folders"][0]["pending"].as_u64(), Some(0));
+}
+
+#[test]
+fn a_wrong_password_and_an_unknown_connection_show_their_reason_and_back_off() {
+    let lab = Lab::new(94, 2);
+    let dir = TestDir::new("badauth");
+    let a = Member::start(&lab, 0, "FS1", &dir.0, &[]);
+    let b = Member::start(&lab, 1, "FS2", &dir.0, &[]);
+    configure(&[&a, &b], &[(0, 1)], &dir.0);
+    // FS2's account file gets a wrong password.
+    let creds = dir.0.join("FS2.creds");
+    std::fs::write(&creds, format!("username = {USER}\npassword = wrong\ndomain = DFSRTEST\n")).unwrap();
+    let session = |m: &Member| m.report()["sessions"][0].clone();
+    wait_for(
+        "the logon failure in FS2's status",
+        60,
+        || session(&b)["failures"].as_u64().unwrap_or(0) >= 3,
+        || b.status(),
+    );
+    let s = session(&b);
+    let reason = s["reason"].as_str().unwrap_or("").to_string();
+    assert!(reason.contains("wrong password") && reason.contains("DFSRTEST\\dfsrtest") && reason.contains(&a.addr), "{s}");
+    assert!(s["retry_in"].as_u64().unwrap_or(0) >= 2 || s["failures"].as_u64().unwrap_or(0) >= 3, "no back-off: {s}");
+    let shown = b.status();
+    assert!(shown.contains("failed") && shown.contains(&reason[..reason.len().min(20)]), "{shown}");
+    let pid = b.report()["pid"].as_u64();
+
+    // The right password, but FS1 has no connection FS1 -> FS2 any more:
+    // FS1 refuses, FS2 says why.
+    std::fs::write(&creds, format!("username = {USER}\npassword = {PASSWORD}\ndomain = DFSRTEST\n")).unwrap();
+    a.ctl(&["replication", "connection", "set", "Sales", "--from", "FS1", "--to", "FS2", "--enabled", "no"]);
+    wait_for(
+        "the refused connection in FS2's status",
+        90,
+        || session(&b)["reason"].as_str().is_some_and(|r| r.contains("CONNECTION_INVALID") || r.contains("connection")),
+        || b.status(),
+    );
+    assert!(a.smbd.log_text().contains("EstablishConnection") || a.smbd.log_text().contains("not configured"), "FS1 did not log the refusal");
+    // Nothing crashed: the same member process reports.
+    assert_eq!(b.report()["pid"].as_u64(), pid);
 }

@@ -139,7 +139,7 @@ pub enum PullError {
         source: std::io::Error,
     },
     /// The partner refused us (connection, session, version).
-    #[error("the partner refused {call:?}: status {status:#x}")]
+    #[error("the partner refused {call:?}: {} ({status:#x})", crate::engine::session::messages::frs_error::name(*status).unwrap_or("status"))]
     Refused {
         /// Which call.
         call: Call,

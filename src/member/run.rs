@@ -381,7 +381,7 @@ fn sync_connection(
     )
     .map_err(|e| format!("starting the login as {domain}\\{}: {e}", creds.user))?;
     let mut client = RpcClient::connect(&address.host, address.port, Some(Box::new(sec)), AuthLevel::PRIVACY, Duration::from_secs(30))
-        .map_err(|e| format!("{address}: {e}"))?;
+        .map_err(|e| format!("as {domain}\\{}: {e}", creds.user))?;
     status.state = "syncing".into();
     status.backlog.clear();
     for folder in shared {

@@ -117,7 +117,7 @@ impl RpcClient {
                 match ev {
                     ClientEvent::Bound { .. } => return Ok(c),
                     ClientEvent::BindRejected(r) => {
-                        return Err(RpcClientError::Rpc { peer: c.peer.clone(), reason: format!("bind rejected: {r:?}") })
+                        return Err(RpcClientError::Rpc { peer: c.peer.clone(), reason: r.to_string() })
                     }
                     ClientEvent::Shutdown => return Err(RpcClientError::Closed { peer: c.peer.clone() }),
                     _ => {}
@@ -154,7 +154,7 @@ impl RpcClient {
                     ClientEvent::Fault { call_id, status, .. } => done.push((call_id, Completion::Fault(status))),
                     ClientEvent::Shutdown => return Err(RpcClientError::Closed { peer: self.peer.clone() }),
                     ClientEvent::BindRejected(r) => {
-                        return Err(RpcClientError::Rpc { peer: self.peer.clone(), reason: format!("{r:?}") })
+                        return Err(RpcClientError::Rpc { peer: self.peer.clone(), reason: r.to_string() })
                     }
                     ClientEvent::Bound { .. } => {}
                 }

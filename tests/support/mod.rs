@@ -5,6 +5,7 @@
 //! is always stopped by pid (its process group), also when a test panics.
 #![allow(dead_code)]
 
+pub mod members;
 pub mod tshark;
 
 use std::fs;

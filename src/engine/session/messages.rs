@@ -145,6 +145,28 @@ pub mod frs_error {
     /// `FRS_ERROR_CSMAN_OFFLINE`: we cannot serve replicated folders now
     /// (the database could not be opened).
     pub const CSMAN_OFFLINE: u32 = 0x24fe;
+
+    /// The symbolic name of a value of this table, for messages.
+    pub fn name(v: u32) -> Option<&'static str> {
+        Some(match v {
+            SUCCESS => "ERROR_SUCCESS",
+            HANDLE_EOF => "ERROR_HANDLE_EOF",
+            FILE_NOT_FOUND => "ERROR_FILE_NOT_FOUND",
+            INVALID_PARAMETER => "ERROR_INVALID_PARAMETER",
+            BUSY => "ERROR_BUSY",
+            INTERNAL_ERROR => "ERROR_INTERNAL_ERROR",
+            SHARING_VIOLATION => "ERROR_SHARING_VIOLATION",
+            OPERATION_ABORTED => "ERROR_OPERATION_ABORTED",
+            RDC_GENERIC => "FRS_ERROR_RDC_GENERIC",
+            XPRESS_INVALID_DATA => "FRS_ERROR_XPRESS_INVALID_DATA",
+            CONNECTION_INVALID => "FRS_ERROR_CONNECTION_INVALID",
+            CONTENTSET_NOT_FOUND => "FRS_ERROR_CONTENTSET_NOT_FOUND",
+            CONTENTSET_READ_ONLY => "FRS_ERROR_CONTENTSET_READ_ONLY",
+            INCOMPATIBLE_VERSION => "FRS_ERROR_INCOMPATIBLE_VERSION",
+            CSMAN_OFFLINE => "FRS_ERROR_CSMAN_OFFLINE",
+            _ => return None,
+        })
+    }
 }
 
 /// How a call failed (§3.3.4.x error tables).

@@ -85,6 +85,21 @@ pub enum BindRejection {
     Fault(u32),
 }
 
+impl std::fmt::Display for BindRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use super::pdu::status;
+        match self {
+            BindRejection::Nak(r) => write!(f, "bind refused (bind_nak, reason {r})"),
+            BindRejection::Context { result, reason } => write!(f, "interface refused ({result:?}, reason {reason})"),
+            BindRejection::Fault(status::SEC_PKG_ERROR) => {
+                f.write_str("the login was not accepted (RPC_S_SEC_PKG_ERROR: a wrong password or an unknown account)")
+            }
+            BindRejection::Fault(status::ACCESS_DENIED) => f.write_str("access denied"),
+            BindRejection::Fault(s) => write!(f, "bind failed with fault {s:#x}"),
+        }
+    }
+}
+
 /// Client events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientEvent {
