@@ -140,7 +140,7 @@ fn main() {
     let lab_dir = TestDir::new("demo-members");
     let fs1 = Member::start(&lab, 0, "FS1", &lab_dir.0, &[]);
     let fs2 = Member::start(&lab, 1, "FS2", &lab_dir.0, &[]);
-    configure(&[&fs1, &fs2], &[(0, 1), (1, 0)], &lab_dir.0);
+    configure(&[&fs1, &fs2], &[(0, 1), (1, 0)], &[], &lab_dir.0);
     let note = lab_dir.0.join("note.txt");
     fs::write(&note, "Written with smbclient on FS1.\n").unwrap();
     fs1.smbclient(&format!("mkdir reports; put {} reports\\note.txt", note.display()));

@@ -27,7 +27,7 @@ fn two_members_replicate_a_tree_both_ways_exactly() {
     let dir = TestDir::new("member");
     let a = Member::start(&lab, 0, "FS1", &dir.0, &[]);
     let b = Member::start(&lab, 1, "FS2", &dir.0, &[]);
-    configure(&[&a, &b], &[(0, 1), (1, 0)], &dir.0);
+    configure(&[&a, &b], &[(0, 1), (1, 0)], &[], &dir.0);
 
     // The two standalone servers have their own local SIDs, so the
     // replicated owner is unknown on FS2: what lets FS2's user edit is an
@@ -125,7 +125,7 @@ fn a_chain_of_three_converges_through_the_middle_member() {
     let b = Member::start(&lab, 1, "FS2", &dir.0, &[]);
     let c = Member::start(&lab, 2, "FS3", &dir.0, &[]);
     // FS3 is connected to FS2 only.
-    configure(&[&a, &b, &c], &[(0, 1), (1, 0), (1, 2), (2, 1)], &dir.0);
+    configure(&[&a, &b, &c], &[(0, 1), (1, 0), (1, 2), (2, 1)], &[], &dir.0);
     open_root(&a);
     let src = dir.0.join("f");
     std::fs::write(&src, b"from FS1 to FS3 through FS2").unwrap();
@@ -156,7 +156,7 @@ fn a_file_open_on_the_downstream_member_is_installed_when_it_is_closed() {
     let dir = TestDir::new("openfile");
     let a = Member::start(&lab, 0, "FS1", &dir.0, &[]);
     let b = Member::start(&lab, 1, "FS2", &dir.0, &[]);
-    configure(&[&a, &b], &[(0, 1), (1, 0)], &dir.0);
+    configure(&[&a, &b], &[(0, 1), (1, 0)], &[], &dir.0);
     open_root(&a);
     let src = dir.0.join("v1");
     std::fs::write(&src, b"version 1").unwrap();
@@ -204,7 +204,7 @@ fn a_wrong_password_and_an_unknown_connection_show_their_reason_and_back_off() {
     let dir = TestDir::new("badauth");
     let a = Member::start(&lab, 0, "FS1", &dir.0, &[]);
     let b = Member::start(&lab, 1, "FS2", &dir.0, &[]);
-    configure(&[&a, &b], &[(0, 1)], &dir.0);
+    configure(&[&a, &b], &[(0, 1)], &[], &dir.0);
     // FS2's account file gets a wrong password.
     let creds = dir.0.join("FS2.creds");
     std::fs::write(&creds, format!("username = {USER}\npassword = wrong\ndomain = DFSRTEST\n")).unwrap();
@@ -236,4 +236,61 @@ fn a_wrong_password_and_an_unknown_connection_show_their_reason_and_back_off() {
     assert!(a.smbd.log_text().contains("EstablishConnection") || a.smbd.log_text().contains("not configured"), "FS1 did not log the refusal");
     // Nothing crashed: the same member process reports.
     assert_eq!(b.report()["pid"].as_u64(), pid);
+}
+
+/// Every file under the member's ConflictAndDeleted, with its data.
+fn conflict_and_deleted(m: &Member) -> Vec<Vec<u8>> {
+    let dir = m.share().join("DfsrPrivate/ConflictAndDeleted");
+    let mut out = Vec::new();
+    let mut stack = vec![dir];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else if let Ok(b) = std::fs::read(e.path()) {
+                out.push(b);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_read_only_member_undoes_local_changes_and_keeps_them_aside() {
+    let lab = Lab::new(96, 2);
+    let dir = TestDir::new("readonly");
+    let a = Member::start(&lab, 0, "FS1", &dir.0, &[]);
+    let b = Member::start(&lab, 1, "FS2", &dir.0, &[]);
+    configure(&[&a, &b], &[(0, 1), (1, 0)], &[1], &dir.0);
+    open_root(&a);
+    let src = dir.0.join("f");
+    std::fs::write(&src, b"the primary's").unwrap();
+    a.smbclient(&format!("mkdir d; put {} a.txt; put {} d\\b.txt", src.display(), src.display()));
+    let on = |m: &Member, p: &str| disk_tree(&m.share()).get(p).and_then(|e| e.0.clone());
+    wait_for("the tree on FS2", 60, || on(&b, "d/b.txt").is_some() && on(&b, "a.txt").is_some(), || b.status());
+
+    // Local changes on the read-only member: an edit, a delete, a create.
+    std::fs::write(&src, b"a local edit").unwrap();
+    b.smbclient(&format!("put {} a.txt; del d\\b.txt; put {} new.txt", src.display(), src.display()));
+    wait_for(
+        "FS2 back to the primary's content",
+        60,
+        || {
+            on(&b, "a.txt").as_deref() == Some(&b"the primary's"[..])
+                && on(&b, "d/b.txt").as_deref() == Some(&b"the primary's"[..])
+                && on(&b, "new.txt").is_none()
+        },
+        || format!("{}\n{:?}", b.status(), disk_tree(&b.share()).keys().collect::<Vec<_>>()),
+    );
+    // Nothing lost: the edit and the new file are kept aside.
+    let kept = conflict_and_deleted(&b);
+    assert!(kept.iter().filter(|d| d.as_slice() == b"a local edit").count() >= 2, "{kept:?}");
+    assert!(b.report()["folders"][0]["reverted"].as_u64().unwrap_or(0) >= 3, "{}", b.report());
+    assert_eq!(b.report()["folders"][0]["local_changes"].as_u64(), Some(0));
+    // And nothing travelled to the primary; its session with FS2 is idle.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(on(&a, "a.txt").as_deref(), Some(&b"the primary's"[..]));
+    assert!(on(&a, "new.txt").is_none());
+    let s = a.report()["sessions"][0].clone();
+    assert!(s["state"].as_str().unwrap_or("").starts_with("idle"), "{s}");
 }

@@ -98,6 +98,9 @@ pub struct FolderPlacer {
     lost: HashSet<Uid>,
     /// Directories an entry left this round (their times are restored).
     emptied: BTreeSet<Uid>,
+    /// Installed again even if placed at their version (a read-only
+    /// member's local change undone).
+    dirty: HashSet<Uid>,
 }
 
 impl FolderPlacer {
@@ -108,7 +111,7 @@ impl FolderPlacer {
         let mut pending: BTreeSet<Uid> = db.folder_uids(&folder)?.into_iter().collect();
         pending.extend(placed.keys().copied());
         pending.remove(&Uid::root_of(folder));
-        Ok(FolderPlacer { group, folder, share: share.to_string(), placed, pending, lost: HashSet::new(), emptied: BTreeSet::new() })
+        Ok(FolderPlacer { group, folder, share: share.to_string(), placed, pending, lost: HashSet::new(), emptied: BTreeSet::new(), dirty: HashSet::new() })
     }
 
     /// UIDs whose stored version changed (a pull's installs).
@@ -129,6 +132,22 @@ impl FolderPlacer {
     /// What is placed now, by UID.
     pub fn placed(&self) -> &HashMap<Uid, Placed> {
         &self.placed
+    }
+
+    /// Puts the held version of `uid` back on the next run (a read-only
+    /// member's local change); `keep_local`: the file there now is kept in
+    /// ConflictAndDeleted.
+    pub fn reinstall(&mut self, uid: Uid, keep_local: bool) {
+        self.dirty.insert(uid);
+        if keep_local {
+            self.lost.insert(uid);
+        }
+        self.pending.insert(uid);
+    }
+
+    /// Where a placed UID is on disk.
+    pub fn path_of(&self, uid: &Uid) -> Option<String> {
+        self.disk_path(uid)
     }
 
     /// The UIDs still to place (a scan leaves them alone).
@@ -294,7 +313,8 @@ impl FolderPlacer {
         };
         let uid_text = u.uid.to_string();
         let now = self.placed.get(&u.uid).cloned();
-        if now.as_ref().is_some_and(|p| p.gvsn == u.gvsn && p.parent == u.parent && p.name == u.name) {
+        let dirty = self.dirty.remove(&u.uid);
+        if !dirty && now.as_ref().is_some_and(|p| p.gvsn == u.gvsn && p.parent == u.parent && p.name == u.name) {
             return;
         }
         // Someone else on disk at the target?
@@ -359,6 +379,9 @@ impl FolderPlacer {
             Err(e) => {
                 if lost {
                     self.lost.insert(u.uid);
+                }
+                if dirty {
+                    self.dirty.insert(u.uid);
                 }
                 self.failed(u.uid, e, report)
             }

@@ -28,7 +28,7 @@ use crate::wire::dcerpc::{AuthLevel, AuthType};
 use super::credentials::{self, Credentials};
 use super::place::{FolderPlacer, InProcessMeet, PlaceReport};
 use super::pull::{pull_once, PullConfig, PullReport};
-use super::scan::Scan;
+use super::scan::{Revert, Scan};
 use super::vfs_reader::VfsReader;
 use super::status::{unix_now, FolderProgress, MemberStatus, SessionStatus, STATUS_FILE_NAME};
 
@@ -77,6 +77,7 @@ pub fn run(settings: &Settings) -> Result<(), String> {
     let db_path = settings.dir.join(crate::store::FILE_NAME);
     let mut db = Database::open(&db_path).map_err(|e| e.to_string())?;
     let staging = StagingArea::new(settings.dir.join(crate::store::staging_area::DIR_NAME));
+    std::fs::create_dir_all(staging.dir()).map_err(|e| format!("{}: {e}", staging.dir().display()))?;
     let mut placed = PlacedStore::open(&settings.dir.join(crate::store::placed::FILE_NAME)).map_err(|e| e.to_string())?;
     let config_store = ConfigStore::open(&settings.dir.join(crate::store::config_store::FILE_NAME)).map_err(|e| e.to_string())?;
     let status_path = settings.dir.join(STATUS_FILE_NAME);
@@ -129,9 +130,18 @@ pub fn run(settings: &Settings) -> Result<(), String> {
                 let shared: Vec<Guid> = g
                     .memberships
                     .iter()
-                    .filter(|m| m.member == conn.to && g.membership(&m.folder, &conn.from).is_some())
+                    // A read-only partner is nobody's upstream.
+                    .filter(|m| m.member == conn.to && g.membership(&m.folder, &conn.from).is_some_and(|p| !p.read_only))
                     .map(|m| m.folder)
                     .collect();
+                if shared.is_empty() {
+                    // Nothing to pull (the partner holds no folder of ours,
+                    // or only read-only ones): not a failure.
+                    s.status.state = "idle: the partner is upstream of no folder here".into();
+                    s.status.reason = None;
+                    s.next = Instant::now() + settings.poll_interval;
+                    continue;
+                }
                 let result = sync_connection(settings, creds, g, conn.id, &partner.address, &shared, &mut db, &staging, &mut placed, &mut folders, &mut meet, &mut s.status);
                 match result {
                     Ok(()) => {
@@ -167,10 +177,11 @@ pub fn run(settings: &Settings) -> Result<(), String> {
         for f in folders.values_mut() {
             place(f, &db, &staging, &mut placed, &mut meet);
         }
-        // Local changes, at start and every dfsr:scan interval.
+        // Local changes, at start and every dfsr:scan interval (undone on
+        // a read-only membership).
         for f in folders.values_mut() {
-            if !f.read_only && Instant::now() >= f.next_scan {
-                scan(f, &mut db, &staging, &mut placed);
+            if Instant::now() >= f.next_scan {
+                scan(f, &mut db, &staging, &mut placed, &mut meet);
                 f.next_scan = Instant::now() + settings.scan_interval;
             }
         }
@@ -290,7 +301,7 @@ fn place(f: &mut FolderState, db: &Database, staging: &StagingArea, placed: &mut
 }
 
 /// Scans one folder's share for local changes and commits them.
-fn scan(f: &mut FolderState, db: &mut Database, staging: &StagingArea, placed: &mut PlacedStore) {
+fn scan(f: &mut FolderState, db: &mut Database, staging: &StagingArea, placed: &mut PlacedStore, meet: &mut InProcessMeet) {
     let share = f.placer.share.clone();
     let Some(root) = crate::ffi::meet_vfs::share_path(&share) else {
         f.progress.last_error = Some(format!("[{share}] is not in smb.conf"));
@@ -305,7 +316,7 @@ fn scan(f: &mut FolderState, db: &mut Database, staging: &StagingArea, placed: &
         }
     };
     let started = Instant::now();
-    let s = Scan { group: f.placer.group, folder: f.placer.folder, root: std::path::Path::new(&root), staging };
+    let s = Scan { group: f.placer.group, folder: f.placer.folder, root: std::path::Path::new(&root), staging, revert: f.read_only };
     let skip = f.placer.pending_uids();
     let result = s.run(db, f.placer.placed(), &skip, &mut reader, &mut || crate::meet::nttime(std::time::SystemTime::now()));
     drop(reader);
@@ -318,7 +329,9 @@ fn scan(f: &mut FolderState, db: &mut Database, staging: &StagingArea, placed: &
                 f.progress.last_error = Some(e.to_string());
             }
             f.placer.record(&changes);
+            undo(f, &report.reverts, meet);
             f.progress.local_changes += report.changes();
+            f.progress.reverted += report.reverts.len() as u64;
             f.progress.last_scan = Some(unix_now());
             if let Some(e) = &report.last_error {
                 f.progress.last_error = Some(e.clone());
@@ -349,6 +362,36 @@ fn scan(f: &mut FolderState, db: &mut Database, staging: &StagingArea, placed: &
     }
 }
 
+/// Undoes a read-only member's local changes: moves back, removes what
+/// was created (children first; files kept in ConflictAndDeleted), and
+/// has the placer put the held versions back.
+fn undo(f: &mut FolderState, reverts: &[Revert], meet: &mut InProcessMeet) {
+    use super::place::Meet;
+    let share = f.placer.share.clone();
+    for r in reverts {
+        if let Revert::MoveBack { from, uid } = r {
+            let Some(to) = f.placer.path_of(uid) else { continue };
+            match meet.move_path(&share, from, &to) {
+                Ok(()) => tracing::info!(share = share.as_str(), "member: read-only: moved {from} back to {to}"),
+                Err(e) => tracing::warn!(share = share.as_str(), "member: read-only: moving {from} back: {}", e.reason),
+            }
+        }
+    }
+    for r in reverts.iter().rev() {
+        if let Revert::Remove { path } = r {
+            match meet.remove(&share, path, "local-change-on-read-only-member") {
+                Ok(()) => tracing::info!(share = share.as_str(), "member: read-only: removed {path}, created locally"),
+                Err(e) => tracing::warn!(share = share.as_str(), "member: read-only: removing {path}: {}", e.reason),
+            }
+        }
+    }
+    for r in reverts {
+        if let Revert::Reinstall { uid, keep_local } = r {
+            f.placer.reinstall(*uid, *keep_local);
+        }
+    }
+}
+
 /// One round of one connection: bind, then pull each shared folder
 /// until in sync and place what arrived.
 #[allow(clippy::too_many_arguments)]
@@ -366,9 +409,6 @@ fn sync_connection(
     meet: &mut InProcessMeet,
     status: &mut SessionStatus,
 ) -> Result<(), String> {
-    if shared.is_empty() {
-        return Err(format!("no folder of {:?} is held by both members", g.name));
-    }
     let domain = if creds.domain.is_empty() { settings.workgroup.as_str() } else { creds.domain.as_str() };
     let sec = crate::ffi::gensec::Gensec::client(
         None,

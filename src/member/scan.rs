@@ -97,6 +97,8 @@ pub struct ScanReport {
     /// Could not be read or named (logged).
     pub failed: u64,
     pub last_error: Option<String>,
+    /// On a read-only member: what puts the replicated versions back.
+    pub reverts: Vec<Revert>,
 }
 
 impl ScanReport {
@@ -115,6 +117,23 @@ pub struct Scan<'a> {
     /// The share's path on disk.
     pub root: &'a Path,
     pub staging: &'a StagingArea,
+    /// A read-only membership: local changes are undone, not versioned
+    /// (see [`Revert`]).
+    pub revert: bool,
+}
+
+/// What undoes a local change on a read-only member: nothing is
+/// originated there, the replicated version is put back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revert {
+    /// Install the held version again; `keep_local`: the local file is
+    /// kept in ConflictAndDeleted (an edit), else it is gone (a delete).
+    Reinstall { uid: Uid, keep_local: bool },
+    /// A placed file or directory moved locally: move it back.
+    MoveBack { from: String, uid: Uid },
+    /// A file created locally: removed (kept in ConflictAndDeleted);
+    /// listed children before their directory.
+    Remove { path: String },
 }
 
 /// The database with a batch of uncommitted changes over it: what the
@@ -172,7 +191,8 @@ struct Batch {
 struct Walk<'p> {
     placed: &'p HashMap<Uid, Placed>,
     skip: &'p HashSet<Uid>,
-    by_inode: HashMap<u64, Uid>,
+    /// Placed files by inode, with their birth time.
+    by_inode: HashMap<u64, (Uid, i64)>,
     originator: Originator,
     db_guid: Guid,
     report: ScanReport,
@@ -221,7 +241,7 @@ impl Scan<'_> {
         let mut w = Walk {
             placed,
             skip,
-            by_inode: placed.iter().filter_map(|(uid, p)| p.seen.map(|s| (s.inode, *uid))).collect(),
+            by_inode: placed.iter().filter_map(|(uid, p)| p.seen.map(|s| (s.inode, (*uid, s.btime_ns)))).collect(),
             originator: db.resume_originator(self.folder, db_guid)?,
             db_guid,
             report: ScanReport::default(),
@@ -294,7 +314,14 @@ impl Scan<'_> {
                 }
                 w.report.files += 1;
                 let seen = Seen::of(&md);
-                let known = w.by_inode.get(&seen.inode).copied().filter(|u| !w.found.contains(u));
+                // The same inode and birth time: the same file (a reused
+                // inode is born again).
+                let known = w
+                    .by_inode
+                    .get(&seen.inode)
+                    .filter(|(_, born)| *born == seen.btime_ns || *born == 0 || seen.btime_ns == 0)
+                    .map(|(u, _)| *u)
+                    .filter(|u| !w.found.contains(u));
                 if let Some(uid) = known {
                     w.found.insert(uid);
                     let p = &w.placed[&uid];
@@ -394,6 +421,10 @@ impl Scan<'_> {
                 w.batch.placed.push(PlacedChange::Remove(self.folder, uid));
                 continue;
             }
+            if self.revert {
+                w.report.reverts.push(Revert::Reinstall { uid, keep_local: false });
+                continue;
+            }
             let replaces = db.update(&uid)?.map(|u| u.gvsn);
             match w.originator.delete(&held, uid, now()) {
                 Ok(t) => {
@@ -439,6 +470,15 @@ impl Scan<'_> {
                     w.batch.placed.push(PlacedChange::Put(self.folder, cur.uid, p));
                     return Ok((cur.uid, Kind::Same));
                 }
+                if self.revert {
+                    let _ = std::fs::remove_file(&e.temp);
+                    w.report.reverts.push(if place_same {
+                        Revert::Reinstall { uid: cur.uid, keep_local: !e.is_dir }
+                    } else {
+                        Revert::MoveBack { from: e.rel.clone(), uid: cur.uid }
+                    });
+                    return Ok((cur.uid, Kind::Same));
+                }
                 let u = if place_same {
                     w.originator.modify(&held, cur.uid, staged.attributes, staged.hash, now)?
                 } else {
@@ -446,6 +486,13 @@ impl Scan<'_> {
                 };
                 let replaces = db.update(&cur.uid).map_err(|e| Refused::Other(e.to_string()))?.map(|o| o.gvsn);
                 (u, if place_same { Kind::Modified } else { Kind::Moved }, replaces)
+            }
+            None if self.revert => {
+                let _ = std::fs::remove_file(&e.temp);
+                w.report.reverts.push(Revert::Remove { path: e.rel.clone() });
+                // Its children are listed after it (removed before it).
+                w.temps += 1;
+                return Ok((Uid::new(Guid::NIL, w.temps), Kind::Same));
             }
             None => {
                 let file = NewFile { attributes: staged.attributes, create_time: staged.create_time, hash: staged.hash };

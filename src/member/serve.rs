@@ -24,7 +24,7 @@
 //!   conforming client uses RawGetFileData.
 //! - Stub data that does not decode faults `RPC_X_BAD_STUB_DATA`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Read;
 
@@ -118,6 +118,13 @@ impl ServedState {
         let config = store.load().map_err(|e| e.to_string())?;
         config.check_served_connection(replica_set, connection, &self.member)
     }
+
+    /// The folders this member holds read-only: it is nobody's upstream
+    /// for them (EstablishSession answers CONTENTSET_READ_ONLY).
+    pub fn read_only_folders(&self) -> HashSet<Guid> {
+        let Some(config) = self.config.as_ref().and_then(|s| s.load().ok()) else { return HashSet::new() };
+        config.local_memberships(&self.member).filter(|(_, m)| m.read_only).map(|(_, m)| m.folder).collect()
+    }
 }
 
 /// How a call is answered: the RPC server's vocabulary (a pending
@@ -187,6 +194,8 @@ pub struct FrsService {
     context_salt: [u8; 8],
     /// Whether the authenticated peer may replicate ([`AllowList`]).
     peer_allowed: bool,
+    /// Folders we hold read-only (read at EstablishConnection).
+    read_only: HashSet<Guid>,
 }
 
 impl FrsService {
@@ -205,6 +214,7 @@ impl FrsService {
             next_context: 1,
             context_salt,
             peer_allowed: true,
+            read_only: HashSet::new(),
         }
     }
 
@@ -265,6 +275,8 @@ impl FrsService {
                 let status = match self.check_connection(&r.connection_id) {
                     Err(st) => st,
                     Ok(()) if db.is_none() => frs_error::CSMAN_OFFLINE,
+                    // A read-only member originates nothing: it is no upstream (§3.2.4.1.3).
+                    Ok(()) if self.read_only.contains(&r.content_set_id) => frs_error::CONTENTSET_READ_ONLY,
                     Ok(()) => {
                         let folder = r.content_set_id;
                         status_of(self.respond(db, ERequest::EstablishSession { folder }, now))
@@ -702,6 +714,7 @@ impl rpc_service::RpcService for FrsService {
                     tracing::warn!(peer = %call.caller.peer, "rpc: EstablishConnection refused: {why}");
                     allowed = false;
                 }
+                self.read_only = shared.read_only_folders();
             }
         }
         self.set_peer_allowed(allowed);

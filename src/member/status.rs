@@ -57,6 +57,8 @@ pub struct FolderProgress {
     pub retries: u64,
     /// Local changes the scans made into versions.
     pub local_changes: u64,
+    /// Local changes undone (a read-only membership).
+    pub reverted: u64,
     /// Unix time of the last complete scan.
     pub last_scan: Option<u64>,
     pub last_error: Option<String>,
@@ -129,7 +131,7 @@ impl FolderProgress {
             "group": self.group.to_string(), "folder": self.folder.to_string(), "share": self.share,
             "installed": self.installed, "moved": self.moved, "removed": self.removed, "kept": self.kept,
             "pre_existing": self.pre_existing, "pending": self.pending, "conflicts": self.conflicts,
-            "retries": self.retries, "local_changes": self.local_changes, "last_scan": self.last_scan,
+            "retries": self.retries, "local_changes": self.local_changes, "reverted": self.reverted, "last_scan": self.last_scan,
             "last_error": opt_text(&self.last_error),
         })
     }
@@ -149,6 +151,7 @@ impl FolderProgress {
             conflicts: num(o, "conflicts"),
             retries: num(o, "retries"),
             local_changes: num(o, "local_changes"),
+            reverted: num(o, "reverted"),
             last_scan: o.get("last_scan").and_then(Value::as_u64),
             last_error: o.get("last_error").and_then(Value::as_str).map(str::to_string),
         })

@@ -15,7 +15,8 @@
 //!
 //! Record: key `p` + folder GUID + UID (db GUID, version big-endian);
 //! value: GVSN (db GUID, version LE), parent UID (db GUID, version LE),
-//! seen (inode, ctime ns, mtime ns, size; LE, all zero when unknown),
+//! seen (inode, btime ns, ctime ns, mtime ns, size; LE, all zero when
+//! unknown),
 //! then the name in UTF-8.
 
 use std::collections::HashMap;
@@ -48,6 +49,9 @@ pub struct Placed {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Seen {
     pub inode: u64,
+    /// Birth time (statx), 0 when the file system has none: an inode
+    /// reused by a new file has a new one.
+    pub btime_ns: i64,
     pub ctime_ns: i64,
     pub mtime_ns: i64,
     pub size: u64,
@@ -57,8 +61,14 @@ impl Seen {
     /// The stat of `md` (from `symlink_metadata`).
     pub fn of(md: &std::fs::Metadata) -> Seen {
         use std::os::unix::fs::MetadataExt;
+        let btime_ns = md
+            .created()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
         Seen {
             inode: md.ino(),
+            btime_ns,
             ctime_ns: md.ctime().saturating_mul(1_000_000_000).saturating_add(md.ctime_nsec()),
             mtime_ns: md.mtime().saturating_mul(1_000_000_000).saturating_add(md.mtime_nsec()),
             size: if md.is_dir() { 0 } else { md.len() },
@@ -104,7 +114,7 @@ fn key(folder: &Guid, uid: &Uid) -> Vec<u8> {
     k
 }
 
-const FIXED: usize = 80;
+const FIXED: usize = 88;
 
 fn encode(p: &Placed) -> Vec<u8> {
     let mut v = Vec::with_capacity(FIXED + p.name.len());
@@ -112,8 +122,9 @@ fn encode(p: &Placed) -> Vec<u8> {
     v.extend_from_slice(&p.gvsn.version.to_le_bytes());
     v.extend_from_slice(&p.parent.db.0);
     v.extend_from_slice(&p.parent.version.to_le_bytes());
-    let s = p.seen.unwrap_or(Seen { inode: 0, ctime_ns: 0, mtime_ns: 0, size: 0 });
+    let s = p.seen.unwrap_or(Seen { inode: 0, btime_ns: 0, ctime_ns: 0, mtime_ns: 0, size: 0 });
     v.extend_from_slice(&s.inode.to_le_bytes());
+    v.extend_from_slice(&s.btime_ns.to_le_bytes());
     v.extend_from_slice(&s.ctime_ns.to_le_bytes());
     v.extend_from_slice(&s.mtime_ns.to_le_bytes());
     v.extend_from_slice(&s.size.to_le_bytes());
@@ -144,9 +155,10 @@ fn decode(v: &[u8]) -> Option<Placed> {
     let name = std::str::from_utf8(&v[FIXED..]).ok()?.to_string();
     let seen = Seen {
         inode: u64_at(v, 48, false),
-        ctime_ns: u64_at(v, 56, false) as i64,
-        mtime_ns: u64_at(v, 64, false) as i64,
-        size: u64_at(v, 72, false),
+        btime_ns: u64_at(v, 56, false) as i64,
+        ctime_ns: u64_at(v, 64, false) as i64,
+        mtime_ns: u64_at(v, 72, false) as i64,
+        size: u64_at(v, 80, false),
     };
     Some(Placed {
         gvsn: Gvsn::new(guid_at(v, 0), u64_at(v, 16, false)),
@@ -240,7 +252,7 @@ mod tests {
         let p = dir.join(FILE_NAME);
         let (f1, f2) = (Guid([1; 16]), Guid([2; 16]));
         let u = Uid::new(Guid([3; 16]), 0x0102_0304_0506_0708);
-        let seen = Seen { inode: 77, ctime_ns: -5, mtime_ns: 1_700_000_000_000_000_001, size: 1 << 40 };
+        let seen = Seen { inode: 77, btime_ns: 3, ctime_ns: -5, mtime_ns: 1_700_000_000_000_000_001, size: 1 << 40 };
         let placed = Placed { gvsn: Gvsn::new(Guid([4; 16]), 9), parent: Uid::root_of(f1), name: "näme".into(), seen: Some(seen) };
         let mut s = PlacedStore::open(&p).unwrap();
         s.apply(&[PlacedChange::Put(f1, u, placed.clone()), PlacedChange::Put(f2, u, placed.clone())]).unwrap();

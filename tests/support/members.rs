@@ -143,9 +143,10 @@ impl Member {
 }
 
 /// One replication group `Sales` with folder `Docs` in `[data]` on every
-/// member, the first primary, connections `pairs` (from, to) by index;
-/// made on the first member and imported on the others.
-pub fn configure(members: &[&Member], pairs: &[(usize, usize)], dir: &Path) {
+/// member, the first primary, those in `read_only` read-only, connections
+/// `pairs` (from, to) by index; made on the first member and imported on
+/// the others.
+pub fn configure(members: &[&Member], pairs: &[(usize, usize)], read_only: &[usize], dir: &Path) {
     let a = members[0];
     a.ctl(&["replication", "group", "add", "Sales"]);
     a.ctl(&["replication", "folder", "add", "Sales", "Docs"]);
@@ -159,6 +160,9 @@ pub fn configure(members: &[&Member], pairs: &[(usize, usize)], dir: &Path) {
         let mut args = vec!["replication", "membership", "set", "Sales", "Docs", &m.name, "--share", "data"];
         if i == 0 {
             args.push("--primary");
+        }
+        if read_only.contains(&i) {
+            args.push("--read-only");
         }
         a.ctl(&args);
     }

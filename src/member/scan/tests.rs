@@ -44,6 +44,7 @@ struct World {
     placed: HashMap<Uid, Placed>,
     reader: FsReader,
     clock: u64,
+    revert: bool,
 }
 
 impl World {
@@ -55,12 +56,12 @@ impl World {
         std::fs::create_dir_all(dir.join("staging")).unwrap();
         let db = Database::open(&dir.join("db.tdb")).unwrap();
         let reader = FsReader { root: root.clone(), calls: Vec::new(), busy: Vec::new() };
-        World { staging: StagingArea::new(dir.join("staging")), dir, root, db, placed: HashMap::new(), reader, clock: 130_000_000_000_000_000 }
+        World { staging: StagingArea::new(dir.join("staging")), dir, root, db, placed: HashMap::new(), reader, clock: 130_000_000_000_000_000, revert: false }
     }
 
     fn scan(&mut self) -> ScanReport {
         self.reader.calls.clear();
-        let scan = Scan { group: GROUP, folder: FOLDER, root: &self.root, staging: &self.staging };
+        let scan = Scan { group: GROUP, folder: FOLDER, root: &self.root, staging: &self.staging, revert: self.revert };
         let mut clock = self.clock;
         let (report, changes) = scan
             .run(&mut self.db, &self.placed, &HashSet::new(), &mut self.reader, &mut || {
@@ -190,4 +191,40 @@ fn a_replaced_file_is_a_tombstone_and_a_create_and_a_busy_file_waits() {
     let r = w.scan();
     assert_eq!(r.created, 1, "{r:?}");
     assert_eq!(w.live_paths(), ["doc", "open"]);
+}
+
+#[test]
+fn a_read_only_member_undoes_local_changes_and_originates_nothing() {
+    let mut w = World::new("readonly");
+    std::fs::create_dir_all(w.root.join("d")).unwrap();
+    for n in ["edited", "deleted", "moved"] {
+        std::fs::write(w.root.join(n), n.as_bytes()).unwrap();
+    }
+    w.scan();
+    let before = w.live_paths();
+    let ids: Vec<Uid> = ["edited", "deleted", "moved"].iter().map(|n| w.uid_of(n)).collect();
+    w.revert = true;
+    std::fs::write(w.root.join("edited"), b"a local edit").unwrap();
+    std::fs::remove_file(w.root.join("deleted")).unwrap();
+    std::fs::rename(w.root.join("moved"), w.root.join("d/moved")).unwrap();
+    std::fs::create_dir_all(w.root.join("new/inner")).unwrap();
+    std::fs::write(w.root.join("new/inner/f"), b"x").unwrap();
+    let r = w.scan();
+    assert_eq!(r.changes(), 0, "{r:?}");
+    assert_eq!(w.live_paths(), before, "a read-only member made versions");
+    let mut got = r.reverts.clone();
+    got.sort_by_key(|x| format!("{x:?}"));
+    let mut want = vec![
+        Revert::Reinstall { uid: ids[0], keep_local: true },
+        Revert::Reinstall { uid: ids[1], keep_local: false },
+        Revert::MoveBack { from: "d/moved".into(), uid: ids[2] },
+        Revert::Remove { path: "new".into() },
+        Revert::Remove { path: "new/inner".into() },
+        Revert::Remove { path: "new/inner/f".into() },
+    ];
+    want.sort_by_key(|x| format!("{x:?}"));
+    assert_eq!(got, want);
+    // Children are listed after their directory (removed first, in reverse).
+    let order: Vec<&Revert> = r.reverts.iter().filter(|x| matches!(x, Revert::Remove { .. })).collect();
+    assert_eq!(order.first(), Some(&&Revert::Remove { path: "new".into() }));
 }
