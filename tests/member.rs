@@ -294,3 +294,62 @@ fn a_read_only_member_undoes_local_changes_and_keeps_them_aside() {
     let s = a.report()["sessions"][0].clone();
     assert!(s["state"].as_str().unwrap_or("").starts_with("idle"), "{s}");
 }
+
+#[test]
+fn edits_made_while_the_connection_is_down_converge_and_the_loser_is_kept() {
+    let lab = Lab::new(97, 2);
+    let dir = TestDir::new("conflict");
+    let a = Member::start(&lab, 0, "FS1", &dir.0, &[]);
+    let b = Member::start(&lab, 1, "FS2", &dir.0, &[]);
+    configure(&[&a, &b], &[(0, 1), (1, 0)], &[], &dir.0);
+    open_root(&a);
+    let put = |m: &Member, name: &str, data: &[u8]| {
+        let src = dir.0.join(format!("src-{}-{name}", m.name));
+        std::fs::write(&src, data).unwrap();
+        m.smbclient(&format!("put {} {name}", src.display()));
+    };
+    let on = |m: &Member, p: &str| disk_tree(&m.share()).get(p).and_then(|e| e.0.clone());
+    put(&a, "c.txt", b"base");
+    wait_for("the base on FS2", 60, || on(&b, "c.txt").as_deref() == Some(&b"base"[..]), || b.status());
+
+    // The connection goes down (each member disables its inbound side).
+    a.ctl(&["replication", "connection", "set", "Sales", "--from", "FS2", "--to", "FS1", "--enabled", "no"]);
+    b.ctl(&["replication", "connection", "set", "Sales", "--from", "FS1", "--to", "FS2", "--enabled", "no"]);
+    let changes = |m: &Member| m.report()["folders"][0]["local_changes"].as_u64().unwrap_or(0);
+    let (ca, cb) = (changes(&a), changes(&b));
+    put(&a, "c.txt", b"FS1's edit, earlier");
+    put(&a, "same.txt", b"FS1's new file, earlier");
+    wait_for("FS1's scan", 30, || changes(&a) >= ca + 2, || a.status());
+    std::thread::sleep(Duration::from_millis(1500));
+    put(&b, "c.txt", b"FS2's edit, later");
+    put(&b, "same.txt", b"FS2's new file, later");
+    wait_for("FS2's scan", 30, || changes(&b) >= cb + 2, || b.status());
+    assert_eq!(on(&a, "c.txt").as_deref(), Some(&b"FS1's edit, earlier"[..]), "replicated while down");
+
+    // Up again: the later write wins on both; the loser is kept aside.
+    a.ctl(&["replication", "connection", "set", "Sales", "--from", "FS2", "--to", "FS1", "--enabled", "yes"]);
+    b.ctl(&["replication", "connection", "set", "Sales", "--from", "FS1", "--to", "FS2", "--enabled", "yes"]);
+    wait_for(
+        "the later edit on both",
+        60,
+        || on(&a, "c.txt").as_deref() == Some(&b"FS2's edit, later"[..]) && on(&b, "c.txt").as_deref() == Some(&b"FS2's edit, later"[..]),
+        || format!("FS1: {}\nFS2: {}", a.status(), b.status()),
+    );
+    wait_for("FS1's edit in ConflictAndDeleted", 30, || {
+        conflict_and_deleted(&a).iter().chain(conflict_and_deleted(&b).iter()).any(|d| d.as_slice() == b"FS1's edit, earlier")
+    }, || format!("{:?} {:?}", conflict_and_deleted(&a), conflict_and_deleted(&b)));
+    // The same new name on both: one name, the same file on both, the
+    // other kept.
+    wait_for("same.txt converged", 60, || {
+        let (x, y) = (on(&a, "same.txt"), on(&b, "same.txt"));
+        x.is_some() && x == y
+    }, || format!("FS1: {:?}\nFS2: {:?}", on(&a, "same.txt"), on(&b, "same.txt")));
+    let winner = on(&a, "same.txt").unwrap();
+    let loser: &[u8] = if winner == b"FS2's new file, later" { b"FS1's new file, earlier" } else { b"FS2's new file, later" };
+    wait_for("the name conflict's loser kept", 30, || {
+        conflict_and_deleted(&a).iter().chain(conflict_and_deleted(&b).iter()).any(|d| d.as_slice() == loser)
+    }, || format!("{:?} {:?}", conflict_and_deleted(&a), conflict_and_deleted(&b)));
+    wait_for("both the same", 30, || disk_tree(&a.share()) == disk_tree(&b.share()), || {
+        format!("{:?}\n{:?}", disk_tree(&a.share()).keys().collect::<Vec<_>>(), disk_tree(&b.share()).keys().collect::<Vec<_>>())
+    });
+}
