@@ -18,8 +18,12 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::members::{configure, disk_tree, shown, wait_for, Lab, Member};
+use support::members::{configure, count_entries, disk_tree, shown, wait_for, Lab, Member};
 use support::{TestDir, PASSWORD, USER};
+
+/// Files of the first test's tree (besides a 50 MB one and three with
+/// streams, attributes and times).
+const FILES: usize = 1000;
 
 #[test]
 fn two_members_replicate_a_tree_both_ways_exactly() {
@@ -39,15 +43,15 @@ fn two_members_replicate_a_tree_both_ways_exactly() {
     let src = dir.0.join("src");
     std::fs::create_dir_all(&src).unwrap();
     let mut cmds = vec!["mkdir top".to_string(), "mkdir top\\mid".into(), "mkdir top\\mid\\deep".into()];
-    for i in 0..60 {
+    for i in 0..FILES {
         let f = src.join(format!("f{i}"));
-        std::fs::write(&f, format!("file {i} ").repeat(i * 37 + 1)).unwrap();
+        std::fs::write(&f, format!("file {i} ").repeat(i % 97 * 37 + 1)).unwrap();
         let at = ["top", "top\\mid", "top\\mid\\deep"][i % 3];
         cmds.push(format!("put {} {at}\\f{i}.txt", f.display()));
     }
     let big = src.join("big");
     let chunk: Vec<u8> = (0..1_048_576u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
-    std::fs::write(&big, chunk.repeat(5)).unwrap();
+    std::fs::write(&big, chunk.repeat(50)).unwrap();
     cmds.push(format!("put {} big.bin", big.display()));
     let s1 = src.join("s1");
     std::fs::write(&s1, b"first stream").unwrap();
@@ -67,17 +71,18 @@ fn two_members_replicate_a_tree_both_ways_exactly() {
     let want = ["top/mid/deep/f2.txt", "big.bin", "streams.txt", "hidden.txt", "dated.txt", "top/mid/f1.txt"];
     wait_for(
         "the tree on FS2",
-        120,
-        || disk_tree(&a.share()) == disk_tree(&b.share()) && disk_tree(&b.share()).len() == 3 + 60 + 4,
+        300,
+        || count_entries(&b.share()) == 3 + FILES + 4 && b.report()["folders"][0]["pending"].as_u64() == Some(0),
         || {
             format!(
                 "FS1 has {} entries, FS2 {}; FS2 status: {}",
-                disk_tree(&a.share()).len(),
-                disk_tree(&b.share()).len(),
+                count_entries(&a.share()),
+                count_entries(&b.share()),
                 b.status()
             )
         },
     );
+    wait_for("the same on disk", 30, || disk_tree(&a.share()) == disk_tree(&b.share()), String::new);
     for path in want.iter().chain(["top", "top/mid"].iter()) {
         let p = path.replace('/', "\\");
         assert_eq!(shown(&a, &p), shown(&b, &p), "{path}: not the same on both");

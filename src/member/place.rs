@@ -231,9 +231,12 @@ impl FolderPlacer {
         let mut changes = Vec::new();
         let mut due: HashMap<Uid, Option<Update>> = live.iter().map(|(_, u)| (u.uid, Some(u.clone()))).collect();
         due.extend(gone.iter().map(|(_, uid)| (*uid, None)));
+        // Directories an entry was placed in, for their times.
+        let mut filled = BTreeSet::new();
         for (_, u) in &live {
             self.place_live(u, &due, staging, meet, &mut changes, &mut report, 0);
             if changes.len() >= 256 {
+                filled.extend(parents_of(&changes));
                 store.apply(&changes)?;
                 changes.clear();
             }
@@ -241,7 +244,8 @@ impl FolderPlacer {
         for (_, uid) in &gone {
             self.place_gone(*uid, meet, &mut changes, &mut report);
         }
-        self.restore_directory_times(db, staging, meet, &mut changes)?;
+        filled.extend(parents_of(&changes));
+        self.restore_directory_times(db, staging, meet, filled, &mut changes)?;
         store.apply(&changes)?;
         Ok(report)
     }
@@ -255,14 +259,11 @@ impl FolderPlacer {
         db: &Database,
         staging: &StagingArea,
         meet: &mut dyn Meet,
+        filled: BTreeSet<Uid>,
         changes: &mut Vec<PlacedChange>,
     ) -> Result<(), PlaceError> {
-        let parents: BTreeSet<Uid> = changes
-            .iter()
-            .filter_map(|c| match c {
-                PlacedChange::Put(_, _, p) => Some(p.parent),
-                PlacedChange::Remove(..) => None,
-            })
+        let parents: BTreeSet<Uid> = filled
+            .into_iter()
             .chain(std::mem::take(&mut self.emptied))
             .filter(|p| *p != Uid::root_of(self.folder))
             .collect();
@@ -402,6 +403,14 @@ impl FolderPlacer {
         }
         changes.push(PlacedChange::Remove(self.folder, uid));
     }
+}
+
+/// The directories the placed records of `changes` are in.
+fn parents_of(changes: &[PlacedChange]) -> impl Iterator<Item = Uid> + '_ {
+    changes.iter().filter_map(|c| match c {
+        PlacedChange::Put(_, _, p) => Some(p.parent),
+        PlacedChange::Remove(..) => None,
+    })
 }
 
 #[cfg(test)]

@@ -206,6 +206,25 @@ pub fn disk_tree(root: &Path) -> BTreeMap<String, DiskEntry> {
     out
 }
 
+/// How many files and directories are under `root` (not DfsrPrivate):
+/// a cheap look before [`disk_tree`].
+pub fn count_entries(root: &Path) -> usize {
+    let mut n = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if d == root && e.file_name() == "DfsrPrivate" {
+                continue;
+            }
+            n += 1;
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            }
+        }
+    }
+    n
+}
+
 /// The xattrs that must be equal on two members: the streams
 /// (`user.DosStream.*`, streams_xattr), `user.DOSATTRIB` (attributes and
 /// create time) and the security descriptor inside `security.NTACL`
@@ -236,12 +255,20 @@ pub fn ntacl_sd(blob: &[u8]) -> Option<&[u8]> {
 }
 
 /// What smbd shows of a file: attributes, create and write times, streams
-/// (smbclient allinfo), and its security descriptor (smbcacls).
+/// (smbclient allinfo), and its security descriptor (smbcacls). A
+/// directory's write time is left out: it follows its entries on each
+/// member (a new entry is no new version of the directory).
 pub fn shown(m: &Member, path: &str) -> String {
     let info = m.smbclient(&format!("allinfo \"{path}\""));
+    let is_dir = info.lines().any(|l| l.starts_with("attributes:") && l.contains('D'));
     let keep: Vec<&str> = info
         .lines()
-        .filter(|l| l.starts_with("create_time:") || l.starts_with("write_time:") || l.starts_with("attributes:") || l.starts_with("stream:"))
+        .filter(|l| {
+            l.starts_with("create_time:")
+                || (l.starts_with("write_time:") && !is_dir)
+                || l.starts_with("attributes:")
+                || l.starts_with("stream:")
+        })
         .collect();
     format!("{}\n{}", keep.join("\n"), m.smbcacls(path, &[]))
 }
