@@ -358,3 +358,126 @@ fn edits_made_while_the_connection_is_down_converge_and_the_loser_is_kept() {
         format!("{:?}\n{:?}", disk_tree(&a.share()).keys().collect::<Vec<_>>(), disk_tree(&b.share()).keys().collect::<Vec<_>>())
     });
 }
+
+/// dfsrd's children of `pid` named `comm` (dfsrd-rpc, dfsrd-member).
+fn child_named(pid: u32, comm: &str) -> Option<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()?
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .find(|p: &u32| std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == comm))
+}
+
+/// InitializeFileTransferAsync calls (opnum 13) FS1's listener answered.
+fn downloads_served(m: &Member) -> usize {
+    m.smbd.log_text().lines().filter(|l| l.contains("rpc: call peer=") && l.contains("opnum=13 ")).count()
+}
+
+#[test]
+fn kill_9_of_each_dfsrd_process_during_an_initial_sync_converges() {
+    const N: usize = 1000;
+    const BATCH: usize = 300;
+    let lab = Lab::new(98, 2);
+    let dir = TestDir::new("kill9");
+    let a = Member::start(&lab, 0, "FS1", &dir.0, &[]);
+    let mut b = Member::start(&lab, 1, "FS2", &dir.0, &[]);
+    // FS2 is down while FS1 gets its tree: the whole tree is its initial sync.
+    b.dfsrd = None;
+    configure(&[&a, &b], &[(0, 1)], &[], &dir.0);
+    let src = dir.0.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let mut cmds = Vec::new();
+    for d in 0..10 {
+        cmds.push(format!("mkdir d{d}"));
+    }
+    for i in 0..N {
+        let f = src.join(format!("f{i}"));
+        // About 56 KB each: the sync lasts long enough for ten kills.
+        std::fs::write(&f, format!("file {i:04} of the initial sync ").repeat(1500 + i % 600)).unwrap();
+        cmds.push(format!("put {} d{}\\f{i}.txt", f.display(), i % 10));
+    }
+    a.smbclient(&cmds.join("; "));
+    let changes = |m: &Member| m.report()["folders"][0]["local_changes"].as_u64().unwrap_or(0);
+    wait_for("FS1's scan of the tree", 120, || changes(&a) >= (N + 10) as u64, || a.status());
+
+    // Ten rounds: FS2's dfsrd starts and one of the processes of FS2 or
+    // FS1 is killed at a random point.
+    let mut seed = u64::from(std::process::id()) | 1;
+    let mut rnd = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut a = a;
+    let mut expected = N + 10;
+    let mut during = 0;
+    for round in 0..10 {
+        if count_entries(&b.share()) == expected {
+            // Caught up already: more for FS1, so this kill, too, lands in a sync.
+            let before = changes(&a);
+            let mut more = Vec::new();
+            for i in 0..BATCH {
+                let f = src.join(format!("r{round}-{i}"));
+                std::fs::write(&f, format!("round {round} file {i:03} ").repeat(3000)).unwrap();
+                more.push(format!("put {} d{}\\r{round}-{i}.txt", f.display(), i % 10));
+            }
+            a.smbclient(&more.join("; "));
+            expected += BATCH;
+            wait_for("FS1's scan of the new files", 60, || changes(&a) >= before + BATCH as u64, || a.status());
+        }
+        if b.dfsrd.is_none() {
+            b.start_dfsrd();
+        }
+        std::thread::sleep(Duration::from_millis(100 + rnd(900)));
+        if count_entries(&b.share()) < expected {
+            during += 1;
+        }
+        let (who, what) = [("FS2", "dfsrd"), ("FS2", "dfsrd-member"), ("FS2", "dfsrd-rpc"), ("FS1", "dfsrd-rpc"), ("FS1", "dfsrd")][round % 5];
+        let m = if who == "FS1" { &mut a } else { &mut b };
+        let main = m.dfsrd.as_ref().unwrap().pid();
+        if what == "dfsrd" {
+            m.dfsrd.as_mut().unwrap().kill9();
+            m.dfsrd = None;
+            // Its children die with it (PR_SET_PDEATHSIG).
+            std::thread::sleep(Duration::from_millis(300));
+            if who == "FS1" {
+                m.start_dfsrd();
+            }
+        } else if let Some(p) = child_named(main, what) {
+            let _ = Command::new("kill").args(["-KILL", &p.to_string()]).status();
+        }
+        eprintln!("round {round}: killed {who}'s {what}; FS2 has {} entries", count_entries(&b.share()));
+    }
+    if b.dfsrd.is_none() {
+        b.start_dfsrd();
+    }
+    // The kill point is random; most must land while FS2 is behind.
+    assert!(during >= 7, "only {during} of 10 kills landed during a sync");
+    wait_for(
+        "FS2 converged after the kills",
+        300,
+        || count_entries(&b.share()) == expected && b.report()["folders"][0]["pending"].as_u64() == Some(0),
+        || format!("FS2 has {} entries: {}", count_entries(&b.share()), b.status()),
+    );
+    // No partial file: every file whole, as on FS1.
+    wait_for("the same on disk", 30, || disk_tree(&a.share()) == disk_tree(&b.share()), String::new);
+    let installing = b.share().join("DfsrPrivate/Installing");
+    let left: Vec<_> = std::fs::read_dir(&installing).into_iter().flatten().flatten().map(|e| e.file_name()).collect();
+    assert!(left.is_empty(), "left in {}: {left:?}", installing.display());
+    let check = b.ctl(&["db", "check"]);
+    assert!(check.contains("consistent"), "{check}");
+    // Interrupted downloads are fetched again, nothing else: at most the
+    // files plus what was in flight at each kill.
+    let served = downloads_served(&a);
+    let files = expected - 10;
+    eprintln!("downloads served: {served} for {files} files ({:.3}x); {during} kills during a sync", served as f64 / files as f64);
+    assert!(served <= files + 10 * 16, "{served} downloads for {files} files");
+    // And once in sync, a restart downloads nothing: what is installed is
+    // known to be installed.
+    b.dfsrd = None;
+    b.start_dfsrd();
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(downloads_served(&a), served, "a restart downloaded installed files again");
+    assert_eq!(count_entries(&b.share()), expected);
+}

@@ -114,6 +114,14 @@ impl FolderPlacer {
         Ok(FolderPlacer { group, folder, share: share.to_string(), placed, pending, lost: HashSet::new(), emptied: BTreeSet::new(), dirty: HashSet::new() })
     }
 
+    /// Compares the whole folder again on the next run: a pull that
+    /// failed part-way stored updates it could not report.
+    pub fn resync(&mut self, db: &Database) -> Result<(), PlaceError> {
+        self.pending.extend(db.folder_uids(&self.folder)?);
+        self.pending.remove(&Uid::root_of(self.folder));
+        Ok(())
+    }
+
     /// UIDs whose stored version changed (a pull's installs).
     pub fn touch(&mut self, uids: impl IntoIterator<Item = Uid>) {
         self.pending.extend(uids.into_iter().filter(|u| *u != Uid::root_of(self.folder)));

@@ -155,6 +155,14 @@ pub fn run(settings: &Settings) -> Result<(), String> {
                         s.next = Instant::now() + settings.poll_interval;
                     }
                     Err(why) => {
+                        // What the failed pull stored is placed all the same.
+                        for folder in &shared {
+                            if let Some(f) = folders.get_mut(&(g.id, *folder)) {
+                                if let Err(e) = f.placer.resync(&db) {
+                                    tracing::error!(share = f.placer.share.as_str(), "member: {e}");
+                                }
+                            }
+                        }
                         s.status.failures += 1;
                         let delay = (1u64 << s.status.failures.min(6).saturating_sub(1)).min(MAX_RETRY_SECS);
                         tracing::warn!(
