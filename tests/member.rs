@@ -481,3 +481,61 @@ fn kill_9_of_each_dfsrd_process_during_an_initial_sync_converges() {
     assert_eq!(downloads_served(&a), served, "a restart downloaded installed files again");
     assert_eq!(count_entries(&b.share()), expected);
 }
+
+#[test]
+fn a_pre_seeded_member_keeps_identical_files_and_sets_the_others_aside() {
+    let lab = Lab::new(99, 2);
+    let dir = TestDir::new("preseed");
+    let a = Member::start(&lab, 0, "FS1", &dir.0, &[]);
+    let b = Member::start(&lab, 1, "FS2", &dir.0, &[]);
+    open_root(&a);
+    let src = dir.0.join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let mut cmds = vec!["mkdir d1".to_string(), "mkdir d1\\d2".into()];
+    for i in 0..13 {
+        let f = src.join(format!("f{i}"));
+        std::fs::write(&f, format!("file {i} ").repeat(100 + i)).unwrap();
+        cmds.push(format!("put {} {}f{i}.txt", f.display(), ["", "d1\\", "d1\\d2\\"][i % 3]));
+    }
+    a.smbclient(&cmds.join("; "));
+    // FS2 was seeded from a copy of FS1's tree (data, NT ACLs, DOS
+    // attributes: every xattr), then three files changed there and two
+    // were added.
+    let st = Command::new("cp").arg("-a").arg(format!("{}/.", a.share().display())).arg(b.share()).status().unwrap();
+    assert!(st.success());
+    for rel in ["f0.txt", "d1/f1.txt", "d1/d2/f2.txt"] {
+        std::fs::write(b.share().join(rel), format!("FS2's own {rel}")).unwrap();
+    }
+    std::fs::write(b.share().join("only-on-fs2.txt"), b"FS2's extra").unwrap();
+    std::fs::write(b.share().join("d1/also-only-on-fs2.txt"), b"FS2's other extra").unwrap();
+
+    configure(&[&a, &b], &[(0, 1), (1, 0)], &[], &dir.0);
+    wait_for(
+        "FS2 with the primary's tree",
+        90,
+        || {
+            let (x, y) = (disk_tree(&a.share()), disk_tree(&b.share()));
+            x.len() == 2 + 13 && x == y
+        },
+        || format!("{}\nFS1 {:?}\nFS2 {:?}", b.status(), disk_tree(&a.share()).keys().collect::<Vec<_>>(), disk_tree(&b.share()).keys().collect::<Vec<_>>()),
+    );
+    // Ten identical files were not downloaded: FS1 served only the two
+    // directories and the three that differed.
+    let kept = b.report()["folders"][0]["kept"].as_u64();
+    assert_eq!(kept, Some(10), "{}", b.report());
+    assert_eq!(downloads_served(&a), 2 + 3, "downloads FS1 served");
+    // What differed, and what only FS2 had, is in PreExisting.
+    let pre = b.share().join("DfsrPrivate/PreExisting");
+    for (rel, data) in [
+        ("f0.txt", "FS2's own f0.txt"),
+        ("d1/f1.txt", "FS2's own d1/f1.txt"),
+        ("d1/d2/f2.txt", "FS2's own d1/d2/f2.txt"),
+        ("only-on-fs2.txt", "FS2's extra"),
+        ("d1/also-only-on-fs2.txt", "FS2's other extra"),
+    ] {
+        assert_eq!(std::fs::read_to_string(pre.join(rel)).ok().as_deref(), Some(data), "{rel} in PreExisting");
+    }
+    assert_eq!(support::members::count_entries(&pre), 5 + 2, "only what differed is left in PreExisting");
+    // And FS2's own files did not travel to FS1.
+    assert!(!a.share().join("only-on-fs2.txt").exists());
+}

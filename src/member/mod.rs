@@ -13,6 +13,7 @@
 pub mod children;
 pub mod credentials;
 pub mod place;
+pub mod pre_existing;
 pub mod pull;
 pub mod run;
 pub mod scan;

@@ -19,7 +19,7 @@ use std::fs::File;
 use std::io::{BufReader, Write};
 use std::time::{Duration, Instant};
 
-use crate::engine::ids::Gvsn;
+use crate::engine::ids::{Gvsn, Uid};
 use crate::engine::install::{Installer, Origin, Step};
 use crate::engine::local_change::{ChangeError, LocalChangeError, Originator};
 use crate::engine::version_vector::VersionVector;
@@ -80,6 +80,8 @@ pub struct PullReport {
     pub cancelled: u64,
     /// Files downloaded and checked.
     pub files_downloaded: u64,
+    /// Files not downloaded: a local file of the same content stood in.
+    pub files_kept: u64,
     /// Staged bytes downloaded.
     pub bytes_downloaded: u64,
     /// RawGetFileData calls (pieces after the first buffer).
@@ -109,6 +111,7 @@ impl PullReport {
             "held": self.held,
             "cancelled": self.cancelled,
             "files_downloaded": self.files_downloaded,
+            "files_kept": self.files_kept,
             "bytes_downloaded": self.bytes_downloaded,
             "raw_get_file_data_calls": self.raw_get_file_data_calls,
             "largest_piece": self.largest_piece,
@@ -205,11 +208,33 @@ struct Download {
 /// Pulls `cfg.folder` from the partner `client` is bound to, into `db` and
 /// `staging`, until in sync. `progress` sees the report after every batch
 /// of answers.
+/// Content this member already holds that may stand for a download: a
+/// non-primary member's pre-existing files ([`super::pre_existing`]).
+pub trait KeepLocal {
+    /// Writes the staged file of `update` to `out` from a local file of
+    /// the same content and security; false: download it.
+    /// `received`: the updates of this session so far (a parent may not
+    /// be stored yet when its children are offered).
+    fn offer(&mut self, db: &Database, received: &HashMap<Uid, EUpdate>, update: &EUpdate, out: &std::path::Path) -> bool;
+}
+
 pub fn pull_once(
     client: &mut RpcClient,
     db: &mut Database,
     staging: &StagingArea,
     cfg: &PullConfig,
+    progress: &mut dyn FnMut(&PullReport),
+) -> Result<PullReport, PullError> {
+    pull_keeping(client, db, staging, cfg, None, progress)
+}
+
+/// [`pull_once`], asking `keep` before each download.
+pub fn pull_keeping(
+    client: &mut RpcClient,
+    db: &mut Database,
+    staging: &StagingArea,
+    cfg: &PullConfig,
+    mut keep: Option<&mut dyn KeepLocal>,
     progress: &mut dyn FnMut(&PullReport),
 ) -> Result<PullReport, PullError> {
     std::fs::create_dir_all(staging.dir())
@@ -225,6 +250,7 @@ pub fn pull_once(
     let mut inflight: HashMap<u32, Pending> = HashMap::new();
     let mut report = PullReport::default();
     let mut saw_full_vector = false;
+    let mut received: HashMap<Uid, EUpdate> = HashMap::new();
     // The partner's latest vector: what its versions were made from
     // (the installer's lineage, see engine::install::Lineage).
     let mut partner_vector = VersionVector::new();
@@ -232,6 +258,18 @@ pub fn pull_once(
         while let Some(action) = sync.poll_action() {
             match action {
                 Action::Send(ERequest::DownloadFile { folder, update, staging_policy, rdc_desired }) => {
+                    let final_path = staging.path_of(&update.gvsn);
+                    if let Some(k) = keep.as_deref_mut() {
+                        if k.offer(db, &received, &update, &final_path) {
+                            report.files_kept += 1;
+                            let r = EResponse::FileDownloaded { folder, gvsn: update.gvsn };
+                            match sync.on_response(r, now(), &StoredReplica::new(db, cfg.replica_set)) {
+                                Err(SyncError::Session(e)) => tracing::warn!(error = %e, "sync: kept file ignored"),
+                                r => r?,
+                            }
+                            continue;
+                        }
+                    }
                     let path = staging.partial_path_of(&update.gvsn);
                     let file = File::create(&path).map_err(|source| PullError::Staging { path: path.clone(), source })?;
                     let req = Request::InitializeFileTransferAsync(Box::new(InitializeFileTransferAsyncRequest {
@@ -242,7 +280,6 @@ pub fn pull_once(
                         buffer_size,
                     }));
                     let id = client.start(req.opnum(), &req.to_bytes())?;
-                    let final_path = staging.path_of(&update.gvsn);
                     let d =
                         Download { folder, update, file, path, final_path, bytes: 0, context: ContextHandle::default() };
                     inflight.insert(id, Pending::Init(Box::new(d)));
@@ -329,6 +366,9 @@ pub fn pull_once(
                         EResponse::Updates(u) => {
                             report.update_pages += 1;
                             report.updates_received += u.updates.len() as u64;
+                            if keep.is_some() {
+                                received.extend(u.updates.iter().map(|x| (x.uid, x.clone())));
+                            }
                         }
                         EResponse::AsyncPoll(p) => {
                             report.async_polls += 1;

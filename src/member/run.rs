@@ -27,7 +27,8 @@ use crate::wire::dcerpc::{AuthLevel, AuthType};
 
 use super::credentials::{self, Credentials};
 use super::place::{FolderPlacer, InProcessMeet, PlaceReport};
-use super::pull::{pull_once, PullConfig, PullReport};
+use super::pre_existing::{self, PreExisting};
+use super::pull::{pull_keeping, KeepLocal, PullConfig, PullReport};
 use super::scan::{Revert, Scan};
 use super::vfs_reader::VfsReader;
 use super::status::{unix_now, FolderProgress, MemberStatus, SessionStatus, STATUS_FILE_NAME};
@@ -132,6 +133,8 @@ pub fn run(settings: &Settings) -> Result<(), String> {
                     .iter()
                     // A read-only partner is nobody's upstream.
                     .filter(|m| m.member == conn.to && g.membership(&m.folder, &conn.from).is_some_and(|p| !p.read_only))
+                    // Only folders we hold (loaded: a non-primary's content set aside).
+                    .filter(|m| folders.contains_key(&(g.id, m.folder)))
                     .map(|m| m.folder)
                     .collect();
                 if shared.is_empty() {
@@ -239,12 +242,12 @@ fn refresh_folders(
     placed: &PlacedStore,
     folders: &mut HashMap<(Guid, Guid), FolderState>,
 ) {
-    let wanted: Vec<(Guid, Guid, String, bool)> = config
+    let wanted: Vec<(Guid, Guid, String, bool, bool)> = config
         .local_memberships(&settings.member)
-        .map(|(g, m)| (g.id, m.folder, m.share.clone(), m.read_only))
+        .map(|(g, m)| (g.id, m.folder, m.share.clone(), m.read_only, m.primary))
         .collect();
-    folders.retain(|k, f| wanted.iter().any(|(g, fo, s, _)| (*g, *fo) == *k && *s == f.placer.share));
-    for (g, f, share, read_only) in wanted {
+    folders.retain(|k, f| wanted.iter().any(|(g, fo, s, _, _)| (*g, *fo) == *k && *s == f.placer.share));
+    for (g, f, share, read_only, primary) in wanted {
         if let Some(state) = folders.get_mut(&(g, f)) {
             state.read_only = read_only;
             continue;
@@ -262,7 +265,26 @@ fn refresh_folders(
         match FolderPlacer::load(db, placed, g, f, &share) {
             Ok(placer) => {
                 tracing::info!(share = share.as_str(), folder = %f, pending = placer.pending(), "member: replicating folder {f} in [{share}]");
-                let progress = FolderProgress { group: g, folder: f, share: share.clone(), ..Default::default() };
+                let mut progress = FolderProgress { group: g, folder: f, share: share.clone(), ..Default::default() };
+                // A non-primary member's first sync: what the share holds
+                // waits in PreExisting, and the primary's content wins.
+                let fresh = placer.placed().is_empty() && db.folder_uids(&f).map(|u| u.len() <= 1).unwrap_or(false);
+                if !primary && fresh {
+                    if let Some(root) = crate::ffi::meet_vfs::share_path(&share) {
+                        match pre_existing::set_aside(&share, std::path::Path::new(&root)) {
+                            Ok(0) => {}
+                            Ok(n) => {
+                                tracing::info!(share = share.as_str(), "member: initial sync of [{share}]: {n} pre-existing files and directories moved to {}", pre_existing::DIR);
+                                progress.pre_existing = n;
+                            }
+                            Err(e) => {
+                                tracing::error!(share = share.as_str(), "member: initial sync of [{share}]: cannot move the pre-existing content aside: {e}");
+                                progress.last_error = Some(e);
+                                continue;
+                            }
+                        }
+                    }
+                }
                 folders.insert((g, f), FolderState { placer, progress, read_only, next_scan: Instant::now() });
             }
             Err(e) => tracing::error!(share = share.as_str(), folder = %f, "member: cannot load what is placed: {e}"),
@@ -441,12 +463,26 @@ fn sync_connection(
             buffer_size: crate::wire::frstrans::CONFIG_TRANSPORT_MAX_BUFFER_SIZE,
             timeout: PULL_TIMEOUT,
         };
-        let report: PullReport = pull_once(&mut client, db, staging, &cfg, &mut |_| {})
-            .map_err(|e| format!("folder {:?}: {e}", g.folder_name(folder)))?;
+        let share = folders.get(&(g.id, *folder)).map(|f| f.placer.share.clone());
+        let root = share.as_deref().and_then(crate::ffi::meet_vfs::share_path);
+        let mut keep = share.as_deref().zip(root.as_deref()).and_then(|(s, r)| PreExisting::of(s, std::path::Path::new(r)));
+        let report: PullReport =
+            pull_keeping(&mut client, db, staging, &cfg, keep.as_mut().map(|k| k as &mut dyn KeepLocal), &mut |_| {})
+                .map_err(|e| format!("folder {:?}: {e}", g.folder_name(folder)))?;
+        if keep.take().is_some() {
+            if let Some(r) = &root {
+                pre_existing::prune(std::path::Path::new(r));
+            }
+        }
         status.updates_received += report.updates_received;
         status.files_downloaded += report.files_downloaded;
         status.bytes_downloaded += report.bytes_downloaded;
         if let Some(f) = folders.get_mut(&(g.id, *folder)) {
+            f.progress.kept += report.files_kept;
+            if let Some(r) = &root {
+                let left = pre_existing::count(&std::path::Path::new(r).join(pre_existing::DIR));
+                f.progress.pre_existing = left.saturating_sub(1);
+            }
             f.placer.touch(report.touched.iter().copied());
             for uid in &report.lost {
                 f.placer.lost(*uid);
