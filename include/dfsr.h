@@ -231,13 +231,24 @@ uint32_t dfsr_dfs_link_unlinked(const char *state_dir, const char *share, const 
 void dfsr_free_bytes(uint8_t *p, size_t len);
 
 /**
- * Opens dfsrd's MS-FRS2 listening socket (`dfsr:rpc address`, `dfsr:rpc
- * port`); returns its file descriptor, or -1 (the reason is logged).
+ * Opens dfsrd's MS-FRS2 listening sockets on `port` where smbd would
+ * listen ([`crate::net::rpc_server::listen_addresses`]: `dfsr:rpc
+ * address`, else smb.conf's `interfaces` under `bind interfaces only`);
+ * writes their descriptors to `fds` and returns how many (0: none; the
+ * reasons are logged).
  *
  * # Safety
- * `address` is NULL or a NUL-terminated string valid for the call.
+ * `address` and each of the `n_interfaces` entries of `interfaces` are
+ * NULL or NUL-terminated strings valid for the call; `fds` has room for
+ * `max_fds` descriptors.
  */
-int dfsr_rpc_listen(const char *address, uint16_t port);
+int dfsr_rpc_listen(const char *address,
+                    uint16_t port,
+                    bool bind_interfaces_only,
+                    const char *const *interfaces,
+                    size_t n_interfaces,
+                    int *fds,
+                    size_t max_fds);
 
 /**
  * Serves FrsTransport on `fd` (from `dfsr_rpc_listen`) with gensec
@@ -253,7 +264,8 @@ int dfsr_rpc_listen(const char *address, uint16_t port);
  * when serving ends); the strings are NULL or NUL-terminated and valid
  * for the call.
  */
-int dfsr_rpc_serve(int fd,
+int dfsr_rpc_serve(const int *fds,
+                   size_t n_fds,
                    const char *state_dir,
                    const char *allow,
                    const char *member_name,

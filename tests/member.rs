@@ -210,6 +210,10 @@ fn a_wrong_password_and_an_unknown_connection_show_their_reason_and_back_off() {
     let a = Member::start(&lab, 0, "FS1", &dir.0, &[]);
     let b = Member::start(&lab, 1, "FS2", &dir.0, &[]);
     configure(&[&a, &b], &[(0, 1)], &[], &dir.0);
+    // dfsrd listens where smbd does (bind interfaces only): on the
+    // member's address, not on all of them.
+    let listening = String::from_utf8_lossy(&a.in_ns("ss", &["-Hltn", "sport = :5722"]).stdout).into_owned();
+    assert!(listening.contains(&format!("{}:5722", a.addr)) && !listening.contains("0.0.0.0:5722"), "{listening}");
     // FS2's account file gets a wrong password.
     let creds = dir.0.join("FS2.creds");
     std::fs::write(&creds, format!("username = {USER}\npassword = wrong\ndomain = DFSRTEST\n")).unwrap();

@@ -26,6 +26,7 @@
 #include "passdb.h"
 #include "auth.h"
 #include "locking/proto.h"
+#include "lib/interface.h"
 #include "dfsr_meet.h"
 #include "ndr_dfsr_meet.h"
 #include "dfsr.h"
@@ -246,11 +247,13 @@ struct dfsrd_child {
  * that cannot be opened is logged and leaves dfsrd without the wire, not
  * without the meet.
  */
-static int rpc_fd = -1;
+#define DFSRD_MAX_RPC_FDS 32
+static int rpc_fds[DFSRD_MAX_RPC_FDS];
+static size_t n_rpc_fds;
 
 static int dfsrd_rpc_entry(void)
 {
-	return dfsr_rpc_serve(rpc_fd, lp_state_directory(),
+	return dfsr_rpc_serve(rpc_fds, n_rpc_fds, lp_state_directory(),
 			      lp_parm_const_string(-1, "dfsr", "rpc allow", ""),
 			      lp_parm_const_string(-1, "dfsr", "member name", ""),
 			      lp_netbios_name());
@@ -412,16 +415,34 @@ static void dfsrd_start_rpc(struct tevent_context *ev)
 {
 	int port = lp_parm_int(-1, "dfsr", "rpc port", 5722);
 	const char *address = lp_parm_const_string(-1, "dfsr", "rpc address", "");
+	TALLOC_CTX *frame = NULL;
+	const char **ifaces = NULL;
+	int i, n_ifaces, n;
 
 	if (port <= 0 || port > 65535) {
 		DBG_NOTICE("dfsrd: MS-FRS2 listener disabled (dfsr:rpc port = %d)\n",
 			   port);
 		return;
 	}
-	rpc_fd = dfsr_rpc_listen(address, (uint16_t)port);
-	if (rpc_fd == -1) {
+	/* Where smbd listens: the addresses of "interfaces". */
+	frame = talloc_stackframe();
+	load_interfaces();
+	n_ifaces = iface_count();
+	ifaces = talloc_zero_array(frame, const char *, n_ifaces + 1);
+	for (i = 0; ifaces != NULL && i < n_ifaces; i++) {
+		char addr[INET6_ADDRSTRLEN];
+
+		print_sockaddr(addr, sizeof(addr), iface_n_sockaddr_storage(i));
+		ifaces[i] = talloc_strdup(ifaces, addr);
+	}
+	n = dfsr_rpc_listen(address, (uint16_t)port, lp_bind_interfaces_only(),
+			    ifaces, ifaces == NULL ? 0 : (size_t)n_ifaces,
+			    rpc_fds, DFSRD_MAX_RPC_FDS);
+	TALLOC_FREE(frame);
+	if (n <= 0) {
 		return;
 	}
+	n_rpc_fds = (size_t)n;
 	dfsrd_child_start(ev, &dfsrd_children[DFSRD_CHILD_RPC]);
 }
 

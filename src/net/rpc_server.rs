@@ -41,6 +41,27 @@ pub enum ServeError {
     Listener(#[from] std::io::Error),
 }
 
+/// Where the listener binds, as smbd would: the addresses of
+/// `dfsr:rpc address` when set (comma- or space-separated); else, with
+/// `bind interfaces only`, each address of smb.conf's `interfaces`; else
+/// all IPv4 addresses (empty string).
+pub fn listen_addresses(explicit: &str, bind_interfaces_only: bool, interfaces: &[String]) -> Vec<String> {
+    let given: Vec<String> = explicit.split([',', ' ', '\t']).map(str::trim).filter(|a| !a.is_empty()).map(str::to_string).collect();
+    if !given.is_empty() {
+        return given;
+    }
+    if bind_interfaces_only && !interfaces.is_empty() {
+        let mut v: Vec<String> = Vec::new();
+        for a in interfaces {
+            if !v.contains(a) {
+                v.push(a.clone());
+            }
+        }
+        return v;
+    }
+    vec![String::new()]
+}
+
 /// Opens the listening socket on `address` (an IP address; empty means
 /// all IPv4 addresses) and `port`.
 pub fn listen(address: &str, port: u16) -> std::io::Result<TcpListener> {
@@ -90,15 +111,23 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// thread, one event at a time, so a security provider that is not
 /// thread-safe (gensec) is only ever used from that thread.
 pub fn serve<S: RpcService>(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     security: Box<SecurityMaker>,
     shared: S::Shared,
 ) -> Result<(), ServeError> {
-    let local_port = listener.local_addr()?.port();
+    let Some(first) = listeners.first() else {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "no listening socket").into());
+    };
+    let local_port = first.local_addr()?.port();
     let (tx, rx) = mpsc::sync_channel::<Net>(64);
     let open = Arc::new(AtomicUsize::new(0));
-    let open_accept = Arc::clone(&open);
-    std::thread::Builder::new().name("rpc-accept".into()).spawn(move || accept_loop(listener, tx, open_accept))?;
+    // Connection ids are unique across the listeners.
+    let ids = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    for listener in listeners {
+        let (tx, open, ids) = (tx.clone(), Arc::clone(&open), Arc::clone(&ids));
+        std::thread::Builder::new().name("rpc-accept".into()).spawn(move || accept_loop(listener, tx, open, ids))?;
+    }
+    drop(tx);
     let security = Rc::new(RefCell::new(security));
     let mut conns: HashMap<u64, Conn<S>> = HashMap::new();
     let mut next_group = 0x0001_2b34u32;
@@ -286,8 +315,7 @@ fn handle_data<S: RpcService>(c: &mut Conn<S>, data: &[u8], shared: &S::Shared, 
 /// descriptors, a thread and up to 16 open staged files).
 pub const MAX_CONNECTIONS: usize = 256;
 
-fn accept_loop(listener: TcpListener, tx: mpsc::SyncSender<Net>, open: Arc<AtomicUsize>) {
-    let mut next_id = 0u64;
+fn accept_loop(listener: TcpListener, tx: mpsc::SyncSender<Net>, open: Arc<AtomicUsize>, ids: Arc<std::sync::atomic::AtomicU64>) {
     loop {
         let (stream, peer) = match listener.accept() {
             Ok(s) => s,
@@ -312,8 +340,7 @@ fn accept_loop(listener: TcpListener, tx: mpsc::SyncSender<Net>, open: Arc<Atomi
             drop(stream);
             continue;
         }
-        next_id += 1;
-        let id = next_id;
+        let id = ids.fetch_add(1, Ordering::Relaxed) + 1;
         let (Ok(local), Ok(reader)) = (stream.local_addr(), stream.try_clone()) else { continue };
         open.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
@@ -365,6 +392,15 @@ fn local_host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_listener_binds_where_smbd_would() {
+        let ifaces = vec!["10.0.0.1".to_string(), "127.0.0.1".to_string(), "10.0.0.1".to_string()];
+        assert_eq!(listen_addresses("", true, &ifaces), ["10.0.0.1", "127.0.0.1"]);
+        assert_eq!(listen_addresses("", false, &ifaces), [""], "all IPv4 unless bind interfaces only");
+        assert_eq!(listen_addresses(" 192.0.2.7, ::1 ", true, &ifaces), ["192.0.2.7", "::1"], "dfsr:rpc address wins");
+        assert_eq!(listen_addresses("", true, &[]), [""]);
+    }
 
     #[test]
     fn local_host_name_is_usable() {
