@@ -72,3 +72,26 @@ fn daemonizes_writes_its_pidfile_and_stops_on_sigterm() {
     assert!(!pidfile.exists(), "pidfile left behind");
     assert_ne!(dfsrctl(&smbd.conf, &["meet", "ping"]).status.code(), Some(0));
 }
+
+/// dfsrd's messages use the `dfsr` debug class, as the module's do in
+/// smbd: `log level = 1 dfsr:3` shows its level-3 lines, `log level = 1`
+/// does not.
+#[test]
+fn the_dfsr_debug_class_sets_dfsrds_level() {
+    for (level, shown) in [("1 dfsr:3", true), ("1", false)] {
+        let smbd = Smbd::start(SmbdConfig { log_level: level.into(), ..Default::default() });
+        let _dfsrd = Dfsrd::start(&smbd.conf);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let seen = loop {
+            let log = fs::read_to_string(&smbd.log).unwrap_or_default();
+            if log.contains("member: started") {
+                break true;
+            }
+            if Instant::now() > deadline {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert_eq!(seen, shown, "log level = {level}: {}", smbd.log_text());
+    }
+}

@@ -247,6 +247,8 @@ struct dfsrd_child {
  * that cannot be opened is logged and leaves dfsrd without the wire, not
  * without the meet.
  */
+static int dfsr_debug_class = DBGC_ALL;
+
 #define DFSRD_MAX_RPC_FDS 32
 static int rpc_fds[DFSRD_MAX_RPC_FDS];
 static size_t n_rpc_fds;
@@ -514,6 +516,12 @@ int main(int argc, const char *argv[])
 	}
 	set_smbd_shim(&shim);
 	sec_init();
+	/* Our debug class exists before smb.conf is (re)loaded, so that
+	 * "log level = 1 dfsr:3" sets it, as in smbd. */
+	dfsr_debug_class = debug_add_class("dfsr");
+	if (dfsr_debug_class == -1) {
+		dfsr_debug_class = DBGC_ALL;
+	}
 	/* samba_cmdline_init loaded the globals only; shares too. */
 	if (!lp_load_with_shares(get_dyn_CONFIGFILE())) {
 		fprintf(stderr, "dfsrd: cannot load %s\n", get_dyn_CONFIGFILE());
@@ -554,7 +562,7 @@ int main(int argc, const char *argv[])
 		return 1;
 	}
 
-	dfsr_daemon_init(DBGC_ALL);
+	dfsr_daemon_init(dfsr_debug_class);
 
 	/* A crash mid-install leaves only temporaries: clear them. A module
 	 * that cannot be loaded is reported now, not at the first install. */
