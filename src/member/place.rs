@@ -101,6 +101,8 @@ pub struct FolderPlacer {
     /// Installed again even if placed at their version (a read-only
     /// member's local change undone).
     dirty: HashSet<Uid>,
+    /// Placed UIDs by (parent, name): who holds a name on disk.
+    by_name: HashMap<(Uid, String), Uid>,
 }
 
 impl FolderPlacer {
@@ -108,10 +110,11 @@ impl FolderPlacer {
     /// start compares all of it once).
     pub fn load(db: &Database, store: &PlacedStore, group: Guid, folder: Guid, share: &str) -> Result<Self, PlaceError> {
         let placed = store.folder(&folder)?;
+        let by_name = placed.iter().map(|(uid, p)| ((p.parent, p.name.clone()), *uid)).collect();
         let mut pending: BTreeSet<Uid> = db.folder_uids(&folder)?.into_iter().collect();
         pending.extend(placed.keys().copied());
         pending.remove(&Uid::root_of(folder));
-        Ok(FolderPlacer { group, folder, share: share.to_string(), placed, pending, lost: HashSet::new(), emptied: BTreeSet::new(), dirty: HashSet::new() })
+        Ok(FolderPlacer { group, folder, share: share.to_string(), placed, pending, lost: HashSet::new(), emptied: BTreeSet::new(), dirty: HashSet::new(), by_name })
     }
 
     /// Compares the whole folder again on the next run: a pull that
@@ -168,14 +171,34 @@ impl FolderPlacer {
         for c in changes {
             match c {
                 PlacedChange::Put(f, uid, p) if *f == self.folder => {
-                    self.placed.insert(*uid, p.clone());
+                    self.put_placed(*uid, p.clone());
                 }
                 PlacedChange::Remove(f, uid) if *f == self.folder => {
-                    self.placed.remove(uid);
+                    self.remove_placed(uid);
                 }
                 _ => {}
             }
         }
+    }
+
+    fn put_placed(&mut self, uid: Uid, p: Placed) {
+        let key = (p.parent, p.name.clone());
+        if let Some(old) = self.placed.insert(uid, p) {
+            let old_key = (old.parent, old.name);
+            if self.by_name.get(&old_key) == Some(&uid) {
+                self.by_name.remove(&old_key);
+            }
+        }
+        self.by_name.insert(key, uid);
+    }
+
+    fn remove_placed(&mut self, uid: &Uid) -> Option<Placed> {
+        let old = self.placed.remove(uid)?;
+        let key = (old.parent, old.name.clone());
+        if self.by_name.get(&key) == Some(uid) {
+            self.by_name.remove(&key);
+        }
+        Some(old)
     }
 
     /// The on-disk path of a placed UID ("" for the folder root).
@@ -285,7 +308,7 @@ impl FolderPlacer {
             match meet.install(&self.share, &path, &staged.to_string_lossy(), &dir.to_string(), false) {
                 Ok(()) => {
                     let again = Placed { seen: meet.seen(&self.share, &path), ..p };
-                    self.placed.insert(dir, again.clone());
+                    self.put_placed(dir, again.clone());
                     changes.push(PlacedChange::Put(self.folder, dir, again));
                 }
                 Err(e) => tracing::debug!(share = self.share.as_str(), "member: restoring the times of {path}: {}", e.reason),
@@ -327,11 +350,7 @@ impl FolderPlacer {
             return;
         }
         // Someone else on disk at the target?
-        let occupant = self
-            .placed
-            .iter()
-            .find(|(o, _)| **o != u.uid && self.disk_path(o).as_deref() == Some(target.as_str()))
-            .map(|(o, _)| *o);
+        let occupant = self.by_name.get(&(u.parent, u.name.clone())).copied().filter(|o| *o != u.uid);
         let mut lost = self.lost.remove(&u.uid);
         if let Some(o) = occupant {
             match due.get(&o) {
@@ -344,7 +363,7 @@ impl FolderPlacer {
                 // It stays: it lost the name to this one.
                 _ => {
                     lost = true;
-                    self.placed.remove(&o);
+                    self.remove_placed(&o);
                     changes.push(PlacedChange::Remove(self.folder, o));
                 }
             }
@@ -357,7 +376,7 @@ impl FolderPlacer {
                 }
                 report.moved += 1;
                 let moved = Placed { gvsn: p.gvsn, parent: u.parent, name: u.name.clone(), seen: meet.seen(&self.share, &target) };
-                self.placed.insert(u.uid, moved.clone());
+                self.put_placed(u.uid, moved.clone());
                 changes.push(PlacedChange::Put(self.folder, u.uid, moved));
                 if p.gvsn == u.gvsn {
                     return;
@@ -382,7 +401,7 @@ impl FolderPlacer {
                     report.conflicts += 1;
                 }
                 let p = Placed { gvsn: u.gvsn, parent: u.parent, name: u.name.clone(), seen: meet.seen(&self.share, &target) };
-                self.placed.insert(u.uid, p.clone());
+                self.put_placed(u.uid, p.clone());
                 changes.push(PlacedChange::Put(self.folder, u.uid, p));
             }
             Err(e) => {
@@ -406,7 +425,7 @@ impl FolderPlacer {
             Err(e) if e.status == NtStatus::OBJECT_NAME_NOT_FOUND || e.status == NtStatus::OBJECT_PATH_NOT_FOUND => {}
             Err(e) => return self.failed(uid, e, report),
         }
-        if let Some(p) = self.placed.remove(&uid) {
+        if let Some(p) = self.remove_placed(&uid) {
             self.emptied.insert(p.parent);
         }
         changes.push(PlacedChange::Remove(self.folder, uid));
