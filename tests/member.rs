@@ -69,10 +69,18 @@ fn two_members_replicate_a_tree_both_ways_exactly() {
     a.smbcacls("top\\mid\\f1.txt", &["-a", "ACL:S-1-5-21-1-2-3-1001:ALLOWED/0x0/FULL"]);
 
     let want = ["top/mid/deep/f2.txt", "big.bin", "streams.txt", "hidden.txt", "dated.txt", "top/mid/f1.txt"];
+    // The long pull shows its progress in status while it runs.
+    let mut progress_seen = None;
     wait_for(
         "the tree on FS2",
         300,
-        || count_entries(&b.share()) == 3 + FILES + 4 && b.report()["folders"][0]["pending"].as_u64() == Some(0),
+        || {
+            let s = b.report()["sessions"][0].clone();
+            if s["state"].as_str().is_some_and(|t| t.starts_with("syncing")) {
+                progress_seen.get_or_insert(s);
+            }
+            count_entries(&b.share()) == 3 + FILES + 4 && b.report()["folders"][0]["pending"].as_u64() == Some(0)
+        },
         || {
             format!(
                 "FS1 has {} entries, FS2 {}; FS2 status: {}",
@@ -82,6 +90,8 @@ fn two_members_replicate_a_tree_both_ways_exactly() {
             )
         },
     );
+    let s = progress_seen.expect("no progress in FS2's status during the initial sync");
+    assert!(s["state"].as_str().unwrap().contains("updates installed so far"), "{s}");
     wait_for("the same on disk", 30, || disk_tree(&a.share()) == disk_tree(&b.share()), String::new);
     for path in want.iter().chain(["top", "top/mid"].iter()) {
         let p = path.replace('/', "\\");

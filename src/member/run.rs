@@ -466,8 +466,25 @@ fn sync_connection(
         let share = folders.get(&(g.id, *folder)).map(|f| f.placer.share.clone());
         let root = share.as_deref().and_then(crate::ffi::meet_vfs::share_path);
         let mut keep = share.as_deref().zip(root.as_deref()).and_then(|(s, r)| PreExisting::of(s, std::path::Path::new(r)));
+        // A long pull shows its progress in the report every second.
+        let status_path = settings.dir.join(STATUS_FILE_NAME);
+        let snapshot = status.clone();
+        let folder_name = g.folder_name(folder).to_string();
+        let mut last_shown = Instant::now();
+        let mut show = |r: &PullReport| {
+            if last_shown.elapsed() < Duration::from_secs(1) {
+                return;
+            }
+            last_shown = Instant::now();
+            let mut s = snapshot.clone();
+            s.state = format!("syncing {folder_name:?}: {} updates installed so far", r.installed);
+            s.updates_received += r.updates_received;
+            s.files_downloaded += r.files_downloaded;
+            s.bytes_downloaded += r.bytes_downloaded;
+            let _ = super::status::update_session(&status_path, &s);
+        };
         let report: PullReport =
-            pull_keeping(&mut client, db, staging, &cfg, keep.as_mut().map(|k| k as &mut dyn KeepLocal), &mut |_| {})
+            pull_keeping(&mut client, db, staging, &cfg, keep.as_mut().map(|k| k as &mut dyn KeepLocal), &mut show)
                 .map_err(|e| format!("folder {:?}: {e}", g.folder_name(folder)))?;
         if keep.take().is_some() {
             if let Some(r) = &root {

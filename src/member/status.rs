@@ -241,6 +241,19 @@ impl MemberStatus {
     }
 }
 
+/// Puts `session`'s live numbers into the report at `path` (the rest as
+/// the last round wrote it): progress while a long pull runs.
+pub fn update_session(path: &std::path::Path, session: &SessionStatus) -> std::io::Result<()> {
+    let bytes = std::fs::read(path)?;
+    let mut report = MemberStatus::parse(&bytes).map_err(std::io::Error::other)?;
+    match report.sessions.iter_mut().find(|s| s.connection == session.connection) {
+        Some(s) => *s = session.clone(),
+        None => report.sessions.push(session.clone()),
+    }
+    report.updated = unix_now();
+    report.write(path)
+}
+
 /// Seconds since 1970 (the report's times).
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
