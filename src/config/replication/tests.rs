@@ -203,3 +203,25 @@ fn only_configured_enabled_connections_from_us_are_served() {
     c.set_connection_enabled("Sales", "B", "A", false).unwrap();
     assert!(c.check_served_connection(&g(1), &g(5), "B").unwrap_err().contains("disabled"));
 }
+
+proptest::proptest! {
+    /// Any edit of an export document is read back or refused with a
+    /// reason, never a panic; what reads exports to itself (the property
+    /// of fuzz/fuzz_targets/config_document.rs, on the stable toolchain).
+    #[test]
+    fn edited_documents_never_panic_and_round_trip(edits in proptest::collection::vec((0usize..4096, proptest::num::u8::ANY), 1..8)) {
+        let c = config();
+        let mut doc = c.group("Sales").unwrap().export_document().to_string().into_bytes();
+        for (at, b) in edits {
+            let i = at % doc.len();
+            doc[i] = b;
+        }
+        let Ok(text) = std::str::from_utf8(&doc) else { return Ok(()) };
+        if let Ok(g) = Group::from_document(text) {
+            let again = Group::from_document(&g.export_document().to_string()).unwrap();
+            proptest::prop_assert_eq!(&again, &g);
+            let mut empty = ReplicationConfig::default();
+            let _ = empty.import_group(g, None);
+        }
+    }
+}
