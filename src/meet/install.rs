@@ -51,9 +51,58 @@ fn err(status: NtStatus, reason: impl Into<String>) -> MeetError {
     MeetError { status, reason: reason.into() }
 }
 
+thread_local! {
+    /// The share kept open between calls while a [`KeepSharesOpen`] lives.
+    static OPEN_SHARE: std::cell::RefCell<Option<(String, std::rc::Rc<Share>)>> = const { std::cell::RefCell::new(None) };
+    static KEEP_OPEN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// While it lives, the meet keeps the last share it opened open between
+/// installs in this thread (the member places a whole round into one
+/// share), instead of building its connection and VFS stack per call.
+/// Dropped at the end of the round, so an smb.conf change is seen by the
+/// next one.
+pub struct KeepSharesOpen(());
+
+impl KeepSharesOpen {
+    pub fn new() -> KeepSharesOpen {
+        KEEP_OPEN.with(|k| k.set(true));
+        KeepSharesOpen(())
+    }
+}
+
+impl Default for KeepSharesOpen {
+    fn default() -> Self {
+        KeepSharesOpen::new()
+    }
+}
+
+impl Drop for KeepSharesOpen {
+    fn drop(&mut self) {
+        KEEP_OPEN.with(|k| k.set(false));
+        OPEN_SHARE.with(|c| c.borrow_mut().take());
+    }
+}
+
+/// The share for one call: the kept one when it is this share.
+fn open_share(share_name: &str) -> Result<std::rc::Rc<Share>, MeetError> {
+    if !KEEP_OPEN.with(|k| k.get()) {
+        return open_share_now(share_name).map(std::rc::Rc::new);
+    }
+    if let Some(s) = OPEN_SHARE.with(|c| c.borrow().as_ref().filter(|(n, _)| n == share_name).map(|(_, s)| s.clone())) {
+        return Ok(s);
+    }
+    // Another share: the old one is closed first (each changes the
+    // current directory and puts it back when closed).
+    OPEN_SHARE.with(|c| c.borrow_mut().take());
+    let s = std::rc::Rc::new(open_share_now(share_name)?);
+    OPEN_SHARE.with(|c| *c.borrow_mut() = Some((share_name.to_string(), s.clone())));
+    Ok(s)
+}
+
 /// Opens `share_name` through its VFS stack; a failure says which module
 /// or path is at fault where that can be found ([`super::vfs_stack`]).
-fn open_share(share_name: &str) -> Result<Share, MeetError> {
+fn open_share_now(share_name: &str) -> Result<Share, MeetError> {
     Share::open(share_name).map_err(|s| {
         let why = if s == NtStatus::BAD_NETWORK_NAME {
             format!("smb.conf has no such share ({s})")

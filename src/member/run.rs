@@ -297,6 +297,8 @@ fn place(f: &mut FolderState, db: &Database, staging: &StagingArea, placed: &mut
     if f.placer.pending() == 0 {
         return;
     }
+    // One share for the whole round, not one per install.
+    let _open = crate::meet::install::KeepSharesOpen::new();
     let r: PlaceReport = match f.placer.run(db, staging, placed, meet) {
         Ok(r) => r,
         Err(e) => {
