@@ -251,6 +251,7 @@ pub fn pull_keeping(
     let mut report = PullReport::default();
     let mut saw_full_vector = false;
     let mut received: HashMap<Uid, EUpdate> = HashMap::new();
+    let mut installs: Vec<(Guid, EUpdate)> = Vec::new();
     // The partner's latest vector: what its versions were made from
     // (the installer's lineage, see engine::install::Lineage).
     let mut partner_vector = VersionVector::new();
@@ -293,23 +294,11 @@ pub fn pull_keeping(
                     inflight.insert(id, Pending::Engine(req));
                 }
                 Action::Install(folder, updates) => {
-                    for u in updates {
-                        let gvsn = u.gvsn;
-                        let outcome = plan_and_commit(db, staging, cfg.replica_set, &mut originator, &partner_vector, &mut report, |i| {
-                            let o = i.receive(u)?;
-                            i.retry_unblocked()?;
-                            Ok(o)
-                        })?;
-                        match outcome {
-                            UpdateOutcome::Installed => report.installed += 1,
-                            UpdateOutcome::Held => report.held += 1,
-                            _ => report.superseded += 1,
-                        }
-                        let replica = StoredReplica::new(db, cfg.replica_set);
-                        sync.on_update_processed(folder, gvsn, outcome, now(), &replica)?;
-                    }
+                    // Committed together once the actions at hand are read.
+                    installs.extend(updates.into_iter().map(|u| (folder, u)));
                 }
                 Action::Hold(folder, held) => {
+                    install_batch(db, staging, cfg.replica_set, &mut originator, &partner_vector, &mut report, &mut sync, &mut installs, now())?;
                     report.held += held.len() as u64;
                     tracing::info!(%folder, count = held.len(), "sync: updates held aside (orphans, cycles) or dangling");
                     plan_and_commit(db, staging, cfg.replica_set, &mut originator, &partner_vector, &mut report, |i| {
@@ -321,6 +310,7 @@ pub fn pull_keeping(
                     })?;
                 }
                 Action::CycleBreaks(folder, breaks) => {
+                    install_batch(db, staging, cfg.replica_set, &mut originator, &partner_vector, &mut report, &mut sync, &mut installs, now())?;
                     tracing::info!(%folder, count = breaks.len(), "sync: move cycles broken by keeping the old parent");
                     plan_and_commit(db, staging, cfg.replica_set, &mut originator, &partner_vector, &mut report, |i| {
                         for b in breaks {
@@ -331,6 +321,7 @@ pub fn pull_keeping(
                     })?;
                 }
                 Action::MergeKnownVector(folder, vv) => {
+                    install_batch(db, staging, cfg.replica_set, &mut originator, &partner_vector, &mut report, &mut sync, &mut installs, now())?;
                     merge_known(db, &cfg.replica_set, &folder, &vv)?;
                     report.merges += 1;
                 }
@@ -339,6 +330,11 @@ pub fn pull_keeping(
                 }
                 Action::Schedule(_) => {}
             }
+        }
+        if !installs.is_empty() {
+            install_batch(db, staging, cfg.replica_set, &mut originator, &partner_vector, &mut report, &mut sync, &mut installs, now())?;
+            // What the engine does next may depend on them.
+            continue;
         }
         if saw_full_vector
             && inflight.values().all(|p| matches!(p, Pending::Engine(ERequest::AsyncPoll) | Pending::Close))
@@ -399,6 +395,46 @@ pub fn pull_keeping(
         sync.on_timer(now(), &StoredReplica::new(db, cfg.replica_set))?;
         progress(&report);
     }
+}
+
+/// The downloaded updates at hand, received by the installer in one plan
+/// and committed in one transaction (one fsync, not one per file), then
+/// reported to the session machine one by one.
+#[allow(clippy::too_many_arguments)]
+fn install_batch(
+    db: &mut Database,
+    staging: &StagingArea,
+    group: Guid,
+    originator: &mut Originator,
+    lineage: &VersionVector,
+    report: &mut PullReport,
+    sync: &mut PartnerSync,
+    installs: &mut Vec<(Guid, EUpdate)>,
+    now: u64,
+) -> Result<(), PullError> {
+    if installs.is_empty() {
+        return Ok(());
+    }
+    let batch = std::mem::take(installs);
+    let keys: Vec<(Guid, Gvsn)> = batch.iter().map(|(f, u)| (*f, u.gvsn)).collect();
+    let outcomes = plan_and_commit(db, staging, group, originator, lineage, report, |i| {
+        let mut out = Vec::with_capacity(batch.len());
+        for (_, u) in batch {
+            out.push(i.receive(u)?);
+            i.retry_unblocked()?;
+        }
+        Ok(out)
+    })?;
+    for ((folder, gvsn), outcome) in keys.into_iter().zip(outcomes) {
+        match outcome {
+            UpdateOutcome::Installed => report.installed += 1,
+            UpdateOutcome::Held => report.held += 1,
+            _ => report.superseded += 1,
+        }
+        let replica = StoredReplica::new(db, group);
+        sync.on_update_processed(folder, gvsn, outcome, now, &replica)?;
+    }
+    Ok(())
 }
 
 /// Plans with the engine's installer over the store (`f` feeds it), then
