@@ -498,6 +498,28 @@ pub fn remove(share_name: &str, rel: &RelPath, uid: &str, lost: bool) -> Result<
     f.close().map_err(|s| err(s, format!("[{share_name}] {rel}: delete: {s}")))
 }
 
+/// Removes the leftovers of installs by processes that are gone (a
+/// member child killed mid-install and restarted by dfsrd; the names
+/// start with the installer's pid), leaving other processes' installs in
+/// progress alone.
+pub fn clean_installing_of_dead(share_name: &str, root: &std::path::Path) {
+    let dir = root.join(INSTALLING_DIR);
+    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let p = e.path();
+        let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+        match r {
+            Ok(()) => tracing::warn!(share = share_name, "removed the interrupted install {} of process {pid}", p.display()),
+            Err(err) => tracing::error!(share = share_name, "cannot remove {}: {err}", p.display()),
+        }
+    }
+}
+
 /// Removes leftovers of interrupted installs from `<root>/DfsrPrivate/
 /// Installing` (nothing there is referenced once dfsrd restarts).
 pub fn clean_installing(share_name: &str, root: &std::path::Path) {

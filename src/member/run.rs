@@ -262,6 +262,10 @@ fn refresh_folders(
             tracing::error!(share = share.as_str(), folder = %f, "member: cannot record folder {f}: {e}");
             continue;
         }
+        // A member child killed mid-install left its temporaries.
+        if let Some(root) = crate::ffi::meet_vfs::share_path(&share) {
+            crate::meet::install::clean_installing_of_dead(&share, std::path::Path::new(&root));
+        }
         match FolderPlacer::load(db, placed, g, f, &share) {
             Ok(placer) => {
                 tracing::info!(share = share.as_str(), folder = %f, pending = placer.pending(), "member: replicating folder {f} in [{share}]");
