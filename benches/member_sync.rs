@@ -102,6 +102,23 @@ fn main() {
     assert!(out.status.success(), "rsync: {}", String::from_utf8_lossy(&out.stderr));
     let rsync_n = count_entries(&dst);
 
+    // smbclient putting the same files (data only: it copies no stream
+    // or ACL) from FS1 into FS2's [plain] share, one session.
+    let put = Instant::now();
+    let out = a.in_ns(
+        "smbclient",
+        &[
+            &format!("//{}/plain", b.addr),
+            "-U",
+            &format!("{}%{}", support::USER, support::PASSWORD),
+            "-c",
+            &format!("prompt off; recurse on; lcd {}; mput d*", share.display()),
+        ],
+    );
+    let put_s = put.elapsed().as_secs_f64();
+    assert!(out.status.success(), "smbclient mput: {}", String::from_utf8_lossy(&out.stderr));
+    let put_n = count_entries(&b.smbd.share_path("plain"));
+
     // The ACL as FS2's smbd shows it, for one file, by each route.
     let f = format!("d000\\f{:05}.txt", 0);
     let on_fs2 = b.smbcacls(&f, &[]);
@@ -112,5 +129,7 @@ fn main() {
     println!("  DFS-R member sync:  {dfsr_s:.2} s ({:.0} files/s), {total} entries placed", n as f64 / dfsr_s);
     println!("  rsync -aAX daemon:  {rsync_s:.2} s ({:.0} files/s), {rsync_n} entries", n as f64 / rsync_s);
     println!("  speed ratio (rsync time / member time): {:.2}x", rsync_s / dfsr_s);
+    println!("  smbclient mput FS1 -> FS2 [plain]: {put_s:.2} s ({:.0} files/s, data only), {put_n} entries", n as f64 / put_s);
+    println!("  member files/s / smbclient put files/s: {:.2}x", put_s / dfsr_s);
     println!("  FS2's ACL equals FS1's as smbd shows it: {}", on_fs1 == on_fs2);
 }
