@@ -36,7 +36,11 @@ pub trait Meet {
 /// The real meet, in this process (which must be Samba-initialised:
 /// dfsrd's member child).
 #[derive(Debug, Default)]
-pub struct InProcessMeet;
+pub struct InProcessMeet {
+    /// Share paths by name, looked up once: `seen` runs after every
+    /// install, and the member's smb.conf does not change while it runs.
+    roots: HashMap<String, Option<String>>,
+}
 
 impl Meet for InProcessMeet {
     fn install(&mut self, share: &str, path: &str, staged: &str, uid: &str, lost: bool) -> Result<(), MeetError> {
@@ -53,7 +57,7 @@ impl Meet for InProcessMeet {
         crate::meet::move_path(share, from, to, 0)
     }
     fn seen(&mut self, share: &str, path: &str) -> Option<Seen> {
-        let root = crate::ffi::meet_vfs::share_path(share)?;
+        let root = self.roots.entry(share.to_string()).or_insert_with(|| crate::ffi::meet_vfs::share_path(share)).as_ref()?;
         std::fs::symlink_metadata(std::path::Path::new(&root).join(path)).ok().map(|md| Seen::of(&md))
     }
 }

@@ -84,7 +84,7 @@ pub fn run(settings: &Settings) -> Result<(), String> {
     let status_path = settings.dir.join(STATUS_FILE_NAME);
     let mut sessions: HashMap<Guid, Session> = HashMap::new();
     let mut folders: HashMap<(Guid, Guid), FolderState> = HashMap::new();
-    let mut meet = InProcessMeet;
+    let mut meet = InProcessMeet::default();
     let mut last_problem: Option<String> = None;
     tracing::info!(member = settings.member.as_str(), "member: started");
     loop {
@@ -262,9 +262,10 @@ fn refresh_folders(
             tracing::error!(share = share.as_str(), folder = %f, "member: cannot record folder {f}: {e}");
             continue;
         }
+        let root = crate::ffi::meet_vfs::share_path(&share);
         // A member child killed mid-install left its temporaries.
-        if let Some(root) = crate::ffi::meet_vfs::share_path(&share) {
-            crate::meet::install::clean_installing_of_dead(&share, std::path::Path::new(&root));
+        if let Some(root) = &root {
+            crate::meet::install::clean_installing_of_dead(&share, std::path::Path::new(root));
         }
         match FolderPlacer::load(db, placed, g, f, &share) {
             Ok(placer) => {
@@ -274,8 +275,8 @@ fn refresh_folders(
                 // waits in PreExisting, and the primary's content wins.
                 let fresh = placer.placed().is_empty() && db.folder_uids(&f).map(|u| u.len() <= 1).unwrap_or(false);
                 if !primary && fresh {
-                    if let Some(root) = crate::ffi::meet_vfs::share_path(&share) {
-                        match pre_existing::set_aside(&share, std::path::Path::new(&root)) {
+                    if let Some(root) = &root {
+                        match pre_existing::set_aside(&share, std::path::Path::new(root)) {
                             Ok(0) => {}
                             Ok(n) => {
                                 tracing::info!(share = share.as_str(), "member: initial sync of [{share}]: {n} pre-existing files and directories moved to {}", pre_existing::DIR);
