@@ -140,26 +140,37 @@ void dfsr_vfs_close_share(struct DfsrShare *s)
 }
 
 /* SMB_VFS_CREATE_FILE as an internal open (create_file_default). */
+/* SD (self-relative, SD_LEN bytes; none when 0) is what a client's
+ * create would carry: smbd stores it on a file it creates instead of the
+ * inherited one (create_file_unixpath). */
 uint32_t dfsr_vfs_open(struct DfsrShare *s, const char *relpath,
 		       uint32_t access_mask, uint32_t share_access,
 		       uint32_t disposition, uint32_t create_options,
-		       uint32_t attributes, struct files_struct **pfsp)
+		       uint32_t attributes, const uint8_t *sd, size_t sd_len,
+		       struct files_struct **pfsp)
 {
 	connection_struct *conn = s->c->conn;
 	TALLOC_CTX *frame = talloc_stackframe();
 	struct files_struct *dirfsp = NULL;
 	struct smb_filename *fname = NULL;
-	NTSTATUS st;
+	struct security_descriptor *psd = NULL;
+	NTSTATUS st = NT_STATUS_OK;
 
 	*pfsp = NULL;
-	st = filename_convert_dirfsp(frame, conn, relpath,
-				     filename_create_ucf_flags(NULL, disposition),
-				     0, &dirfsp, &fname);
+	if (sd_len > 0) {
+		st = unmarshall_sec_desc(frame, discard_const_p(uint8_t, sd),
+					 sd_len, &psd);
+	}
+	if (NT_STATUS_IS_OK(st)) {
+		st = filename_convert_dirfsp(frame, conn, relpath,
+				filename_create_ucf_flags(NULL, disposition),
+				0, &dirfsp, &fname);
+	}
 	if (NT_STATUS_IS_OK(st)) {
 		st = SMB_VFS_CREATE_FILE(conn, NULL, dirfsp, fname,
 					 access_mask, share_access, disposition,
 					 create_options, attributes,
-					 INTERNAL_OPEN_ONLY, NULL, 0, 0, NULL,
+					 INTERNAL_OPEN_ONLY, NULL, 0, 0, psd,
 					 NULL, pfsp, NULL, NULL, NULL);
 	}
 	TALLOC_FREE(frame);

@@ -26,7 +26,8 @@ const char *dfsr_vfs_share_option(struct DfsrShare *s, const char *name);
 uint32_t dfsr_vfs_open(struct DfsrShare *s, const char *relpath,
 		       uint32_t access_mask, uint32_t share_access,
 		       uint32_t disposition, uint32_t create_options,
-		       uint32_t attributes, struct files_struct **pfsp);
+		       uint32_t attributes, const uint8_t *sd, size_t sd_len,
+		       struct files_struct **pfsp);
 uint32_t dfsr_vfs_write(struct files_struct *fsp, uint64_t offset,
 			const uint8_t *data, size_t len);
 uint32_t dfsr_vfs_set_sd(struct files_struct *fsp, const uint8_t *sd,

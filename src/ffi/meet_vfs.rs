@@ -151,11 +151,41 @@ impl Share {
         create_options: u32,
         attributes: u32,
     ) -> Result<OpenFile<'_>, NtStatus> {
+        self.create_file(relpath, access_mask, share_access, disposition, create_options, attributes, &[])
+    }
+
+    /// [`Share::open_file`] carrying a security descriptor (self-relative;
+    /// none when empty), as a client's create does: a file this creates
+    /// gets it instead of the inherited one (one ACL written, not two).
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_file(
+        &self,
+        relpath: &str,
+        access_mask: u32,
+        share_access: u32,
+        disposition: u32,
+        create_options: u32,
+        attributes: u32,
+        sd: &[u8],
+    ) -> Result<OpenFile<'_>, NtStatus> {
         let c = cpath(relpath)?;
         let mut fsp = std::ptr::null_mut();
-        // SAFETY: self.0 is a live share; c is valid; fsp is a local out-param.
+        // SAFETY: self.0 is a live share; c is valid; sd is valid for
+        // sd.len() bytes and only read (unmarshalled into a copy); fsp is a
+        // local out-param.
         st(unsafe {
-            dfsr_vfs_open(self.0, c.as_ptr(), access_mask, share_access, disposition, create_options, attributes, &mut fsp)
+            dfsr_vfs_open(
+                self.0,
+                c.as_ptr(),
+                access_mask,
+                share_access,
+                disposition,
+                create_options,
+                attributes,
+                sd.as_ptr(),
+                sd.len(),
+                &mut fsp,
+            )
         })?;
         Ok(OpenFile { fsp, _share: std::marker::PhantomData })
     }

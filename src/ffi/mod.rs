@@ -13,6 +13,7 @@
 //! - [`meet_client`]: the IRPC client of the meet in dfsrd (for dfsrctl).
 //! - [`meet_vfs`]: the meet's VFS primitives (share, open file); meaningful in dfsrd.
 //! - [`signals`]: waiting for SIGINT/SIGTERM (demo, daemons).
+//! - [`sync_fs`]: syncfs(2), many files made durable with one flush.
 //! - [`tcp`]: TCP connections with pre-connect options (`TCP_MAXSEG`).
 
 pub mod debug;
@@ -22,6 +23,7 @@ pub mod gensec;
 pub mod meet_client;
 pub mod meet_vfs;
 pub mod signals;
+pub mod sync_fs;
 pub mod tcp;
 
 /// Bindgen output; the lint allowances live here and nowhere else.

@@ -253,14 +253,17 @@ pub fn install(share_name: &str, rel: &RelPath, staged: &str, uid: &str, flags: 
     }
 
     let tmp = temp_name();
+    // The SD comes with the create: smbd stores it in place of the one it
+    // would inherit (acl_xattr turns `inherit acls` on), one ACL written.
     let main = share
-        .open_file(
+        .create_file(
             &tmp,
             GENERIC_READ | GENERIC_WRITE | DELETE | WRITE_DAC | WRITE_OWNER | ACCESS_SYSTEM_SECURITY,
             SHARE_ALL,
             FILE_CREATE,
             FILE_NON_DIRECTORY_FILE,
             ATTR_ARCHIVE,
+            header.sd.as_deref().unwrap_or(&[]),
         )
         .map_err(|s| err(s, format!("[{share_name}] creating {tmp}: {s}")))?;
 
@@ -268,10 +271,6 @@ pub fn install(share_name: &str, rel: &RelPath, staged: &str, uid: &str, flags: 
         if write_streams(&share, share_name, &main, &tmp, &mut reader, header.first_stream.clone(), &bad)? {
             main.set_eof(meta.primary_data_size)
                 .map_err(|s| err(s, format!("{what}: setting the size of a sparse file: {s}")))?;
-        }
-        if let Some(sd) = &header.sd {
-            main.set_security(sd, security_info(sd))
-                .map_err(|s| err(s, format!("{what}: setting the security descriptor: {s}")))?;
         }
         let lost = (flags & super::FLAG_LOST_TO_CONFLICT != 0).then_some(uid);
         make_room(&share, share_name, rel, lost)?;

@@ -397,9 +397,10 @@ pub fn pull_keeping(
     }
 }
 
-/// The downloaded updates at hand, received by the installer in one plan
-/// and committed in one transaction (one fsync, not one per file), then
-/// reported to the session machine one by one.
+/// The downloaded updates at hand, their staged files flushed together,
+/// received by the installer in one plan and committed in one transaction
+/// (one fsync, not one per file), then reported to the session machine
+/// one by one.
 #[allow(clippy::too_many_arguments)]
 fn install_batch(
     db: &mut Database,
@@ -416,6 +417,10 @@ fn install_batch(
         return Ok(());
     }
     let batch = std::mem::take(installs);
+    // The staged files the transaction makes ours, durable first.
+    if batch.iter().any(|(_, u)| u.present) {
+        staging.sync().map_err(|source| PullError::Staging { path: staging.dir().into(), source })?;
+    }
     let keys: Vec<(Guid, Gvsn)> = batch.iter().map(|(f, u)| (*f, u.gvsn)).collect();
     let outcomes = plan_and_commit(db, staging, group, originator, lineage, report, |i| {
         let mut out = Vec::with_capacity(batch.len());
@@ -603,7 +608,8 @@ fn download_step(
     if !context.is_null() {
         close(client, &context, inflight)?;
     }
-    d.file.sync_all().map_err(|source| PullError::Staging { path: d.path.clone(), source })?;
+    // Made durable with the others before the transaction that installs
+    // it (install_batch): one flush per batch, not per file.
     // The staged file must be what the update names (§3.2.4.1.14.1: the
     // hash covers the marshaled data and security); anything else is
     // damaged in transit or at the partner: ask for it to be restaged.

@@ -38,6 +38,13 @@ impl StagingArea {
     pub fn partial_path_of(&self, gvsn: &Gvsn) -> PathBuf {
         self.dir.join(format!("{}-{:016x}.frsx.part", gvsn.db, gvsn.version))
     }
+
+    /// Makes every staged file written so far durable (with their names):
+    /// one flush of the filesystem, due before a transaction that refers
+    /// to files staged without a flush each.
+    pub fn sync(&self) -> std::io::Result<()> {
+        crate::ffi::sync_fs::sync_filesystem_of(&self.dir)
+    }
 }
 
 #[cfg(test)]

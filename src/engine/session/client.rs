@@ -1213,24 +1213,32 @@ fn pump_sync<S: ReplicaRead + ?Sized>(
         }
         // Installs: a live update waits for an earlier entry of its parent,
         // a tombstone for the earlier entries of its batch.
-        let mut blocked_uids: HashSet<Uid> = HashSet::new();
-        let mut blocked_pages: HashSet<u64> = HashSet::new();
+        // Runs after every response over up to max_queued_updates entries,
+        // so it hashes only what can block: a parent is a directory (or
+        // the tombstone of one), and entries are pushed in page order, so
+        // "an earlier entry of this page is blocked" is "the last blocked
+        // entry is of this page".
+        let mut blocked_parents: HashSet<Uid> = HashSet::new();
+        let mut last_blocked_page: Option<u64> = None;
         let mut install = Vec::new();
         for e in &mut run.pipeline {
             if e.stage == Stage::Installing {
                 continue;
             }
+            debug_assert!(last_blocked_page.map_or(true, |p| p <= e.page), "pipeline out of page order");
             let free = if e.update.present {
-                !blocked_uids.contains(&e.update.parent)
+                blocked_parents.is_empty() || !blocked_parents.contains(&e.update.parent)
             } else {
-                !blocked_pages.contains(&e.page)
+                last_blocked_page != Some(e.page)
             };
             if e.stage == Stage::Ready && free {
                 e.stage = Stage::Installing;
                 install.push(e.update.clone());
             } else {
-                blocked_uids.insert(e.update.uid);
-                blocked_pages.insert(e.page);
+                if !e.update.present || e.update.is_directory() {
+                    blocked_parents.insert(e.update.uid);
+                }
+                last_blocked_page = Some(e.page);
             }
         }
         if !install.is_empty() {
