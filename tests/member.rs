@@ -553,3 +553,35 @@ fn a_pre_seeded_member_keeps_identical_files_and_sets_the_others_aside() {
     // And FS2's own files did not travel to FS1.
     assert!(!a.share().join("only-on-fs2.txt").exists());
 }
+
+#[test]
+fn changes_arrive_by_change_notification_on_one_long_lived_connection() {
+    let lab = Lab::new(89, 2);
+    let dir = TestDir::new("notify");
+    let a = Member::start(&lab, 0, "FS1", &dir.0, &[]);
+    let b = Member::start(&lab, 1, "FS2", &dir.0, &[]);
+    configure(&[&a, &b], &[(0, 1)], &[], &dir.0);
+    open_root(&a);
+    let session = || b.report()["sessions"][0].clone();
+    wait_for("FS2 in sync with FS1", 60, || session()["state"] == "in sync", || b.status());
+    let since = session()["connected_since"].as_u64().expect("FS2's session shows since when it is connected");
+    let src = dir.0.join("f");
+    for i in 0..5 {
+        let want = format!("change {i}");
+        std::fs::write(&src, &want).unwrap();
+        a.smbclient(&format!("put {} n{i}.txt", src.display()));
+        let path = b.share().join(format!("n{i}.txt"));
+        wait_for(
+            &format!("n{i}.txt on FS2"),
+            30,
+            || std::fs::read_to_string(&path).ok().as_deref() == Some(want.as_str()),
+            || b.status(),
+        );
+    }
+    // The same connection carried every change, each announced by the
+    // answer to the CHANGE_NOTIFY poll FS2 left waiting on FS1.
+    let s = session();
+    assert_eq!(s["connected_since"].as_u64(), Some(since), "FS2 connected again: {s}");
+    assert!(s["notifications"].as_u64().unwrap_or(0) >= 5, "the changes did not come by change notification: {s}");
+    assert!(b.status().contains("change notifications"), "{}", b.status());
+}

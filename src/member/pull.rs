@@ -90,6 +90,9 @@ pub struct PullReport {
     pub largest_piece: u64,
     /// AsyncPoll calls completed.
     pub async_polls: u64,
+    /// Of those, CHANGE_NOTIFY answers (no vector: the partner changed, or
+    /// its wait ran out).
+    pub notifications: u64,
     /// Vectors merged into ours.
     pub merges: u64,
     /// UIDs whose stored version changed, in the order they were stored:
@@ -116,6 +119,7 @@ impl PullReport {
             "raw_get_file_data_calls": self.raw_get_file_data_calls,
             "largest_piece": self.largest_piece,
             "async_polls": self.async_polls,
+            "notifications": self.notifications,
             "merges": self.merges,
         })
     }
@@ -237,163 +241,309 @@ pub fn pull_keeping(
     mut keep: Option<&mut dyn KeepLocal>,
     progress: &mut dyn FnMut(&PullReport),
 ) -> Result<PullReport, PullError> {
-    std::fs::create_dir_all(staging.dir())
-        .map_err(|source| PullError::Staging { path: staging.dir().into(), source })?;
-    let buffer_size = cfg.buffer_size.clamp(1, CONFIG_TRANSPORT_MAX_BUFFER_SIZE);
+    let mut pull = FolderPull::new(db, staging, cfg)?;
     let start = Instant::now();
-    let now = || start.elapsed().as_millis() as u64;
-    let mut sync = PartnerSync::new(cfg.sync, [cfg.folder], now())?;
-    // Read once: every plan of this pull continues it (reading all
-    // folders' counters per update would traverse the database each time).
-    let mut originator = resume_originator(db, cfg.folder)?;
-    let ids = Ids { connection: cfg.connection_id, replica_set: cfg.replica_set };
-    let mut inflight: HashMap<u32, Pending> = HashMap::new();
-    let mut report = PullReport::default();
-    let mut saw_full_vector = false;
-    let mut received: HashMap<Uid, EUpdate> = HashMap::new();
-    let mut installs: Vec<(Guid, EUpdate)> = Vec::new();
-    // The partner's latest vector: what its versions were made from
-    // (the installer's lineage, see engine::install::Lineage).
-    let mut partner_vector = VersionVector::new();
     loop {
-        while let Some(action) = sync.poll_action() {
-            match action {
-                Action::Send(ERequest::DownloadFile { folder, update, staging_policy, rdc_desired }) => {
-                    let final_path = staging.path_of(&update.gvsn);
-                    if let Some(k) = keep.as_deref_mut() {
-                        if k.offer(db, &received, &update, &final_path) {
-                            report.files_kept += 1;
-                            let r = EResponse::FileDownloaded { folder, gvsn: update.gvsn };
-                            match sync.on_response(r, now(), &StoredReplica::new(db, cfg.replica_set)) {
-                                Err(SyncError::Session(e)) => tracing::warn!(error = %e, "sync: kept file ignored"),
-                                r => r?,
-                            }
-                            continue;
-                        }
-                    }
-                    let path = staging.partial_path_of(&update.gvsn);
-                    let file = File::create(&path).map_err(|source| PullError::Staging { path: path.clone(), source })?;
-                    let req = Request::InitializeFileTransferAsync(Box::new(InitializeFileTransferAsyncRequest {
-                        connection_id: ids.connection,
-                        frs_update: update_to_wire(&update),
-                        rdc_desired,
-                        staging_policy: staging_to_wire(staging_policy),
-                        buffer_size,
-                    }));
-                    let id = client.start(req.opnum(), &req.to_bytes())?;
-                    let d =
-                        Download { folder, update, file, path, final_path, bytes: 0, context: ContextHandle::default() };
-                    inflight.insert(id, Pending::Init(Box::new(d)));
-                }
-                Action::Send(req) => {
-                    let Some(wire) = ids.request(&req) else { continue };
-                    let id = client.start(wire.opnum(), &wire.to_bytes())?;
-                    if matches!(req, ERequest::UpdateCancel { .. }) {
-                        report.cancelled += 1;
-                    }
-                    inflight.insert(id, Pending::Engine(req));
-                }
-                Action::Install(folder, updates) => {
-                    // Committed together once the actions at hand are read.
-                    installs.extend(updates.into_iter().map(|u| (folder, u)));
-                }
-                Action::Hold(folder, held) => {
-                    install_batch(db, staging, cfg.replica_set, &mut originator, &partner_vector, &mut report, &mut sync, &mut installs, now())?;
-                    report.held += held.len() as u64;
-                    tracing::info!(%folder, count = held.len(), "sync: updates held aside (orphans, cycles) or dangling");
-                    plan_and_commit(db, staging, cfg.replica_set, &mut originator, &partner_vector, &mut report, |i| {
-                        for h in held {
-                            i.held(h.update, h.reason)?;
-                            i.retry_unblocked()?;
-                        }
-                        Ok(())
-                    })?;
-                }
-                Action::CycleBreaks(folder, breaks) => {
-                    install_batch(db, staging, cfg.replica_set, &mut originator, &partner_vector, &mut report, &mut sync, &mut installs, now())?;
-                    tracing::info!(%folder, count = breaks.len(), "sync: move cycles broken by keeping the old parent");
-                    plan_and_commit(db, staging, cfg.replica_set, &mut originator, &partner_vector, &mut report, |i| {
-                        for b in breaks {
-                            i.cycle_break(b)?;
-                            i.retry_unblocked()?;
-                        }
-                        Ok(())
-                    })?;
-                }
-                Action::MergeKnownVector(folder, vv) => {
-                    install_batch(db, staging, cfg.replica_set, &mut originator, &partner_vector, &mut report, &mut sync, &mut installs, now())?;
-                    merge_known(db, &cfg.replica_set, &folder, &vv)?;
-                    report.merges += 1;
-                }
-                Action::Disconnect => {
-                    return Err(PullError::Refused { call: Call::EstablishConnection, status: frs_error::CONNECTION_INVALID })
-                }
-                Action::Schedule(_) => {}
-            }
-        }
-        if !installs.is_empty() {
-            install_batch(db, staging, cfg.replica_set, &mut originator, &partner_vector, &mut report, &mut sync, &mut installs, now())?;
-            // What the engine does next may depend on them.
-            continue;
-        }
-        if saw_full_vector
-            && inflight.values().all(|p| matches!(p, Pending::Engine(ERequest::AsyncPoll) | Pending::Close))
-            && sync.state(&cfg.folder) == Some(FolderState::WaitingAsyncPoll(ChangeType::Notify))
-        {
-            progress(&report);
-            return Ok(report);
+        pull.pump(client, db, staging, keep.as_deref_mut())?;
+        if pull.in_sync() {
+            progress(&pull.report);
+            return Ok(pull.report);
         }
         if start.elapsed() > cfg.timeout {
             return Err(PullError::Timeout(cfg.timeout));
         }
-        let wait = sync
+        for (id, completion) in client.wait(pull.wait_hint())? {
+            pull.deliver(client, db, id, completion, keep.is_some())?;
+        }
+        pull.tick(db)?;
+        progress(&pull.report);
+    }
+}
+
+/// One folder's pull from a partner: the engine's session machine, the
+/// calls it has in flight on a connection that may carry other folders'
+/// too, and what it did. [`pull_keeping`] runs one until in sync; dfsrd's
+/// member keeps one per folder on a connection it keeps open, so that the
+/// answer to its CHANGE_NOTIFY AsyncPoll (§3.3.4.5) starts the next sync.
+pub struct FolderPull {
+    cfg: PullConfig,
+    start: Instant,
+    sync: PartnerSync,
+    originator: Originator,
+    ids: Ids,
+    buffer_size: u32,
+    inflight: HashMap<u32, Pending>,
+    report: PullReport,
+    saw_full_vector: bool,
+    received: HashMap<Uid, EUpdate>,
+    installs: Vec<(Guid, EUpdate)>,
+    /// The partner's latest vector: what its versions were made from
+    /// (the installer's lineage, see engine::install::Lineage).
+    partner_vector: VersionVector,
+}
+
+impl std::fmt::Debug for FolderPull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FolderPull").field("folder", &self.cfg.folder).field("in_flight", &self.inflight.len()).finish()
+    }
+}
+
+impl FolderPull {
+    /// A pull of `cfg.folder`, its session not yet established.
+    pub fn new(db: &Database, staging: &StagingArea, cfg: &PullConfig) -> Result<FolderPull, PullError> {
+        std::fs::create_dir_all(staging.dir())
+            .map_err(|source| PullError::Staging { path: staging.dir().into(), source })?;
+        // Read once: every plan of this pull continues it (reading all
+        // folders' counters per update would traverse the database each time).
+        let originator = resume_originator(db, cfg.folder)?;
+        Ok(FolderPull {
+            cfg: cfg.clone(),
+            start: Instant::now(),
+            sync: PartnerSync::new(cfg.sync, [cfg.folder], 0)?,
+            originator,
+            ids: Ids { connection: cfg.connection_id, replica_set: cfg.replica_set },
+            buffer_size: cfg.buffer_size.clamp(1, CONFIG_TRANSPORT_MAX_BUFFER_SIZE),
+            inflight: HashMap::new(),
+            report: PullReport::default(),
+            saw_full_vector: false,
+            received: HashMap::new(),
+            installs: Vec::new(),
+            partner_vector: VersionVector::new(),
+        })
+    }
+
+    /// The folder.
+    pub fn folder(&self) -> Guid {
+        self.cfg.folder
+    }
+
+    /// What it did so far.
+    pub fn report(&self) -> &PullReport {
+        &self.report
+    }
+
+    /// The UIDs stored and the UIDs whose version lost a conflict since
+    /// the last call: what the member places next (the counters go on).
+    pub fn take_touched(&mut self) -> (Vec<Uid>, Vec<Uid>) {
+        (std::mem::take(&mut self.report.touched), std::mem::take(&mut self.report.lost))
+    }
+
+    /// Files kept without download since the last call.
+    pub fn take_kept(&mut self) -> u64 {
+        std::mem::take(&mut self.report.files_kept)
+    }
+
+    /// True when call `id` is one of this pull's.
+    pub fn owns(&self, id: u32) -> bool {
+        self.inflight.contains_key(&id)
+    }
+
+    /// In sync: a full sync was done, the partner has nothing newer, and
+    /// only the CHANGE_NOTIFY poll (and closes) are in flight.
+    pub fn in_sync(&self) -> bool {
+        self.saw_full_vector
+            && self.inflight.values().all(|p| matches!(p, Pending::Engine(ERequest::AsyncPoll) | Pending::Close))
+            && self.sync.state(&self.cfg.folder) == Some(FolderState::WaitingAsyncPoll(ChangeType::Notify))
+    }
+
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    /// How long the connection may wait for answers before the session
+    /// machine's next timer (at most 1 s).
+    pub fn wait_hint(&self) -> Duration {
+        let now = self.now();
+        self.sync
             .poll_timeout()
-            .map(|t| Duration::from_millis(t.saturating_sub(now())))
+            .map(|t| Duration::from_millis(t.saturating_sub(now)))
             .unwrap_or(Duration::from_secs(1))
-            .clamp(Duration::from_millis(1), Duration::from_secs(1));
-        let done = client.wait(wait)?;
-        for (id, completion) in done {
-            let Some(p) = inflight.remove(&id) else { continue };
-            let (first, d) = match p {
-                Pending::Close => continue,
-                Pending::Engine(req) => {
-                    let r = ids.response(&req, completion)?;
-                    match &r {
-                        EResponse::Updates(u) => {
-                            report.update_pages += 1;
-                            report.updates_received += u.updates.len() as u64;
-                            if keep.is_some() {
-                                received.extend(u.updates.iter().map(|x| (x.uid, x.clone())));
+            .clamp(Duration::from_millis(1), Duration::from_secs(1))
+    }
+
+    /// Starts the calls the session machine asks for and commits the
+    /// downloaded updates at hand, until it asks for nothing more.
+    pub fn pump<'k>(
+        &mut self,
+        client: &mut RpcClient,
+        db: &mut Database,
+        staging: &StagingArea,
+        mut keep: Option<&mut (dyn KeepLocal + 'k)>,
+    ) -> Result<(), PullError> {
+        let group = self.cfg.replica_set;
+        loop {
+            while let Some(action) = self.sync.poll_action() {
+                let now = self.now();
+                match action {
+                    Action::Send(ERequest::DownloadFile { folder, update, staging_policy, rdc_desired }) => {
+                        let final_path = staging.path_of(&update.gvsn);
+                        if let Some(k) = keep.as_deref_mut() {
+                            if k.offer(db, &self.received, &update, &final_path) {
+                                self.report.files_kept += 1;
+                                let r = EResponse::FileDownloaded { folder, gvsn: update.gvsn };
+                                match self.sync.on_response(r, now, &StoredReplica::new(db, group)) {
+                                    Err(SyncError::Session(e)) => tracing::warn!(error = %e, "sync: kept file ignored"),
+                                    r => r?,
+                                }
+                                continue;
                             }
                         }
-                        EResponse::AsyncPoll(p) => {
-                            report.async_polls += 1;
-                            saw_full_vector |= p.vector.is_some();
-                            if let Some(v) = &p.vector {
-                                partner_vector = v.clone();
-                            }
+                        let path = staging.partial_path_of(&update.gvsn);
+                        let file =
+                            File::create(&path).map_err(|source| PullError::Staging { path: path.clone(), source })?;
+                        let req = Request::InitializeFileTransferAsync(Box::new(InitializeFileTransferAsyncRequest {
+                            connection_id: self.ids.connection,
+                            frs_update: update_to_wire(&update),
+                            rdc_desired,
+                            staging_policy: staging_to_wire(staging_policy),
+                            buffer_size: self.buffer_size,
+                        }));
+                        let id = client.start(req.opnum(), &req.to_bytes())?;
+                        let d = Download {
+                            folder,
+                            update,
+                            file,
+                            path,
+                            final_path,
+                            bytes: 0,
+                            context: ContextHandle::default(),
+                        };
+                        self.inflight.insert(id, Pending::Init(Box::new(d)));
+                    }
+                    Action::Send(req) => {
+                        let Some(wire) = self.ids.request(&req) else { continue };
+                        let id = client.start(wire.opnum(), &wire.to_bytes())?;
+                        if matches!(req, ERequest::UpdateCancel { .. }) {
+                            self.report.cancelled += 1;
                         }
-                        _ => {}
+                        self.inflight.insert(id, Pending::Engine(req));
                     }
-                    match sync.on_response(r, now(), &StoredReplica::new(db, cfg.replica_set)) {
-                        Err(SyncError::Session(e)) => tracing::warn!(error = %e, "sync: response ignored"),
-                        r => r?,
+                    Action::Install(folder, updates) => {
+                        // Committed together once the actions at hand are read.
+                        self.installs.extend(updates.into_iter().map(|u| (folder, u)));
                     }
-                    continue;
-                }
-                Pending::Init(d) => (true, d),
-                Pending::Read(d) => (false, d),
-            };
-            let step = download_step(client, *d, first, completion, buffer_size, &mut inflight, &mut report)?;
-            if let Some(r) = step {
-                match sync.on_response(r, now(), &StoredReplica::new(db, cfg.replica_set)) {
-                    Err(SyncError::Session(e)) => tracing::warn!(error = %e, "sync: download result ignored"),
-                    r => r?,
+                    Action::Hold(folder, held) => {
+                        self.install_batch(db, staging)?;
+                        self.report.held += held.len() as u64;
+                        tracing::info!(%folder, count = held.len(), "sync: updates held aside (orphans, cycles) or dangling");
+                        plan_and_commit(db, staging, group, &mut self.originator, &self.partner_vector, &mut self.report, |i| {
+                            for h in held {
+                                i.held(h.update, h.reason)?;
+                                i.retry_unblocked()?;
+                            }
+                            Ok(())
+                        })?;
+                    }
+                    Action::CycleBreaks(folder, breaks) => {
+                        self.install_batch(db, staging)?;
+                        tracing::info!(%folder, count = breaks.len(), "sync: move cycles broken by keeping the old parent");
+                        plan_and_commit(db, staging, group, &mut self.originator, &self.partner_vector, &mut self.report, |i| {
+                            for b in breaks {
+                                i.cycle_break(b)?;
+                                i.retry_unblocked()?;
+                            }
+                            Ok(())
+                        })?;
+                    }
+                    Action::MergeKnownVector(folder, vv) => {
+                        self.install_batch(db, staging)?;
+                        merge_known(db, &group, &folder, &vv)?;
+                        self.report.merges += 1;
+                    }
+                    Action::Disconnect => {
+                        return Err(PullError::Refused {
+                            call: Call::EstablishConnection,
+                            status: frs_error::CONNECTION_INVALID,
+                        })
+                    }
+                    Action::Schedule(_) => {}
                 }
             }
+            if self.installs.is_empty() {
+                return Ok(());
+            }
+            // What the engine does next may depend on them.
+            self.install_batch(db, staging)?;
         }
-        sync.on_timer(now(), &StoredReplica::new(db, cfg.replica_set))?;
-        progress(&report);
+    }
+
+    /// Handles the answer to call `id` (one of this pull's, see
+    /// [`FolderPull::owns`]); `keeping` when a [`KeepLocal`] is offered
+    /// the downloads (it needs the updates received).
+    pub fn deliver(
+        &mut self,
+        client: &mut RpcClient,
+        db: &Database,
+        id: u32,
+        completion: Completion,
+        keeping: bool,
+    ) -> Result<(), PullError> {
+        let Some(p) = self.inflight.remove(&id) else { return Ok(()) };
+        let group = self.cfg.replica_set;
+        let now = self.now();
+        let (first, d) = match p {
+            Pending::Close => return Ok(()),
+            Pending::Engine(req) => {
+                let r = self.ids.response(&req, completion)?;
+                match &r {
+                    EResponse::Updates(u) => {
+                        self.report.update_pages += 1;
+                        self.report.updates_received += u.updates.len() as u64;
+                        if keeping {
+                            self.received.extend(u.updates.iter().map(|x| (x.uid, x.clone())));
+                        }
+                    }
+                    EResponse::AsyncPoll(p) => {
+                        self.report.async_polls += 1;
+                        if p.vector.is_none() && p.status == 0 {
+                            self.report.notifications += 1;
+                        }
+                        self.saw_full_vector |= p.vector.is_some();
+                        if let Some(v) = &p.vector {
+                            self.partner_vector = v.clone();
+                        }
+                    }
+                    _ => {}
+                }
+                match self.sync.on_response(r, now, &StoredReplica::new(db, group)) {
+                    Err(SyncError::Session(e)) => tracing::warn!(error = %e, "sync: response ignored"),
+                    r => r?,
+                }
+                return Ok(());
+            }
+            Pending::Init(d) => (true, d),
+            Pending::Read(d) => (false, d),
+        };
+        let step = download_step(client, *d, first, completion, self.buffer_size, &mut self.inflight, &mut self.report)?;
+        if let Some(r) = step {
+            match self.sync.on_response(r, now, &StoredReplica::new(db, group)) {
+                Err(SyncError::Session(e)) => tracing::warn!(error = %e, "sync: download result ignored"),
+                r => r?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The session machine's timers (retries, back-off).
+    pub fn tick(&mut self, db: &Database) -> Result<(), PullError> {
+        let now = self.now();
+        self.sync.on_timer(now, &StoredReplica::new(db, self.cfg.replica_set))?;
+        Ok(())
+    }
+
+    fn install_batch(&mut self, db: &mut Database, staging: &StagingArea) -> Result<(), PullError> {
+        let now = self.now();
+        install_batch(
+            db,
+            staging,
+            self.cfg.replica_set,
+            &mut self.originator,
+            &self.partner_vector,
+            &mut self.report,
+            &mut self.sync,
+            &mut self.installs,
+            now,
+        )
     }
 }
 

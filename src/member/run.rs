@@ -28,7 +28,7 @@ use crate::wire::dcerpc::{AuthLevel, AuthType};
 use super::credentials::{self, Credentials};
 use super::place::{FolderPlacer, InProcessMeet, PlaceReport};
 use super::pre_existing::{self, PreExisting};
-use super::pull::{pull_keeping, KeepLocal, PullConfig, PullReport};
+use super::pull::{FolderPull, KeepLocal, PullConfig, PullError};
 use super::scan::{Revert, Scan};
 use super::vfs_reader::VfsReader;
 use super::status::{unix_now, FolderProgress, MemberStatus, SessionStatus, STATUS_FILE_NAME};
@@ -59,8 +59,47 @@ pub const PULL_TIMEOUT: Duration = Duration::from_secs(3600);
 /// One inbound connection's session between rounds.
 struct Session {
     status: SessionStatus,
+    /// When to connect again (back-off after a failure).
     next: Instant,
+    /// The open connection, kept across rounds.
+    link: Option<Link>,
 }
+
+/// An open session with one partner: the bound connection and a pull per
+/// folder both hold, kept across rounds so that the partner's answer to
+/// the CHANGE_NOTIFY AsyncPoll each folder leaves waiting (§3.3.4.5)
+/// starts the next sync at once, with no reconnect.
+struct Link {
+    client: RpcClient,
+    /// What it was made for; a configuration that differs makes a new one.
+    made_for: LinkKey,
+    pulls: Vec<FolderPull>,
+    /// A non-primary folder's first syncs: files set aside in PreExisting
+    /// stand in for downloads (dropped once nothing is left there).
+    keeps: HashMap<Guid, PreExisting>,
+    /// The folders in sync at the end of the last round.
+    in_sync: std::collections::HashSet<Guid>,
+    /// The last answer of any call (a silent partner is given up).
+    last_answer: Instant,
+    /// The session's counters when the link was made.
+    base: (u64, u64, u64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LinkKey {
+    address: String,
+    user: String,
+    folders: Vec<Guid>,
+}
+
+/// How long an open link may go without any answer. The partner answers
+/// a waiting CHANGE_NOTIFY within 5 minutes even with nothing new
+/// (ResponderConfig::notify_timeout_ms), so silence beyond this is a dead
+/// connection or partner.
+const LINK_SILENCE: Duration = Duration::from_secs(360);
+
+/// How long one round pulls from one partner before placing what arrived.
+const PULL_SLICE: Duration = Duration::from_secs(1);
 
 /// One folder's placer and its running totals.
 struct FolderState {
@@ -107,9 +146,16 @@ pub fn run(settings: &Settings) -> Result<(), String> {
         };
         let live: Vec<Guid> = inbound(&config, &settings.member).map(|(_, c, _)| c.id).collect();
         sessions.retain(|id, _| live.contains(id));
+        if creds.is_none() {
+            sessions.values_mut().for_each(|s| s.link = None);
+        }
         if let Some(creds) = &creds {
             for (g, conn, partner) in inbound(&config, &settings.member) {
                 if !conn.enabled {
+                    // A disabled connection keeps no session open.
+                    if let Some(s) = sessions.get_mut(&conn.id) {
+                        s.link = None;
+                    }
                     continue;
                 }
                 let s = sessions.entry(conn.id).or_insert_with(|| Session {
@@ -122,9 +168,10 @@ pub fn run(settings: &Settings) -> Result<(), String> {
                         ..Default::default()
                     },
                     next: Instant::now(),
+                    link: None,
                 });
                 s.status.address = partner.address.to_string();
-                if Instant::now() < s.next {
+                if s.link.is_none() && Instant::now() < s.next {
                     s.status.retry_in = s.next.saturating_duration_since(Instant::now()).as_secs();
                     continue;
                 }
@@ -140,24 +187,40 @@ pub fn run(settings: &Settings) -> Result<(), String> {
                 if shared.is_empty() {
                     // Nothing to pull (the partner holds no folder of ours,
                     // or only read-only ones): not a failure.
+                    s.link = None;
                     s.status.state = "idle: the partner is upstream of no folder here".into();
                     s.status.reason = None;
                     s.next = Instant::now() + settings.poll_interval;
                     continue;
                 }
-                let result = sync_connection(settings, creds, g, conn.id, &partner.address, &shared, &mut db, &staging, &mut placed, &mut folders, &mut meet, &mut s.status);
+                let key = LinkKey { address: partner.address.to_string(), user: creds.user.clone(), folders: shared.clone() };
+                if s.link.as_ref().is_some_and(|l| l.made_for != key) {
+                    tracing::info!(partner = partner.name.as_str(), "member: the configuration of the session with {} changed; connecting again", partner.name);
+                    s.link = None;
+                }
+                let result = match s.link.take() {
+                    Some(l) => Ok(l),
+                    None => open_link(settings, creds, g, conn.id, &partner.address, key, &folders, &db, &staging, &mut s.status),
+                }
+                .and_then(|mut link| {
+                    let in_sync = step_link(settings, g, &mut link, &mut db, &staging, &mut placed, &mut folders, &mut meet, &mut s.status)?;
+                    Ok((link, in_sync))
+                });
                 match result {
-                    Ok(()) => {
-                        if s.status.failures > 0 {
-                            tracing::info!(partner = partner.name.as_str(), "member: session with {} works again", partner.name);
+                    Ok((link, in_sync)) => {
+                        s.link = Some(link);
+                        if in_sync {
+                            if s.status.failures > 0 || s.status.state != "in sync" {
+                                tracing::info!(partner = partner.name.as_str(), "member: in sync with {}", partner.name);
+                            }
+                            s.status.state = "in sync".into();
+                            s.status.last_in_sync = Some(unix_now());
                         }
-                        s.status.state = "in sync".into();
                         s.status.reason = None;
                         s.status.failures = 0;
-                        s.status.last_in_sync = Some(unix_now());
-                        s.next = Instant::now() + settings.poll_interval;
                     }
                     Err(why) => {
+                        s.status.connected_since = None;
                         // What the failed pull stored is placed all the same.
                         for folder in &shared {
                             if let Some(f) = folders.get_mut(&(g.id, *folder)) {
@@ -429,23 +492,21 @@ fn undo(f: &mut FolderState, reverts: &[Revert], meet: &mut InProcessMeet) {
     }
 }
 
-/// One round of one connection: bind, then pull each shared folder
-/// until in sync and place what arrived.
+/// Connects to the partner, binds FrsTransport at packet privacy with
+/// the partner account, and prepares a pull of each shared folder.
 #[allow(clippy::too_many_arguments)]
-fn sync_connection(
+fn open_link(
     settings: &Settings,
     creds: &Credentials,
     g: &Group,
     connection: Guid,
     address: &crate::config::replication::Address,
-    shared: &[Guid],
-    db: &mut Database,
+    made_for: LinkKey,
+    folders: &HashMap<(Guid, Guid), FolderState>,
+    db: &Database,
     staging: &StagingArea,
-    placed: &mut PlacedStore,
-    folders: &mut HashMap<(Guid, Guid), FolderState>,
-    meet: &mut InProcessMeet,
     status: &mut SessionStatus,
-) -> Result<(), String> {
+) -> Result<Link, String> {
     let domain = if creds.domain.is_empty() { settings.workgroup.as_str() } else { creds.domain.as_str() };
     let sec = crate::ffi::gensec::Gensec::client(
         None,
@@ -457,11 +518,11 @@ fn sync_connection(
         AuthLevel::PRIVACY,
     )
     .map_err(|e| format!("starting the login as {domain}\\{}: {e}", creds.user))?;
-    let mut client = RpcClient::connect(&address.host, address.port, Some(Box::new(sec)), AuthLevel::PRIVACY, Duration::from_secs(30))
+    let client = RpcClient::connect(&address.host, address.port, Some(Box::new(sec)), AuthLevel::PRIVACY, Duration::from_secs(30))
         .map_err(|e| format!("as {domain}\\{}: {e}", creds.user))?;
-    status.state = "syncing".into();
-    status.backlog.clear();
-    for folder in shared {
+    let mut pulls = Vec::new();
+    let mut keeps = HashMap::new();
+    for folder in &made_for.folders {
         let cfg = PullConfig {
             replica_set: g.id,
             connection_id: connection,
@@ -470,60 +531,132 @@ fn sync_connection(
             buffer_size: crate::wire::frstrans::CONFIG_TRANSPORT_MAX_BUFFER_SIZE,
             timeout: PULL_TIMEOUT,
         };
+        pulls.push(FolderPull::new(db, staging, &cfg).map_err(|e| format!("folder {:?}: {e}", g.folder_name(folder)))?);
         let share = folders.get(&(g.id, *folder)).map(|f| f.placer.share.clone());
         let root = share.as_deref().and_then(crate::ffi::meet_vfs::share_path);
-        let mut keep = share.as_deref().zip(root.as_deref()).and_then(|(s, r)| PreExisting::of(s, std::path::Path::new(r)));
-        // A long pull shows its progress in the report every second.
-        let status_path = settings.dir.join(STATUS_FILE_NAME);
-        let snapshot = status.clone();
-        let folder_name = g.folder_name(folder).to_string();
-        let mut last_shown = Instant::now();
-        let mut show = |r: &PullReport| {
-            if last_shown.elapsed() < Duration::from_secs(1) {
-                return;
-            }
-            last_shown = Instant::now();
-            let mut s = snapshot.clone();
-            s.state = format!("syncing {folder_name:?}: {} updates installed so far", r.installed);
-            s.updates_received += r.updates_received;
-            s.files_downloaded += r.files_downloaded;
-            s.bytes_downloaded += r.bytes_downloaded;
-            let _ = super::status::update_session(&status_path, &s);
-        };
-        let report: PullReport =
-            pull_keeping(&mut client, db, staging, &cfg, keep.as_mut().map(|k| k as &mut dyn KeepLocal), &mut show)
-                .map_err(|e| format!("folder {:?}: {e}", g.folder_name(folder)))?;
-        if keep.take().is_some() {
-            if let Some(r) = &root {
-                pre_existing::prune(std::path::Path::new(r));
-            }
-        }
-        status.updates_received += report.updates_received;
-        status.files_downloaded += report.files_downloaded;
-        status.bytes_downloaded += report.bytes_downloaded;
-        if let Some(f) = folders.get_mut(&(g.id, *folder)) {
-            f.progress.kept += report.files_kept;
-            if let Some(r) = &root {
-                let left = pre_existing::count(&std::path::Path::new(r).join(pre_existing::DIR));
-                f.progress.pre_existing = left.saturating_sub(1);
-            }
-            f.placer.touch(report.touched.iter().copied());
-            for uid in &report.lost {
-                f.placer.lost(*uid);
-            }
-            place(f, db, staging, placed, meet);
-            status.backlog.push((*folder, f.placer.pending() as u64));
-        }
-        if report.files_downloaded > 0 || report.updates_received > 0 {
-            tracing::info!(
-                folder = %folder,
-                updates = report.updates_received,
-                files = report.files_downloaded,
-                bytes = report.bytes_downloaded,
-                "member: pulled folder {:?} from {address}",
-                g.folder_name(folder)
-            );
+        if let Some(k) = share.as_deref().zip(root.as_deref()).and_then(|(s, r)| PreExisting::of(s, std::path::Path::new(r))) {
+            keeps.insert(*folder, k);
         }
     }
-    Ok(())
+    tracing::info!(partner = %address, folders = pulls.len(), "member: connected to {address}");
+    status.connected_since = Some(unix_now());
+    Ok(Link {
+        client,
+        made_for,
+        pulls,
+        keeps,
+        in_sync: Default::default(),
+        last_answer: Instant::now(),
+        base: (status.updates_received, status.files_downloaded, status.bytes_downloaded),
+    })
+}
+
+/// One round of an open link: pulls for up to [`PULL_SLICE`] (or until
+/// every folder is in sync), then places what arrived. Returns whether
+/// every folder is in sync (only its CHANGE_NOTIFY poll waiting).
+#[allow(clippy::too_many_arguments)]
+fn step_link(
+    settings: &Settings,
+    g: &Group,
+    link: &mut Link,
+    db: &mut Database,
+    staging: &StagingArea,
+    placed: &mut PlacedStore,
+    folders: &mut HashMap<(Guid, Guid), FolderState>,
+    meet: &mut InProcessMeet,
+    status: &mut SessionStatus,
+) -> Result<bool, String> {
+    let deadline = Instant::now() + PULL_SLICE;
+    let named = |e: PullError, folder: &Guid| format!("folder {:?}: {e}", g.folder_name(folder));
+    let in_sync = loop {
+        for p in &mut link.pulls {
+            let keep = link.keeps.get_mut(&p.folder()).map(|k| k as &mut dyn KeepLocal);
+            p.pump(&mut link.client, db, staging, keep).map_err(|e| named(e, &p.folder()))?;
+        }
+        let in_sync = link.pulls.iter().all(|p| p.in_sync());
+        let left = deadline.saturating_duration_since(Instant::now());
+        // In sync: only a quick look for CHANGE_NOTIFY answers.
+        let wait = if in_sync {
+            Duration::from_millis(1)
+        } else {
+            link.pulls.iter().map(|p| p.wait_hint()).min().unwrap_or(left).min(left)
+        };
+        let done = link.client.wait(wait).map_err(|e| e.to_string())?;
+        if !done.is_empty() {
+            link.last_answer = Instant::now();
+        }
+        for (id, completion) in done {
+            if let Some(p) = link.pulls.iter_mut().find(|p| p.owns(id)) {
+                let keeping = link.keeps.contains_key(&p.folder());
+                p.deliver(&mut link.client, db, id, completion, keeping).map_err(|e| named(e, &p.folder()))?;
+            }
+        }
+        for p in &mut link.pulls {
+            p.tick(db).map_err(|e| named(e, &p.folder()))?;
+        }
+        if in_sync || left.is_zero() {
+            break in_sync;
+        }
+    };
+    if link.last_answer.elapsed() > LINK_SILENCE {
+        return Err(format!("{}: no answer for {} s", link.client.peer(), LINK_SILENCE.as_secs()));
+    }
+    let (b_updates, b_files, b_bytes) = link.base;
+    status.notifications = link.pulls.iter().map(|p| p.report().notifications).sum();
+    status.updates_received = b_updates + link.pulls.iter().map(|p| p.report().updates_received).sum::<u64>();
+    status.files_downloaded = b_files + link.pulls.iter().map(|p| p.report().files_downloaded).sum::<u64>();
+    status.bytes_downloaded = b_bytes + link.pulls.iter().map(|p| p.report().bytes_downloaded).sum::<u64>();
+    if !in_sync {
+        // Shown before the placing, which may take longer than the pull.
+        let installed: u64 = link.pulls.iter().map(|p| p.report().installed).sum();
+        let syncing = link.pulls.iter().find(|p| !p.in_sync()).map(|p| g.folder_name(&p.folder()).to_string());
+        status.state = format!("syncing {:?}: {installed} updates installed so far", syncing.unwrap_or_default());
+        let _ = super::status::update_session(&settings.dir.join(STATUS_FILE_NAME), status);
+    }
+    status.backlog.clear();
+    for p in &mut link.pulls {
+        let folder = p.folder();
+        let (touched, lost) = p.take_touched();
+        let root = folders.get(&(g.id, folder)).and_then(|f| crate::ffi::meet_vfs::share_path(&f.placer.share));
+        // A sync is over: PreExisting loses its empty directories, and is
+        // no longer offered once it is gone.
+        let synced = p.in_sync() && link.in_sync.insert(folder);
+        if !p.in_sync() {
+            link.in_sync.remove(&folder);
+        }
+        if synced && link.keeps.contains_key(&folder) {
+            if let Some(r) = &root {
+                pre_existing::prune(std::path::Path::new(r));
+                if !std::path::Path::new(r).join(pre_existing::DIR).is_dir() {
+                    link.keeps.remove(&folder);
+                }
+            }
+        }
+        if let Some(f) = folders.get_mut(&(g.id, folder)) {
+            f.progress.kept += p.take_kept();
+            if link.keeps.contains_key(&folder) || f.progress.pre_existing > 0 {
+                if let Some(r) = &root {
+                    let left = pre_existing::count(&std::path::Path::new(r).join(pre_existing::DIR));
+                    f.progress.pre_existing = left.saturating_sub(1);
+                }
+            }
+            if !touched.is_empty() || !lost.is_empty() {
+                tracing::info!(
+                    folder = %folder,
+                    updates = touched.len(),
+                    "member: pulled {} updates of folder {:?} from {}",
+                    touched.len(),
+                    g.folder_name(&folder),
+                    link.client.peer()
+                );
+            }
+            f.placer.touch(touched);
+            for uid in lost {
+                f.placer.lost(uid);
+            }
+            place(f, db, staging, placed, meet);
+            status.backlog.push((folder, f.placer.pending() as u64));
+        }
+    }
+    Ok(in_sync)
 }

@@ -29,6 +29,11 @@ pub struct SessionStatus {
     pub retry_in: u64,
     /// Unix time of the last round that ended in sync.
     pub last_in_sync: Option<u64>,
+    /// Unix time the open connection was made (None: not connected).
+    pub connected_since: Option<u64>,
+    /// AsyncPoll answers on it (CHANGE_NOTIFY: the partner changed, or
+    /// its 5-minute wait ran out).
+    pub notifications: u64,
     pub updates_received: u64,
     pub files_downloaded: u64,
     pub bytes_downloaded: u64,
@@ -88,7 +93,8 @@ impl SessionStatus {
             "group": self.group.to_string(), "connection": self.connection.to_string(),
             "partner": self.partner, "address": self.address, "state": self.state,
             "reason": opt_text(&self.reason), "failures": self.failures, "retry_in": self.retry_in,
-            "last_in_sync": self.last_in_sync, "updates_received": self.updates_received,
+            "last_in_sync": self.last_in_sync, "connected_since": self.connected_since,
+            "notifications": self.notifications, "updates_received": self.updates_received,
             "files_downloaded": self.files_downloaded, "bytes_downloaded": self.bytes_downloaded,
             "backlog": self.backlog.iter().map(|(f, n)| json!({"folder": f.to_string(), "updates": n})).collect::<Vec<_>>(),
         })
@@ -106,6 +112,8 @@ impl SessionStatus {
             failures: num(o, "failures") as u32,
             retry_in: num(o, "retry_in"),
             last_in_sync: o.get("last_in_sync").and_then(Value::as_u64),
+            connected_since: o.get("connected_since").and_then(Value::as_u64),
+            notifications: num(o, "notifications"),
             updates_received: num(o, "updates_received"),
             files_downloaded: num(o, "files_downloaded"),
             bytes_downloaded: num(o, "bytes_downloaded"),
@@ -227,6 +235,10 @@ impl MemberStatus {
             n("files_downloaded"),
             n("bytes_downloaded")
         );
+        if let Some(t0) = s.get("connected_since").and_then(Value::as_u64) {
+            let ago = unix_now().saturating_sub(t0);
+            line.push_str(&format!("; connected for {ago} s, {} change notifications", n("notifications")));
+        }
         if let Some(r) = s.get("reason").and_then(Value::as_str) {
             line.push_str(&format!("; last error: {r} ({} in a row, next try in {} s)", n("failures"), n("retry_in")));
         }
@@ -279,6 +291,8 @@ mod tests {
                 reason: Some("logon failure".into()),
                 failures: 3,
                 retry_in: 8,
+                connected_since: Some(unix_now() - 5),
+                notifications: 4,
                 backlog: vec![(Guid([3; 16]), 12)],
                 ..Default::default()
             }],
@@ -289,6 +303,7 @@ mod tests {
         assert_eq!(back.connection(&Guid([2; 16])).unwrap().backlog(&Guid([3; 16])), Some(12));
         let text = MemberStatus::session_text(s.sessions[0].json().as_object().unwrap());
         assert!(text.contains("logon failure (3 in a row, next try in 8 s)"), "{text}");
+        assert!(text.contains("4 change notifications"), "{text}");
         assert!(MemberStatus::parse(b"[").is_err());
     }
 }
