@@ -167,9 +167,10 @@ impl View<'_> {
         move |source| StoreError::Tdb { path: self.path.into(), op, source }
     }
 
-    fn decode_err(&self, key: &Key) -> impl FnOnce(DecodeError) -> StoreError + '_ {
-        let key = key.to_string();
-        move |source| StoreError::Decode { path: self.path.into(), key, source }
+    /// The error for a record under `key` that does not decode (the key
+    /// is only formatted then: gets run for every update read).
+    fn decode_err(&self, key: &Key, source: DecodeError) -> StoreError {
+        StoreError::Decode { path: self.path.into(), key: key.to_string(), source }
     }
 
     fn fetch(&self, key: &Key) -> Result<Option<Vec<u8>>, StoreError> {
@@ -178,7 +179,7 @@ impl View<'_> {
 
     fn get<T>(&self, key: Key, decode: fn(&[u8]) -> Result<T, DecodeError>) -> Result<Option<T>, StoreError> {
         match self.fetch(&key)? {
-            Some(b) => decode(&b).map(Some).map_err(self.decode_err(&key)),
+            Some(b) => decode(&b).map(Some).map_err(|e| self.decode_err(&key, e)),
             None => Ok(None),
         }
     }
