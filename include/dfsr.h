@@ -303,4 +303,23 @@ struct DfsrConnection *dfsr_connect(const char *service,
  */
 void dfsr_disconnect(struct DfsrConnection *conn);
 
+/**
+ * Whether changes through `conn` may be recorded (a client's connection,
+ * not the meet's); the shim then records them as root.
+ *
+ * # Safety
+ * `conn` is NULL or a live pointer from `dfsr_connect`.
+ */
+bool dfsr_connection_captures(const struct DfsrConnection *conn);
+
+/**
+ * A change `kind` (a letter of `store::journal::ChangeKind`) through
+ * `conn` succeeded; `state_dir` is smbd's state directory. Called as root.
+ *
+ * # Safety
+ * `conn` is NULL or a live pointer from `dfsr_connect`; `state_dir` is
+ * NULL or NUL-terminated.
+ */
+void dfsr_record_change(const struct DfsrConnection *conn, const char *state_dir, char kind);
+
 #endif  /* SAMBA_DFSR_H */

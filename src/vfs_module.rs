@@ -73,6 +73,73 @@ pub fn connect(service: String, path: String, user: String, options: Options, or
     Connection { service, path, user, options, number, origin }
 }
 
+/// This process's journal (smbd forks a process per client: each opens
+/// its own, on its first change), or when it was last looked for.
+struct ProcessJournal {
+    pid: u32,
+    path: std::path::PathBuf,
+    journal: Option<crate::store::journal::Journal>,
+    looked: std::time::Instant,
+}
+
+thread_local! {
+    /// smbd runs VFS calls on its main thread; a TDB handle is not Send.
+    static JOURNAL: std::cell::RefCell<Option<ProcessJournal>> = const { std::cell::RefCell::new(None) };
+}
+
+/// How often a process without a journal looks for one again (dfsrd's
+/// member makes it when it takes up its first folder).
+const JOURNAL_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A client's change through `conn` succeeded: recorded in the journal of
+/// `state_dir` when the share is a replicated folder of this server (the
+/// member watches it), so the member stages it at once. Best effort: a
+/// journal that cannot be written is logged and the scan finds the change.
+pub fn record_change(conn: &Connection, state_dir: &std::path::Path, kind: crate::store::journal::ChangeKind) {
+    if !conn.captures_local_changes() {
+        return;
+    }
+    let path = state_dir.join(crate::store::DIR_NAME).join(crate::store::journal::FILE_NAME);
+    JOURNAL.with(|cell| {
+        let Ok(mut guard) = cell.try_borrow_mut() else { return };
+        record_in(&mut guard, conn, &path, kind)
+    });
+}
+
+fn record_in(
+    guard: &mut Option<ProcessJournal>,
+    conn: &Connection,
+    path: &std::path::Path,
+    kind: crate::store::journal::ChangeKind,
+) {
+    let pid = std::process::id();
+    // None yet, or the parent's (inherited by fork: a TDB handle must not
+    // cross it), or another state directory's.
+    let stale = match guard.as_ref() {
+        Some(pj) => pj.pid != pid || pj.path.as_path() != path,
+        None => true,
+    };
+    if stale {
+        *guard = Some(ProcessJournal {
+            pid,
+            journal: crate::store::journal::Journal::open_existing(path),
+            path: path.to_path_buf(),
+            looked: std::time::Instant::now(),
+        });
+    }
+    let Some(pj) = guard.as_mut() else { return };
+    if pj.journal.is_none() && pj.looked.elapsed() >= JOURNAL_RETRY {
+        pj.journal = crate::store::journal::Journal::open_existing(path);
+        pj.looked = std::time::Instant::now();
+    }
+    let Some(j) = pj.journal.as_mut() else { return };
+    match j.record(&conn.service, kind) {
+        Ok(true) => tracing::debug!(share = conn.service.as_str(), change = ?kind, "change recorded"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(share = conn.service.as_str(), "cannot record a change: {e}"),
+    }
+}
+
 pub fn disconnect(conn: Connection) {
     tracing::info!(share = conn.service.as_str(), connection = conn.number, "disconnect");
 }

@@ -585,3 +585,50 @@ fn changes_arrive_by_change_notification_on_one_long_lived_connection() {
     assert!(s["notifications"].as_u64().unwrap_or(0) >= 5, "the changes did not come by change notification: {s}");
     assert!(b.status().contains("change notifications"), "{}", b.status());
 }
+
+#[test]
+fn client_changes_are_captured_by_the_module_with_no_scan_due() {
+    let lab = Lab::new(88, 2);
+    let dir = TestDir::new("capture");
+    // Only the scan at start: whatever arrives later was captured.
+    let hour = ["dfsr:scan interval = 3600".to_string()];
+    let a = Member::start(&lab, 0, "FS1", &dir.0, &hour);
+    let b = Member::start(&lab, 1, "FS2", &dir.0, &hour);
+    configure(&[&a, &b], &[(0, 1)], &[], &dir.0);
+    wait_for("FS2 in sync with FS1", 60, || b.report()["sessions"][0]["state"] == "in sync", || b.status());
+    let src = dir.0.join("f");
+    let same = |what: &str, path: &str| {
+        wait_for(what, 30, || shown(&a, path) == shown(&b, path), || format!("FS1:\n{}\nFS2:\n{}\n{}", shown(&a, path), shown(&b, path), b.status()));
+    };
+    let on_b = |rel: &str| std::fs::read(b.share().join(rel)).ok();
+
+    std::fs::write(&src, b"one").unwrap();
+    a.smbclient(&format!("put {} f1.txt", src.display()));
+    wait_for("a new file", 30, || on_b("f1.txt").as_deref() == Some(&b"one"[..]), || b.status());
+    std::fs::write(&src, b"one, written again").unwrap();
+    a.smbclient(&format!("put {} f1.txt", src.display()));
+    wait_for("a write", 30, || on_b("f1.txt").as_deref() == Some(&b"one, written again"[..]), || b.status());
+    a.smbclient("mkdir d");
+    wait_for("a new directory", 30, || b.share().join("d").is_dir(), || b.status());
+    a.smbclient("rename f1.txt d\\f2.txt");
+    wait_for("a rename and move", 30, || on_b("d/f2.txt").is_some() && on_b("f1.txt").is_none(), || b.status());
+    a.smbcacls("d\\f2.txt", &["-a", "ACL:S-1-5-21-1-2-3-1001:ALLOWED/0x0/READ"]);
+    same("an ACL", "d\\f2.txt");
+    assert!(shown(&b, "d\\f2.txt").contains("S-1-5-21-1-2-3-1001"));
+    a.smbclient("setmode d\\f2.txt +h");
+    same("attributes", "d\\f2.txt");
+    a.smbclient("utimes d\\f2.txt 2001:02:03-04:05:06 2002:02:03-04:05:06 2003:02:03-04:05:06 2004:02:03-04:05:06");
+    same("times", "d\\f2.txt");
+    std::fs::write(&src, b"a stream").unwrap();
+    a.smbclient(&format!("put {} d\\f2.txt:notes", src.display()));
+    same("an alternate stream", "d\\f2.txt");
+    assert!(shown(&b, "d\\f2.txt").contains("notes"), "{}", shown(&b, "d\\f2.txt"));
+    a.smbclient("del d\\f2.txt");
+    wait_for("a delete", 30, || on_b("d/f2.txt").is_none(), || b.status());
+    a.smbclient("rmdir d");
+    wait_for("a removed directory", 30, || !b.share().join("d").exists(), || b.status());
+
+    let f = a.report()["folders"][0].clone();
+    assert!(f["captured"].as_u64().unwrap_or(0) >= 10, "FS1 took up no recorded changes: {f}");
+    assert!(a.status().contains("client changes recorded by smbd"), "{}", a.status());
+}

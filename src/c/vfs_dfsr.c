@@ -281,6 +281,132 @@ static NTSTATUS vfs_dfsr_create_dfs_pathat(struct vfs_handle_struct *handle,
 	return NT_STATUS(st);
 }
 
+/*
+ * Change capture: after a client's change succeeded, the Rust side
+ * records it in the journal when the share is a replicated folder here
+ * (src/store/journal.rs), so dfsrd's member stages it at once instead of
+ * at its next scan. The meet's own connections record nothing.
+ */
+static void dfsr_changed(vfs_handle_struct *handle, char kind)
+{
+	struct DfsrConnection *c = NULL;
+
+	SMB_VFS_HANDLE_GET_DATA(handle, c, struct DfsrConnection, return);
+	if (!dfsr_connection_captures(c)) {
+		return;
+	}
+	/* The journal lives in the state directory, root's. */
+	become_root();
+	dfsr_record_change(c, lp_state_directory(), kind);
+	unbecome_root();
+}
+
+/* A change through an open handle (ACL, attributes, times): recorded
+ * now, and again when the handle closes, when the file can be read. */
+static void dfsr_changed_fsp(vfs_handle_struct *handle,
+			     struct files_struct *fsp, char kind)
+{
+	dfsr_changed(handle, kind);
+	if (VFS_FETCH_FSP_EXTENSION(handle, fsp) == NULL) {
+		(void)VFS_ADD_FSP_EXTENSION(handle, fsp, bool, NULL);
+	}
+}
+
+static int vfs_dfsr_openat(struct vfs_handle_struct *handle,
+			   const struct files_struct *dirfsp,
+			   const struct smb_filename *smb_fname,
+			   struct files_struct *fsp,
+			   const struct vfs_open_how *how)
+{
+	int fd = SMB_VFS_NEXT_OPENAT(handle, dirfsp, smb_fname, fsp, how);
+
+	if (fd != -1 && (how->flags & O_CREAT)) {
+		dfsr_changed(handle, 'N');
+	}
+	return fd;
+}
+
+/* A handle that wrote, truncated or set the size (smbd's
+ * mark_file_modified), its data or a stream's, or changed metadata, is
+ * recorded at close. */
+static int vfs_dfsr_close(struct vfs_handle_struct *handle,
+			  struct files_struct *fsp)
+{
+	bool written = fsp->fsp_flags.modified ||
+		VFS_FETCH_FSP_EXTENSION(handle, fsp) != NULL;
+	int ret = SMB_VFS_NEXT_CLOSE(handle, fsp);
+
+	if (ret == 0 && written) {
+		dfsr_changed(handle, 'W');
+	}
+	return ret;
+}
+
+static int vfs_dfsr_mkdirat(struct vfs_handle_struct *handle,
+			    struct files_struct *dirfsp,
+			    const struct smb_filename *smb_fname,
+			    mode_t mode)
+{
+	int ret = SMB_VFS_NEXT_MKDIRAT(handle, dirfsp, smb_fname, mode);
+
+	if (ret == 0) {
+		dfsr_changed(handle, 'M');
+	}
+	return ret;
+}
+
+static int vfs_dfsr_renameat(struct vfs_handle_struct *handle,
+			     struct files_struct *srcfsp,
+			     const struct smb_filename *src,
+			     struct files_struct *dstfsp,
+			     const struct smb_filename *dst)
+{
+	int ret = SMB_VFS_NEXT_RENAMEAT(handle, srcfsp, src, dstfsp, dst);
+
+	if (ret == 0) {
+		dfsr_changed(handle, 'R');
+	}
+	return ret;
+}
+
+static NTSTATUS vfs_dfsr_fset_nt_acl(struct vfs_handle_struct *handle,
+				     struct files_struct *fsp,
+				     uint32_t security_info_sent,
+				     const struct security_descriptor *psd)
+{
+	NTSTATUS st = SMB_VFS_NEXT_FSET_NT_ACL(handle, fsp, security_info_sent,
+					       psd);
+
+	if (NT_STATUS_IS_OK(st)) {
+		dfsr_changed_fsp(handle, fsp, 'A');
+	}
+	return st;
+}
+
+static NTSTATUS vfs_dfsr_fset_dos_attributes(struct vfs_handle_struct *handle,
+					     struct files_struct *fsp,
+					     uint32_t dosmode)
+{
+	NTSTATUS st = SMB_VFS_NEXT_FSET_DOS_ATTRIBUTES(handle, fsp, dosmode);
+
+	if (NT_STATUS_IS_OK(st)) {
+		dfsr_changed_fsp(handle, fsp, 'D');
+	}
+	return st;
+}
+
+static int vfs_dfsr_fntimes(struct vfs_handle_struct *handle,
+			    struct files_struct *fsp,
+			    struct smb_file_time *ft)
+{
+	int ret = SMB_VFS_NEXT_FNTIMES(handle, fsp, ft);
+
+	if (ret == 0) {
+		dfsr_changed_fsp(handle, fsp, 'T');
+	}
+	return ret;
+}
+
 /* A deleted link (NetDfsRemove of its last target, or a client deleting
  * it) leaves our table too. Only on DFS root shares. */
 static int vfs_dfsr_unlinkat(struct vfs_handle_struct *handle,
@@ -292,6 +418,9 @@ static int vfs_dfsr_unlinkat(struct vfs_handle_struct *handle,
 	TALLOC_CTX *frame = NULL;
 	int ret = SMB_VFS_NEXT_UNLINKAT(handle, dirfsp, smb_fname, flags);
 
+	if (ret == 0) {
+		dfsr_changed(handle, 'U');
+	}
 	if (ret != 0 || (flags & AT_REMOVEDIR) ||
 	    smb_fname->stream_name != NULL ||
 	    !lp_msdfs_root(SNUM(handle->conn))) {
@@ -313,6 +442,13 @@ static struct vfs_fn_pointers vfs_dfsr_fns = {
 	.read_dfs_pathat_fn = vfs_dfsr_read_dfs_pathat,
 	.create_dfs_pathat_fn = vfs_dfsr_create_dfs_pathat,
 	.unlinkat_fn = vfs_dfsr_unlinkat,
+	.openat_fn = vfs_dfsr_openat,
+	.close_fn = vfs_dfsr_close,
+	.mkdirat_fn = vfs_dfsr_mkdirat,
+	.renameat_fn = vfs_dfsr_renameat,
+	.fset_nt_acl_fn = vfs_dfsr_fset_nt_acl,
+	.fset_dos_attributes_fn = vfs_dfsr_fset_dos_attributes,
+	.fntimes_fn = vfs_dfsr_fntimes,
 	.connect_fn = vfs_dfsr_connect,
 	.disconnect_fn = vfs_dfsr_disconnect,
 };

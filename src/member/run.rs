@@ -30,6 +30,7 @@ use super::place::{FolderPlacer, InProcessMeet, PlaceReport};
 use super::pre_existing::{self, PreExisting};
 use super::pull::{FolderPull, KeepLocal, PullConfig, PullError};
 use super::scan::{Revert, Scan};
+use crate::store::journal::Journal;
 use super::vfs_reader::VfsReader;
 use super::status::{unix_now, FolderProgress, MemberStatus, SessionStatus, STATUS_FILE_NAME};
 
@@ -98,6 +99,13 @@ struct LinkKey {
 /// connection or partner.
 const LINK_SILENCE: Duration = Duration::from_secs(360);
 
+/// The first delay before busy files are looked at again.
+const BUSY_RETRY: Duration = Duration::from_millis(500);
+
+/// How often the member looks for recorded changes and answers between
+/// rounds.
+const WAKE_CHECK: Duration = Duration::from_millis(20);
+
 /// How long one round pulls from one partner before placing what arrived.
 const PULL_SLICE: Duration = Duration::from_secs(1);
 
@@ -108,6 +116,8 @@ struct FolderState {
     /// A read-only membership originates nothing: it is not scanned.
     read_only: bool,
     next_scan: Instant,
+    /// The delay of the next look at files that were busy, if any were.
+    busy_retry: Option<Duration>,
 }
 
 /// Runs until the process is killed; returns only when the member cannot
@@ -124,6 +134,15 @@ pub fn run(settings: &Settings) -> Result<(), String> {
     let mut sessions: HashMap<Guid, Session> = HashMap::new();
     let mut folders: HashMap<(Guid, Guid), FolderState> = HashMap::new();
     let mut meet = InProcessMeet::default();
+    // Client changes recorded by the dfsr module in smbd (store::journal).
+    let journal_path = settings.dir.join(crate::store::journal::FILE_NAME);
+    let mut journal = match Journal::open(&journal_path) {
+        Ok(j) => Some(j),
+        Err(e) => {
+            tracing::error!("member: no change capture (changes are found by the scan only): {e}");
+            None
+        }
+    };
     let mut last_problem: Option<String> = None;
     tracing::info!(member = settings.member.as_str(), "member: started");
     loop {
@@ -137,6 +156,9 @@ pub fn run(settings: &Settings) -> Result<(), String> {
             }
         };
         refresh_folders(&config, settings, &mut db, &placed, &mut folders);
+        if let Some(j) = journal.as_mut() {
+            watch_shares(j, &folders);
+        }
         let creds = match credentials::load(settings.credentials.as_deref()) {
             Ok(c) => Some(c),
             Err(e) => {
@@ -253,10 +275,34 @@ pub fn run(settings: &Settings) -> Result<(), String> {
         }
         // Local changes, at start and every dfsr:scan interval (undone on
         // a read-only membership).
+        // A scan is also due at once when smbd recorded a client change
+        // (the journal's changes are taken off once it is committed).
         for f in folders.values_mut() {
-            if Instant::now() >= f.next_scan {
-                scan(f, &mut db, &staging, &mut placed, &mut meet);
-                f.next_scan = Instant::now() + settings.scan_interval;
+            let recorded = journal.as_ref().and_then(|j| j.pending(&f.placer.share).ok()).unwrap_or(0);
+            let due = Instant::now() >= f.next_scan;
+            if recorded > 0 || due {
+                let busy = scan(f, &mut db, &staging, &mut placed, &mut meet);
+                if recorded > 0 {
+                    f.progress.captured += recorded as u64;
+                    f.progress.last_capture = Some(unix_now());
+                    if let Some(j) = journal.as_mut() {
+                        if let Err(e) = j.consume(&f.placer.share, recorded) {
+                            tracing::warn!(share = f.placer.share.as_str(), "member: {e}");
+                        }
+                    }
+                }
+                if due {
+                    f.next_scan = Instant::now() + settings.scan_interval;
+                }
+                // A file still open (a recorded change among them) is
+                // looked at again soon, backing off to the scan interval.
+                f.busy_retry = if busy > 0 {
+                    let d = f.busy_retry.map_or(BUSY_RETRY, |d| (d * 2).min(settings.scan_interval));
+                    f.next_scan = f.next_scan.min(Instant::now() + d);
+                    Some(d)
+                } else {
+                    None
+                };
             }
         }
         if problem != last_problem {
@@ -277,8 +323,17 @@ pub fn run(settings: &Settings) -> Result<(), String> {
         if let Err(e) = report.write(&status_path) {
             tracing::warn!(path = %status_path.display(), "member: cannot write the status report: {e}");
         }
-        let wait = settings.poll_interval.min(Duration::from_secs(1)).saturating_sub(round.elapsed());
-        std::thread::sleep(wait.max(Duration::from_millis(100)));
+        // Until the next round, woken early by a recorded change or a
+        // partner's answer (a change notification).
+        let until = round + settings.poll_interval.min(Duration::from_secs(1)).max(Duration::from_millis(100));
+        loop {
+            std::thread::sleep(WAKE_CHECK);
+            let recorded = journal.as_ref().is_some_and(|j| folders.values().any(|f| j.pending(&f.placer.share).is_ok_and(|n| n > 0)));
+            let answered = sessions.values().any(|s| s.link.as_ref().is_some_and(|l| l.client.readable()));
+            if recorded || answered || Instant::now() >= until {
+                break;
+            }
+        }
     }
 }
 
@@ -353,9 +408,26 @@ fn refresh_folders(
                         }
                     }
                 }
-                folders.insert((g, f), FolderState { placer, progress, read_only, next_scan: Instant::now() });
+                folders.insert((g, f), FolderState { placer, progress, read_only, next_scan: Instant::now(), busy_retry: None });
             }
             Err(e) => tracing::error!(share = share.as_str(), folder = %f, "member: cannot load what is placed: {e}"),
+        }
+    }
+}
+
+/// The journal watches exactly the shares of the folders held here.
+fn watch_shares(journal: &mut Journal, folders: &HashMap<(Guid, Guid), FolderState>) {
+    let shares: Vec<String> = folders.values().map(|f| f.placer.share.to_lowercase()).collect();
+    for old in journal.watched() {
+        if !shares.contains(&old) {
+            if let Err(e) = journal.unwatch(&old) {
+                tracing::warn!(share = old.as_str(), "member: {e}");
+            }
+        }
+    }
+    for share in &shares {
+        if let Err(e) = journal.watch(share) {
+            tracing::warn!(share = share.as_str(), "member: {e}");
         }
     }
 }
@@ -401,18 +473,19 @@ fn place(f: &mut FolderState, db: &Database, staging: &StagingArea, placed: &mut
 }
 
 /// Scans one folder's share for local changes and commits them.
-fn scan(f: &mut FolderState, db: &mut Database, staging: &StagingArea, placed: &mut PlacedStore, meet: &mut InProcessMeet) {
+/// Returns how many files were busy (open for writing: staged later).
+fn scan(f: &mut FolderState, db: &mut Database, staging: &StagingArea, placed: &mut PlacedStore, meet: &mut InProcessMeet) -> u64 {
     let share = f.placer.share.clone();
     let Some(root) = crate::ffi::meet_vfs::share_path(&share) else {
         f.progress.last_error = Some(format!("[{share}] is not in smb.conf"));
-        return;
+        return 0;
     };
     let mut reader = match VfsReader::open(&share) {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(share = share.as_str(), "member: cannot scan: {}", e.reason);
             f.progress.last_error = Some(e.reason);
-            return;
+            return 0;
         }
     };
     let started = Instant::now();
@@ -454,10 +527,12 @@ fn scan(f: &mut FolderState, db: &mut Database, staging: &StagingArea, placed: &
             } else {
                 tracing::debug!(share = share.as_str(), files = report.files, "member: scanned [{share}]: no change");
             }
+            report.busy
         }
         Err(e) => {
             tracing::error!(share = share.as_str(), "member: scanning [{share}]: {e}");
             f.progress.last_error = Some(e.to_string());
+            0
         }
     }
 }

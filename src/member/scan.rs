@@ -455,9 +455,12 @@ impl Scan<'_> {
             Some(cur) => {
                 let old_seen = w.placed.get(&cur.uid).and_then(|p| p.seen);
                 let write_same = staged.is_dir || old_seen.is_some_and(|s| s.mtime_ns == e.seen.mtime_ns);
+                // The creation time the current version was staged with
+                // (its update's may be later, see below).
+                let staged_create = staged_creation_time(&self.staging.path_of(&cur.gvsn)).unwrap_or(cur.create_time);
                 let content_same = cur.hash == staged.hash
                     && cur.attributes == staged.attributes
-                    && cur.create_time == staged.create_time
+                    && staged_create == staged.create_time
                     && write_same;
                 let place_same = cur.parent == e.parent && cur.name == e.name;
                 if (cur.attributes ^ staged.attributes) & FILE_ATTRIBUTE_DIRECTORY != 0 {
@@ -485,6 +488,14 @@ impl Scan<'_> {
                     w.originator.move_to(&held, cur.uid, e.parent, &e.name, now)?
                 };
                 let replaces = db.update(&cur.uid).map_err(|e| Refused::Other(e.to_string()))?.map(|o| o.gvsn);
+                // §3.3.4.6.2 orders versions by createTime before the
+                // clock: a new version with an earlier one (a client set
+                // the creation time back) would lose to the one it
+                // replaces on every partner. The update keeps the later
+                // time; the file's own travels in the staged metadata,
+                // which is what the meet sets.
+                let mut u = u;
+                u.create_time = cur.create_time.max(staged.create_time);
                 (u, if place_same { Kind::Modified } else { Kind::Moved }, replaces)
             }
             None if self.revert => {
@@ -502,7 +513,9 @@ impl Scan<'_> {
         // A move that also changed the content is one version.
         update.attributes = staged.attributes;
         update.hash = staged.hash;
-        update.create_time = staged.create_time;
+        if kind == Kind::Created {
+            update.create_time = staged.create_time;
+        }
         let uid = update.uid;
         let p = Placed { gvsn: update.gvsn, parent: e.parent, name: e.name.clone(), seen: Some(e.seen) };
         w.batch.placed.push(PlacedChange::Put(self.folder, uid, p));
@@ -571,3 +584,14 @@ enum Kind {
 
 #[cfg(test)]
 mod tests;
+
+/// The creation time in a staged file's metadata record (None when the
+/// file is gone or unreadable).
+fn staged_creation_time(path: &Path) -> Option<u64> {
+    let f = std::fs::File::open(path).ok()?;
+    let mut r = crate::staging::marshal::MarshalReader::new(crate::staging::frsx::FrsxReader::new(std::io::BufReader::new(f)));
+    match r.next().ok()?? {
+        crate::staging::marshal::Event::Metadata(m) => Some(m.creation_time.max(0) as u64),
+        _ => None,
+    }
+}

@@ -66,6 +66,10 @@ pub struct FolderProgress {
     pub reverted: u64,
     /// Unix time of the last complete scan.
     pub last_scan: Option<u64>,
+    /// Client changes smbd recorded in the journal that were taken up.
+    pub captured: u64,
+    /// Unix time the last recorded change was taken up.
+    pub last_capture: Option<u64>,
     pub last_error: Option<String>,
 }
 
@@ -140,6 +144,7 @@ impl FolderProgress {
             "installed": self.installed, "moved": self.moved, "removed": self.removed, "kept": self.kept,
             "pre_existing": self.pre_existing, "pending": self.pending, "conflicts": self.conflicts,
             "retries": self.retries, "local_changes": self.local_changes, "reverted": self.reverted, "last_scan": self.last_scan,
+            "captured": self.captured, "last_capture": self.last_capture,
             "last_error": opt_text(&self.last_error),
         })
     }
@@ -161,6 +166,8 @@ impl FolderProgress {
             local_changes: num(o, "local_changes"),
             reverted: num(o, "reverted"),
             last_scan: o.get("last_scan").and_then(Value::as_u64),
+            captured: num(o, "captured"),
+            last_capture: o.get("last_capture").and_then(Value::as_u64),
             last_error: o.get("last_error").and_then(Value::as_str).map(str::to_string),
         })
     }

@@ -131,6 +131,21 @@ impl RpcClient {
         &self.peer
     }
 
+    /// Whether an answer (or the end of the connection) is waiting to be
+    /// read, without reading it.
+    pub fn readable(&self) -> bool {
+        if self.sock.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut b = [0u8; 1];
+        let r = self.sock.peek(&mut b);
+        let _ = self.sock.set_nonblocking(false);
+        match r {
+            Ok(_) => true,
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        }
+    }
+
     /// Starts a call; returns its call id.
     pub fn start(&mut self, opnum: u16, stub: &[u8]) -> Result<u32, RpcClientError> {
         let id = self.conn.call(opnum, stub, None).map_err(|e| self.rpc_err(e))?;

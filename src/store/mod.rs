@@ -31,6 +31,7 @@ pub mod config_store;
 pub mod database;
 pub mod folder_view;
 pub mod keys;
+pub mod journal;
 pub mod local_commit;
 pub mod placed;
 pub mod staged_file;

@@ -80,3 +80,30 @@ pub unsafe extern "C" fn dfsr_disconnect(conn: *mut DfsrConnection) {
     let conn = unsafe { Box::from_raw(conn) };
     vfs_module::disconnect(conn.0);
 }
+
+/// Whether changes through `conn` may be recorded (a client's connection,
+/// not the meet's); the shim then records them as root.
+///
+/// # Safety
+/// `conn` is NULL or a live pointer from `dfsr_connect`.
+#[no_mangle]
+pub unsafe extern "C" fn dfsr_connection_captures(conn: *const DfsrConnection) -> bool {
+    // SAFETY: NULL or live per the caller's contract; only read.
+    unsafe { conn.as_ref() }.is_some_and(|c| c.0.captures_local_changes())
+}
+
+/// A change `kind` (a letter of `store::journal::ChangeKind`) through
+/// `conn` succeeded; `state_dir` is smbd's state directory. Called as root.
+///
+/// # Safety
+/// `conn` is NULL or a live pointer from `dfsr_connect`; `state_dir` is
+/// NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn dfsr_record_change(conn: *const DfsrConnection, state_dir: *const c_char, kind: c_char) {
+    // SAFETY: NULL or live per the caller's contract; only read.
+    let Some(conn) = (unsafe { conn.as_ref() }) else { return };
+    // SAFETY: forwarded caller contract.
+    let state_dir = unsafe { string(state_dir) };
+    let Some(kind) = crate::store::journal::ChangeKind::from_letter(kind as u8) else { return };
+    vfs_module::record_change(&conn.0, std::path::Path::new(&state_dir), kind);
+}
