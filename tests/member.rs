@@ -390,7 +390,9 @@ fn downloads_served(m: &Member) -> usize {
 #[test]
 fn kill_9_of_each_dfsrd_process_during_an_initial_sync_converges() {
     const N: usize = 1000;
-    const BATCH: usize = 300;
+    // Files added when FS2 has caught up: enough that their sync outlasts
+    // the kill's delay (about 2 s at the member's speed).
+    const BATCH: usize = 1000;
     let lab = Lab::new(98, 2);
     let dir = TestDir::new("kill9");
     let a = Member::start(&lab, 0, "FS1", &dir.0, &[]);
@@ -428,12 +430,15 @@ fn kill_9_of_each_dfsrd_process_during_an_initial_sync_converges() {
     let mut during = 0;
     for round in 0..10 {
         if count_entries(&b.share()) == expected {
-            // Caught up already: more for FS1, so this kill, too, lands in a sync.
+            // Caught up already: more for FS1, so this kill, too, lands in
+            // a sync (FS2 down meanwhile: its open session would take the
+            // new files before the kill).
+            b.dfsrd = None;
             let before = changes(&a);
             let mut more = Vec::new();
             for i in 0..BATCH {
                 let f = src.join(format!("r{round}-{i}"));
-                std::fs::write(&f, format!("round {round} file {i:03} ").repeat(3000)).unwrap();
+                std::fs::write(&f, format!("round {round} file {i:03} ").repeat(100)).unwrap();
                 more.push(format!("put {} d{}\\r{round}-{i}.txt", f.display(), i % 10));
             }
             a.smbclient(&more.join("; "));
