@@ -118,6 +118,43 @@ struct FolderState {
     next_scan: Instant,
     /// The delay of the next look at files that were busy, if any were.
     busy_retry: Option<Duration>,
+    /// The recorded changes not yet taken up.
+    capture: Burst,
+}
+
+/// Recorded changes come in bursts (a client's create, writes and close;
+/// an editor's temporary, renames and delete): the folder is scanned once
+/// the journal has been quiet for [`QUIET`], or [`MAX_WAIT`] after the
+/// first, so a burst becomes one scan and its end state, and the scan's
+/// read does not meet the client's own opens.
+#[derive(Debug, Default)]
+struct Burst {
+    /// The journal's count when last looked at, and since when it is so.
+    last: Option<(usize, Instant)>,
+    /// When the first change of the burst was seen.
+    first: Option<Instant>,
+}
+
+const QUIET: Duration = Duration::from_millis(200);
+const MAX_WAIT: Duration = Duration::from_secs(2);
+
+impl Burst {
+    /// Whether `pending` recorded changes are to be taken up now.
+    fn ready(&mut self, pending: usize) -> bool {
+        if pending == 0 {
+            *self = Burst::default();
+            return false;
+        }
+        let now = Instant::now();
+        let first = *self.first.get_or_insert(now);
+        match self.last {
+            Some((n, since)) if n == pending => now.duration_since(since) >= QUIET || now.duration_since(first) >= MAX_WAIT,
+            _ => {
+                self.last = Some((pending, now));
+                now.duration_since(first) >= MAX_WAIT
+            }
+        }
+    }
 }
 
 /// Runs until the process is killed; returns only when the member cannot
@@ -278,11 +315,13 @@ pub fn run(settings: &Settings) -> Result<(), String> {
         // A scan is also due at once when smbd recorded a client change
         // (the journal's changes are taken off once it is committed).
         for f in folders.values_mut() {
-            let recorded = journal.as_ref().and_then(|j| j.pending(&f.placer.share).ok()).unwrap_or(0);
+            let pending = journal.as_ref().and_then(|j| j.pending(&f.placer.share).ok()).unwrap_or(0);
+            let recorded = if f.capture.ready(pending) { pending } else { 0 };
             let due = Instant::now() >= f.next_scan;
             if recorded > 0 || due {
                 let busy = scan(f, &mut db, &staging, &mut placed, &mut meet);
                 if recorded > 0 {
+                    f.capture = Burst::default();
                     f.progress.captured += recorded as u64;
                     f.progress.last_capture = Some(unix_now());
                     if let Some(j) = journal.as_mut() {
@@ -328,7 +367,12 @@ pub fn run(settings: &Settings) -> Result<(), String> {
         let until = round + settings.poll_interval.min(Duration::from_secs(1)).max(Duration::from_millis(100));
         loop {
             std::thread::sleep(WAKE_CHECK);
-            let recorded = journal.as_ref().is_some_and(|j| folders.values().any(|f| j.pending(&f.placer.share).is_ok_and(|n| n > 0)));
+            let recorded = journal.as_ref().is_some_and(|j| {
+                folders.values_mut().any(|f| {
+                    let n = j.pending(&f.placer.share).unwrap_or(0);
+                    f.capture.ready(n)
+                })
+            });
             let answered = sessions.values().any(|s| s.link.as_ref().is_some_and(|l| l.client.readable()));
             if recorded || answered || Instant::now() >= until {
                 break;
@@ -408,7 +452,7 @@ fn refresh_folders(
                         }
                     }
                 }
-                folders.insert((g, f), FolderState { placer, progress, read_only, next_scan: Instant::now(), busy_retry: None });
+                folders.insert((g, f), FolderState { placer, progress, read_only, next_scan: Instant::now(), busy_retry: None, capture: Burst::default() });
             }
             Err(e) => tracing::error!(share = share.as_str(), folder = %f, "member: cannot load what is placed: {e}"),
         }
@@ -681,10 +725,15 @@ fn step_link(
     status.updates_received = b_updates + link.pulls.iter().map(|p| p.report().updates_received).sum::<u64>();
     status.files_downloaded = b_files + link.pulls.iter().map(|p| p.report().files_downloaded).sum::<u64>();
     status.bytes_downloaded = b_bytes + link.pulls.iter().map(|p| p.report().bytes_downloaded).sum::<u64>();
-    if !in_sync {
+    let arrived = link.pulls.iter().any(|p| !p.report().touched.is_empty());
+    if !in_sync || arrived {
         // Shown before the placing, which may take longer than the pull.
         let installed: u64 = link.pulls.iter().map(|p| p.report().installed).sum();
-        let syncing = link.pulls.iter().find(|p| !p.in_sync()).map(|p| g.folder_name(&p.folder()).to_string());
+        let syncing = link
+            .pulls
+            .iter()
+            .find(|p| !p.in_sync() || !p.report().touched.is_empty())
+            .map(|p| g.folder_name(&p.folder()).to_string());
         status.state = format!("syncing {:?}: {installed} updates installed so far", syncing.unwrap_or_default());
         let _ = super::status::update_session(&settings.dir.join(STATUS_FILE_NAME), status);
     }
