@@ -153,7 +153,8 @@ uint32_t dfsr_meet_move(const char *share,
  * cannot work at all (1, the reason logged): dfsrd restarts it.
  * `member_name` is `dfsr:member name` (empty: `netbios_name`);
  * `credentials` is `dfsr:partner credentials` (empty: not set); the
- * intervals are `dfsr:poll interval` and `dfsr:scan interval`.
+ * intervals are `dfsr:poll interval` and `dfsr:scan interval`;
+ * `scan_at_start` is `dfsr:scan at start`.
  *
  * # Safety
  * Every pointer is NULL or a NUL-terminated string valid for the call.
@@ -164,7 +165,8 @@ int dfsr_member_run(const char *state_dir,
                     const char *credentials,
                     const char *workgroup,
                     uint32_t poll_interval_secs,
-                    uint32_t scan_interval_secs);
+                    uint32_t scan_interval_secs,
+                    bool scan_at_start);
 
 /**
  * The referral for `path` (REQ_GET_DFS_REFERRAL's RequestFileName) at
@@ -313,13 +315,18 @@ void dfsr_disconnect(struct DfsrConnection *conn);
 bool dfsr_connection_captures(const struct DfsrConnection *conn);
 
 /**
- * A change `kind` (a letter of `store::journal::ChangeKind`) through
- * `conn` succeeded; `state_dir` is smbd's state directory. Called as root.
+ * A change `kind` (a letter of `store::journal::ChangeKind`) of `path`
+ * through `conn` succeeded (`to`: a rename's new path, else NULL; both
+ * share-relative); `state_dir` is smbd's state directory. Called as root.
  *
  * # Safety
- * `conn` is NULL or a live pointer from `dfsr_connect`; `state_dir` is
- * NULL or NUL-terminated.
+ * `conn` is NULL or a live pointer from `dfsr_connect`; `state_dir`,
+ * `path` and `to` are NULL or NUL-terminated.
  */
-void dfsr_record_change(const struct DfsrConnection *conn, const char *state_dir, char kind);
+void dfsr_record_change(const struct DfsrConnection *conn,
+                        const char *state_dir,
+                        char kind,
+                        const char *path,
+                        const char *to);
 
 #endif  /* SAMBA_DFSR_H */

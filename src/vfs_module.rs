@@ -95,14 +95,15 @@ const JOURNAL_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 /// `state_dir` when the share is a replicated folder of this server (the
 /// member watches it), so the member stages it at once. Best effort: a
 /// journal that cannot be written is logged and the scan finds the change.
-pub fn record_change(conn: &Connection, state_dir: &std::path::Path, kind: crate::store::journal::ChangeKind) {
+/// `path` (and a rename's `to`) are share-relative.
+pub fn record_change(conn: &Connection, state_dir: &std::path::Path, kind: crate::store::journal::ChangeKind, path: &str, to: Option<&str>) {
     if !conn.captures_local_changes() {
         return;
     }
-    let path = state_dir.join(crate::store::DIR_NAME).join(crate::store::journal::FILE_NAME);
+    let journal_path = state_dir.join(crate::store::DIR_NAME).join(crate::store::journal::FILE_NAME);
     JOURNAL.with(|cell| {
         let Ok(mut guard) = cell.try_borrow_mut() else { return };
-        record_in(&mut guard, conn, &path, kind)
+        record_in(&mut guard, conn, &journal_path, kind, path, to)
     });
 }
 
@@ -111,6 +112,8 @@ fn record_in(
     conn: &Connection,
     path: &std::path::Path,
     kind: crate::store::journal::ChangeKind,
+    changed: &str,
+    to: Option<&str>,
 ) {
     let pid = std::process::id();
     // None yet, or the parent's (inherited by fork: a TDB handle must not
@@ -133,8 +136,8 @@ fn record_in(
         pj.looked = std::time::Instant::now();
     }
     let Some(j) = pj.journal.as_mut() else { return };
-    match j.record(&conn.service, kind) {
-        Ok(true) => tracing::debug!(share = conn.service.as_str(), change = ?kind, "change recorded"),
+    match j.record(&conn.service, kind, changed, to) {
+        Ok(true) => tracing::debug!(share = conn.service.as_str(), change = ?kind, path = changed, "change recorded"),
         Ok(false) => {}
         Err(e) => tracing::warn!(share = conn.service.as_str(), "cannot record a change: {e}"),
     }

@@ -275,7 +275,8 @@ static int dfsrd_member_entry(void)
 			       lp_parm_const_string(-1, "dfsr", "partner credentials", ""),
 			       lp_workgroup(),
 			       (uint32_t)lp_parm_int(-1, "dfsr", "poll interval", 10),
-			       (uint32_t)lp_parm_int(-1, "dfsr", "scan interval", 60));
+			       (uint32_t)lp_parm_int(-1, "dfsr", "scan interval", 60),
+			       lp_parm_bool(-1, "dfsr", "scan at start", true));
 }
 
 enum { DFSRD_CHILD_RPC, DFSRD_CHILD_MEMBER, DFSRD_CHILDREN };

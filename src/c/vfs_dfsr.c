@@ -148,12 +148,17 @@ static NTSTATUS vfs_dfsr_get_dfs_referrals(struct vfs_handle_struct *handle,
 /* The share-relative, '/'-separated path of NAME under DIRFSP (smbd's
  * NetDfs code passes absolute paths under the share's connectpath). */
 static char *dfsr_share_relative(TALLOC_CTX *mem, connection_struct *conn,
-				 struct files_struct *dirfsp,
+				 const struct files_struct *dirfsp,
 				 const struct smb_filename *name)
 {
-	const char *dir = dirfsp->fsp_name->base_name;
+	const char *dir = NULL;
 	size_t root = strlen(conn->connectpath);
 	char *full = NULL;
+
+	/* Stream opens come with no directory handle. */
+	if (dirfsp != NULL && dirfsp->fsp_name != NULL) {
+		dir = dirfsp->fsp_name->base_name;
+	}
 
 	if (dir == NULL || dir[0] == '\0' || strcmp(dir, ".") == 0) {
 		full = talloc_strdup(mem, name->base_name);
@@ -287,7 +292,8 @@ static NTSTATUS vfs_dfsr_create_dfs_pathat(struct vfs_handle_struct *handle,
  * (src/store/journal.rs), so dfsrd's member stages it at once instead of
  * at its next scan. The meet's own connections record nothing.
  */
-static void dfsr_changed(vfs_handle_struct *handle, char kind)
+static void dfsr_changed(vfs_handle_struct *handle, char kind,
+			 const char *path, const char *to)
 {
 	struct DfsrConnection *c = NULL;
 
@@ -297,8 +303,35 @@ static void dfsr_changed(vfs_handle_struct *handle, char kind)
 	}
 	/* The journal lives in the state directory, root's. */
 	become_root();
-	dfsr_record_change(c, lp_state_directory(), kind);
+	dfsr_record_change(c, lp_state_directory(), kind, path, to);
 	unbecome_root();
+}
+
+/* A change named by a directory handle and a name. */
+static void dfsr_changed_at(vfs_handle_struct *handle, char kind,
+			    const struct files_struct *dirfsp,
+			    const struct smb_filename *name)
+{
+	TALLOC_CTX *frame = talloc_stackframe();
+
+	dfsr_changed(handle, kind,
+		     dfsr_share_relative(frame, handle->conn, dirfsp, name),
+		     NULL);
+	TALLOC_FREE(frame);
+}
+
+/* An open file's share-relative path (smbd names it from the share's
+ * root; an absolute name is cut down to that). */
+static const char *dfsr_fsp_relative(connection_struct *conn,
+				     const struct files_struct *fsp)
+{
+	const char *name = fsp->fsp_name->base_name;
+	size_t root = strlen(conn->connectpath);
+
+	if (strncmp(name, conn->connectpath, root) == 0 && name[root] == '/') {
+		return name + root + 1;
+	}
+	return name;
 }
 
 /* A change through an open handle (ACL, attributes, times): recorded
@@ -306,7 +339,7 @@ static void dfsr_changed(vfs_handle_struct *handle, char kind)
 static void dfsr_changed_fsp(vfs_handle_struct *handle,
 			     struct files_struct *fsp, char kind)
 {
-	dfsr_changed(handle, kind);
+	dfsr_changed(handle, kind, dfsr_fsp_relative(handle->conn, fsp), NULL);
 	if (VFS_FETCH_FSP_EXTENSION(handle, fsp) == NULL) {
 		(void)VFS_ADD_FSP_EXTENSION(handle, fsp, bool, NULL);
 	}
@@ -320,8 +353,11 @@ static int vfs_dfsr_openat(struct vfs_handle_struct *handle,
 {
 	int fd = SMB_VFS_NEXT_OPENAT(handle, dirfsp, smb_fname, fsp, how);
 
+	/* The handle's own name is the whole share-relative one (a stream's
+	 * names its file), whichever directory handle it was opened at. */
 	if (fd != -1 && (how->flags & O_CREAT)) {
-		dfsr_changed(handle, 'N');
+		dfsr_changed(handle, 'N', dfsr_fsp_relative(handle->conn, fsp),
+			     NULL);
 	}
 	return fd;
 }
@@ -337,7 +373,8 @@ static int vfs_dfsr_close(struct vfs_handle_struct *handle,
 	int ret = SMB_VFS_NEXT_CLOSE(handle, fsp);
 
 	if (ret == 0 && written) {
-		dfsr_changed(handle, 'W');
+		dfsr_changed(handle, 'W', dfsr_fsp_relative(handle->conn, fsp),
+			     NULL);
 	}
 	return ret;
 }
@@ -350,7 +387,7 @@ static int vfs_dfsr_mkdirat(struct vfs_handle_struct *handle,
 	int ret = SMB_VFS_NEXT_MKDIRAT(handle, dirfsp, smb_fname, mode);
 
 	if (ret == 0) {
-		dfsr_changed(handle, 'M');
+		dfsr_changed_at(handle, 'M', dirfsp, smb_fname);
 	}
 	return ret;
 }
@@ -364,7 +401,14 @@ static int vfs_dfsr_renameat(struct vfs_handle_struct *handle,
 	int ret = SMB_VFS_NEXT_RENAMEAT(handle, srcfsp, src, dstfsp, dst);
 
 	if (ret == 0) {
-		dfsr_changed(handle, 'R');
+		TALLOC_CTX *frame = talloc_stackframe();
+
+		dfsr_changed(handle, 'R',
+			     dfsr_share_relative(frame, handle->conn, srcfsp,
+						 src),
+			     dfsr_share_relative(frame, handle->conn, dstfsp,
+						 dst));
+		TALLOC_FREE(frame);
 	}
 	return ret;
 }
@@ -419,7 +463,7 @@ static int vfs_dfsr_unlinkat(struct vfs_handle_struct *handle,
 	int ret = SMB_VFS_NEXT_UNLINKAT(handle, dirfsp, smb_fname, flags);
 
 	if (ret == 0) {
-		dfsr_changed(handle, 'U');
+		dfsr_changed_at(handle, 'U', dirfsp, smb_fname);
 	}
 	if (ret != 0 || (flags & AT_REMOVEDIR) ||
 	    smb_fname->stream_name != NULL ||

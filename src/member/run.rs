@@ -29,7 +29,7 @@ use super::credentials::{self, Credentials};
 use super::place::{FolderPlacer, InProcessMeet, PlaceReport};
 use super::pre_existing::{self, PreExisting};
 use super::pull::{FolderPull, KeepLocal, PullConfig, PullError};
-use super::scan::{Revert, Scan};
+use super::scan::{Revert, Scan, Scope};
 use crate::store::journal::Journal;
 use super::vfs_reader::VfsReader;
 use super::status::{unix_now, FolderProgress, MemberStatus, SessionStatus, STATUS_FILE_NAME};
@@ -49,6 +49,10 @@ pub struct Settings {
     pub poll_interval: Duration,
     /// Time between scans of each folder for local changes (`dfsr:scan interval`).
     pub scan_interval: Duration,
+    /// Whether each folder is scanned whole when the member starts
+    /// (`dfsr:scan at start`): what changed outside smbd while dfsrd was
+    /// down is found then, not only at the first interval.
+    pub scan_at_start: bool,
 }
 
 /// The longest wait before a failed session is tried again.
@@ -118,8 +122,14 @@ struct FolderState {
     next_scan: Instant,
     /// The delay of the next look at files that were busy, if any were.
     busy_retry: Option<Duration>,
+    /// Those files (share-relative) and when to look at them again.
+    busy_paths: Vec<String>,
+    busy_at: Option<Instant>,
     /// The recorded changes not yet taken up.
     capture: Burst,
+    /// Nothing taken from the journal since the member started: what it
+    /// holds was recorded while the member was not running.
+    replay: bool,
 }
 
 /// Recorded changes come in bursts (a client's create, writes and close;
@@ -310,39 +320,68 @@ pub fn run(settings: &Settings) -> Result<(), String> {
         for f in folders.values_mut() {
             place(f, &db, &staging, &mut placed, &mut meet);
         }
-        // Local changes, at start and every dfsr:scan interval (undone on
-        // a read-only membership).
-        // A scan is also due at once when smbd recorded a client change
-        // (the journal's changes are taken off once it is committed).
+        // Local changes: the whole folder at start (dfsr:scan at start)
+        // and every dfsr:scan interval; the paths smbd recorded once the
+        // journal is quiet; busy files again with back-off. Undone on a
+        // read-only membership. The journal's changes are taken off once
+        // what they announced is committed.
         for f in folders.values_mut() {
-            let pending = journal.as_ref().and_then(|j| j.pending(&f.placer.share).ok()).unwrap_or(0);
-            let recorded = if f.capture.ready(pending) { pending } else { 0 };
-            let due = Instant::now() >= f.next_scan;
-            if recorded > 0 || due {
-                let busy = scan(f, &mut db, &staging, &mut placed, &mut meet);
-                if recorded > 0 {
-                    f.capture = Burst::default();
-                    f.progress.captured += recorded as u64;
-                    f.progress.last_capture = Some(unix_now());
-                    if let Some(j) = journal.as_mut() {
-                        if let Err(e) = j.consume(&f.placer.share, recorded) {
-                            tracing::warn!(share = f.placer.share.as_str(), "member: {e}");
-                        }
+            let share = f.placer.share.clone();
+            let pending_len = journal.as_ref().and_then(|j| j.pending_len(&share).ok()).unwrap_or(0);
+            let ready = f.capture.ready(pending_len);
+            let now = Instant::now();
+            let due = now >= f.next_scan;
+            let retry = f.busy_at.is_some_and(|t| now >= t);
+            if pending_len == 0 {
+                f.replay = false;
+            }
+            if !(ready || due || retry) {
+                continue;
+            }
+            let taken = if ready { journal.as_ref().and_then(|j| j.pending(&share).ok()) } else { None };
+            let scope = match &taken {
+                _ if due => None,
+                Some(t) if t.dropped > 0 => {
+                    tracing::warn!(share = share.as_str(), dropped = t.dropped, "member: the change journal of [{share}] overflowed; scanning the whole folder");
+                    None
+                }
+                t => {
+                    let recorded = t.iter().flat_map(|t| t.changes.iter()).flat_map(|c| std::iter::once(c.path.as_str()).chain(c.to.as_deref()));
+                    Scope::of(recorded.chain(f.busy_paths.iter().map(String::as_str)))
+                }
+            };
+            let busy = scan(f, &mut db, &staging, &mut placed, &mut meet, scope.as_ref());
+            if let Some(t) = &taken {
+                f.capture = Burst::default();
+                f.progress.captured += t.depth();
+                f.progress.last_capture = Some(unix_now());
+                if f.replay {
+                    tracing::info!(share = share.as_str(), changes = t.depth(), "member: journal replayed: {} changes to [{share}] recorded while the member was not running", t.depth());
+                    f.replay = false;
+                }
+                if let Some(j) = journal.as_mut() {
+                    if let Err(e) = j.consume(&share, t) {
+                        tracing::warn!(share = share.as_str(), "member: {e}");
                     }
                 }
-                if due {
-                    f.next_scan = Instant::now() + settings.scan_interval;
-                }
-                // A file still open (a recorded change among them) is
-                // looked at again soon, backing off to the scan interval.
-                f.busy_retry = if busy > 0 {
-                    let d = f.busy_retry.map_or(BUSY_RETRY, |d| (d * 2).min(settings.scan_interval));
-                    f.next_scan = f.next_scan.min(Instant::now() + d);
-                    Some(d)
-                } else {
-                    None
-                };
             }
+            if due {
+                f.next_scan = Instant::now() + settings.scan_interval;
+            }
+            // A file still open for writing is looked at again soon,
+            // backing off to the scan interval.
+            if busy.is_empty() {
+                f.busy_retry = None;
+                f.busy_at = None;
+            } else {
+                let d = f.busy_retry.map_or(BUSY_RETRY, |d| (d * 2).min(settings.scan_interval));
+                f.busy_retry = Some(d);
+                f.busy_at = Some(Instant::now() + d);
+            }
+            f.busy_paths = busy;
+        }
+        for f in folders.values_mut() {
+            f.progress.journal_depth = journal.as_ref().and_then(|j| j.pending(&f.placer.share).ok()).map_or(0, |p| p.depth());
         }
         if problem != last_problem {
             if let Some(p) = &problem {
@@ -369,8 +408,8 @@ pub fn run(settings: &Settings) -> Result<(), String> {
             std::thread::sleep(WAKE_CHECK);
             let recorded = journal.as_ref().is_some_and(|j| {
                 folders.values_mut().any(|f| {
-                    let n = j.pending(&f.placer.share).unwrap_or(0);
-                    f.capture.ready(n)
+                    let n = j.pending_len(&f.placer.share).unwrap_or(0);
+                    f.capture.ready(n) || f.busy_at.is_some_and(|t| Instant::now() >= t)
                 })
             });
             let answered = sessions.values().any(|s| s.link.as_ref().is_some_and(|l| l.client.readable()));
@@ -452,7 +491,21 @@ fn refresh_folders(
                         }
                     }
                 }
-                folders.insert((g, f), FolderState { placer, progress, read_only, next_scan: Instant::now(), busy_retry: None, capture: Burst::default() });
+                let next_scan = if settings.scan_at_start { Instant::now() } else { Instant::now() + settings.scan_interval };
+                folders.insert(
+                    (g, f),
+                    FolderState {
+                        placer,
+                        progress,
+                        read_only,
+                        next_scan,
+                        busy_retry: None,
+                        busy_paths: Vec::new(),
+                        busy_at: None,
+                        capture: Burst::default(),
+                        replay: true,
+                    },
+                );
             }
             Err(e) => tracing::error!(share = share.as_str(), folder = %f, "member: cannot load what is placed: {e}"),
         }
@@ -516,24 +569,36 @@ fn place(f: &mut FolderState, db: &Database, staging: &StagingArea, placed: &mut
     }
 }
 
-/// Scans one folder's share for local changes and commits them.
-/// Returns how many files were busy (open for writing: staged later).
-fn scan(f: &mut FolderState, db: &mut Database, staging: &StagingArea, placed: &mut PlacedStore, meet: &mut InProcessMeet) -> u64 {
+/// Scans one folder's share (or only `scope`'s paths) for local changes
+/// and commits them. Returns the files that were busy (open for writing:
+/// staged later).
+fn scan(
+    f: &mut FolderState,
+    db: &mut Database,
+    staging: &StagingArea,
+    placed: &mut PlacedStore,
+    meet: &mut InProcessMeet,
+    scope: Option<&Scope>,
+) -> Vec<String> {
     let share = f.placer.share.clone();
     let Some(root) = crate::ffi::meet_vfs::share_path(&share) else {
         f.progress.last_error = Some(format!("[{share}] is not in smb.conf"));
-        return 0;
+        return Vec::new();
     };
     let mut reader = match VfsReader::open(&share) {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(share = share.as_str(), "member: cannot scan: {}", e.reason);
             f.progress.last_error = Some(e.reason);
-            return 0;
+            return Vec::new();
         }
     };
     let started = Instant::now();
-    let s = Scan { group: f.placer.group, folder: f.placer.folder, root: std::path::Path::new(&root), staging, revert: f.read_only };
+    let what = match scope {
+        None => "scanned".to_string(),
+        Some(s) => format!("looked at {} recorded paths of", s.len()),
+    };
+    let s = Scan { group: f.placer.group, folder: f.placer.folder, root: std::path::Path::new(&root), staging, revert: f.read_only, scope };
     let skip = f.placer.pending_uids();
     let result = s.run(db, f.placer.placed(), &skip, &mut reader, &mut || crate::meet::nttime(std::time::SystemTime::now()));
     drop(reader);
@@ -565,18 +630,19 @@ fn scan(f: &mut FolderState, db: &mut Database, staging: &StagingArea, placed: &
                     busy = report.busy,
                     failed = report.failed,
                     ms = started.elapsed().as_millis() as u64,
-                    "member: scanned [{share}]: {} local changes",
+                    "member: {} [{share}]: {} local changes",
+                    what,
                     report.changes()
                 );
             } else {
-                tracing::debug!(share = share.as_str(), files = report.files, "member: scanned [{share}]: no change");
+                tracing::debug!(share = share.as_str(), files = report.files, "member: {what} [{share}]: no change");
             }
-            report.busy
+            report.busy_paths
         }
         Err(e) => {
             tracing::error!(share = share.as_str(), "member: scanning [{share}]: {e}");
             f.progress.last_error = Some(e.to_string());
-            0
+            Vec::new()
         }
     }
 }

@@ -19,6 +19,17 @@
 //! - A file open for writing by a client (SHARING_VIOLATION) is staged by a
 //!   later scan.
 //!
+//! A scan may be limited to the paths smbd recorded ([`Scope`]): only the
+//! directories leading to them are listed, only those paths are looked
+//! at, and only what is missing from a listed directory is taken for
+//! deleted. The whole folder is walked at start, every scan interval and
+//! when the journal overflowed.
+//!
+//! A file whose name was held by a file now gone (an editor's save: write
+//! a temporary, rename it over the original, delete the backup) is a new
+//! version of the file it replaces, the same UID, not a delete and a
+//! create.
+//!
 //! Staged files are placed first, then one transaction per batch
 //! ([`crate::store::local_commit`]); the placed records follow. A crash in
 //! between leaves a file whose record is older than its version: the next
@@ -94,6 +105,8 @@ pub struct ScanReport {
     pub deleted: u64,
     /// Open by a client for writing: staged by a later scan.
     pub busy: u64,
+    /// Their paths (share-relative).
+    pub busy_paths: Vec<String>,
     /// Could not be read or named (logged).
     pub failed: u64,
     pub last_error: Option<String>,
@@ -104,6 +117,50 @@ pub struct ScanReport {
 impl ScanReport {
     pub fn changes(&self) -> u64 {
         self.created + self.modified + self.moved + self.deleted
+    }
+}
+
+/// The paths a limited scan looks at (share-relative, compared without
+/// case, as smbd names them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    paths: HashSet<String>,
+    /// Every directory on the way to one of them ("" is the root).
+    leading: HashSet<String>,
+}
+
+impl Scope {
+    /// The scope of `paths`; None (the whole folder) when one names the
+    /// root, is empty or climbs out with `..`.
+    pub fn of<'p>(paths: impl IntoIterator<Item = &'p str>) -> Option<Scope> {
+        let mut scope = Scope::default();
+        for p in paths {
+            let parts: Vec<&str> = p.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+            if parts.is_empty() || parts.contains(&"..") {
+                return None;
+            }
+            for i in 0..parts.len() {
+                scope.leading.insert(parts[..i].join("/").to_lowercase());
+            }
+            scope.paths.insert(parts.join("/").to_lowercase());
+        }
+        Some(scope)
+    }
+
+    fn names(&self, rel: &str) -> bool {
+        self.paths.contains(&rel.to_lowercase())
+    }
+
+    fn leads_to(&self, rel: &str) -> bool {
+        self.leading.contains(&rel.to_lowercase())
+    }
+
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
     }
 }
 
@@ -120,6 +177,8 @@ pub struct Scan<'a> {
     /// A read-only membership: local changes are undone, not versioned
     /// (see [`Revert`]).
     pub revert: bool,
+    /// Only these paths (None: the whole folder).
+    pub scope: Option<&'a Scope>,
 }
 
 /// What undoes a local change on a read-only member: nothing is
@@ -198,14 +257,19 @@ struct Walk<'p> {
     report: ScanReport,
     all_placed: Vec<PlacedChange>,
     batch: Batch,
-    /// Placed UIDs found on disk.
+    /// Placed UIDs found on disk (or, in a limited scan, named in a
+    /// listed directory and not looked at).
     found: HashSet<Uid>,
-    /// Directories whose listing failed: what is under them is unknown.
-    unreadable: HashSet<Uid>,
-    queue: VecDeque<(String, Uid)>,
-    /// New files whose name a file not yet found holds: created after
-    /// the deletions.
-    deferred: Vec<Entry>,
+    /// Directories listed in full: a placed child missing from one is
+    /// gone (a failed listing hides nothing).
+    listed: HashSet<Uid>,
+    /// A limited scan's placed files by (parent, name in lower case).
+    by_name: HashMap<(Uid, String), Uid>,
+    /// Directories to list: (path, UID, whole subtree).
+    queue: VecDeque<(String, Uid, bool)>,
+    /// New files whose name a file not yet found holds (that file): made
+    /// after the deletions, or a new version of it.
+    deferred: Vec<(Entry, Uid)>,
     temps: u64,
 }
 
@@ -218,6 +282,8 @@ struct Entry {
     seen: Seen,
     staged: StagedLocal,
     temp: PathBuf,
+    /// Listed as part of a whole subtree (not only for the scope's paths).
+    whole: bool,
 }
 
 impl Scan<'_> {
@@ -248,14 +314,28 @@ impl Scan<'_> {
             all_placed: Vec::new(),
             batch: Batch::default(),
             found: HashSet::new(),
-            unreadable: HashSet::new(),
-            queue: VecDeque::from([(String::new(), root_uid)]),
+            listed: HashSet::new(),
+            by_name: match self.scope {
+                Some(_) => placed.iter().map(|(uid, p)| ((p.parent, p.name.to_lowercase()), *uid)).collect(),
+                None => HashMap::new(),
+            },
+            queue: VecDeque::from([(String::new(), root_uid, self.scope.is_none())]),
             deferred: Vec::new(),
             temps: 0,
         };
         self.walk(db, &mut w, reader, now)?;
+        // A file saved over one now gone is that file's new version.
+        let mut creates = Vec::new();
+        for (e, by) in std::mem::take(&mut w.deferred) {
+            if self.replaces(db, &w, &e, by)? {
+                w.found.insert(by);
+                self.decide(db, &mut w, Some(by), e, now(), false)?;
+            } else {
+                creates.push(e);
+            }
+        }
         self.deletions(db, &mut w, now)?;
-        for e in std::mem::take(&mut w.deferred) {
+        for e in creates {
             self.decide(db, &mut w, None, e, now(), false)?;
         }
         // The deferred directories' contents.
@@ -270,24 +350,45 @@ impl Scan<'_> {
         report.last_error = Some(why);
     }
 
+    /// Whether the new file `e`, whose name `by` holds, is `by`'s new
+    /// version: `by` (a file) is gone from where it was, and `e` is a file.
+    fn replaces(&self, db: &Database, w: &Walk<'_>, e: &Entry, by: Uid) -> Result<bool, ScanError> {
+        if e.is_dir || w.found.contains(&by) || w.skip.contains(&by) || !w.placed.contains_key(&by) {
+            return Ok(false);
+        }
+        let held = Overlay { base: StoredReplica::new(db, self.group), batch: &w.batch.updates };
+        Ok(held.update(&by)?.is_some_and(|u| u.present && u.attributes & FILE_ATTRIBUTE_DIRECTORY == 0))
+    }
+
+    /// Queues a directory's listing when the scan goes below it: a whole
+    /// subtree, or on the way to a path of the scope.
+    fn descend(&self, w: &mut Walk<'_>, rel: &str, uid: Uid, whole: bool) {
+        if whole || self.scope.is_none_or_leads(rel) {
+            w.queue.push_back((rel.to_string(), uid, whole));
+        }
+    }
+
     fn walk(&self, db: &mut Database, w: &mut Walk<'_>, reader: &mut dyn LocalReader, now: &mut dyn FnMut() -> u64) -> Result<(), ScanError> {
-        while let Some((dir_rel, dir_uid)) = w.queue.pop_front() {
+        while let Some((dir_rel, dir_uid, whole)) = w.queue.pop_front() {
             let dir_path = if dir_rel.is_empty() { self.root.to_path_buf() } else { self.root.join(&dir_rel) };
             let mut names = Vec::new();
             match std::fs::read_dir(&dir_path) {
                 Ok(rd) => {
+                    let mut complete = true;
                     for e in rd {
                         match e {
                             Ok(e) => names.push(e.file_name()),
                             Err(e) => {
-                                w.unreadable.insert(dir_uid);
+                                complete = false;
                                 self.fail(&mut w.report, format!("{}: {e}", dir_path.display()));
                             }
                         }
                     }
+                    if complete {
+                        w.listed.insert(dir_uid);
+                    }
                 }
                 Err(e) => {
-                    w.unreadable.insert(dir_uid);
                     self.fail(&mut w.report, format!("{}: {e}", dir_path.display()));
                     continue;
                 }
@@ -303,6 +404,15 @@ impl Scan<'_> {
                     continue;
                 }
                 let rel = if dir_rel.is_empty() { name.clone() } else { format!("{dir_rel}/{name}") };
+                if let (Some(scope), false) = (self.scope, whole) {
+                    if !scope.names(&rel) && !scope.leads_to(&rel) {
+                        // Not recorded as changed: still there, unread.
+                        if let Some(uid) = w.by_name.get(&(dir_uid, name.to_lowercase())) {
+                            w.found.insert(*uid);
+                        }
+                        continue;
+                    }
+                }
                 // Gone since the listing: the next scan sees it gone.
                 let Ok(md) = std::fs::symlink_metadata(self.root.join(&rel)) else { continue };
                 if !md.is_file() && !md.is_dir() {
@@ -328,7 +438,7 @@ impl Scan<'_> {
                     let unchanged = p.seen == Some(seen) && p.parent == dir_uid && p.name == name;
                     if unchanged || w.skip.contains(&uid) {
                         if md.is_dir() {
-                            w.queue.push_back((rel, uid));
+                            self.descend(w, &rel, uid, whole);
                         }
                         continue;
                     }
@@ -341,16 +451,17 @@ impl Scan<'_> {
                         let _ = std::fs::remove_file(&temp);
                         if e.status == Some(NtStatus::SHARING_VIOLATION) {
                             w.report.busy += 1;
+                            w.report.busy_paths.push(rel.clone());
                         } else {
                             self.fail(&mut w.report, format!("[{}] {rel}: {}", self.root.display(), e.reason));
                         }
                         if let (Some(uid), true) = (known, md.is_dir()) {
-                            w.queue.push_back((rel, uid));
+                            self.descend(w, &rel, uid, whole);
                         }
                         continue;
                     }
                 };
-                let e = Entry { rel, parent: dir_uid, name, is_dir: md.is_dir(), seen, staged, temp };
+                let e = Entry { rel, parent: dir_uid, name, is_dir: md.is_dir(), seen, staged, temp, whole };
                 self.decide(db, w, known, e, now(), true)?;
             }
         }
@@ -369,15 +480,16 @@ impl Scan<'_> {
                     (_, Kind::Same) => {}
                 }
                 if e.is_dir {
-                    w.queue.push_back((e.rel.clone(), kind.0));
+                    // A new directory's content is all new.
+                    self.descend(w, &e.rel, kind.0, e.whole || kind.1 == Kind::Created);
                 }
             }
-            Err(Refused::NameHeldBy(by)) if may_defer && known.is_none() && !w.found.contains(&by) => w.deferred.push(e),
+            Err(Refused::NameHeldBy(by)) if may_defer && known.is_none() && !w.found.contains(&by) => w.deferred.push((e, by)),
             Err(why) => {
                 let _ = std::fs::remove_file(&e.temp);
                 self.fail(&mut w.report, format!("[{}] {}: {why}", self.root.display(), e.rel));
                 if let (Some(uid), true) = (known, e.is_dir) {
-                    w.queue.push_back((e.rel.clone(), uid));
+                    self.descend(w, &e.rel, uid, e.whole);
                 }
             }
         }
@@ -387,10 +499,31 @@ impl Scan<'_> {
         Ok(())
     }
 
-    /// Placed but not found: tombstones, children first; never under a
-    /// directory that could not be read.
+    /// Placed but not found: tombstones, children first. Gone means
+    /// missing from a listed directory, or under a directory that is; a
+    /// directory that could not be read (or was not listed) hides nothing.
     fn deletions(&self, db: &mut Database, w: &mut Walk<'_>, now: &mut dyn FnMut() -> u64) -> Result<(), ScanError> {
         let placed = w.placed;
+        let root_uid = Uid::root_of(self.folder);
+        let gone_from_listed = |uid: &Uid| -> bool {
+            let mut at = *uid;
+            for _ in 0..4096 {
+                let Some(p) = placed.get(&at) else { return false };
+                if w.found.contains(&at) || w.skip.contains(&at) {
+                    return false;
+                }
+                if w.listed.contains(&p.parent) {
+                    return true;
+                }
+                if !placed.contains_key(&p.parent) {
+                    // A record whose directory is not placed: gone when a
+                    // whole, readable folder did not show it.
+                    return self.scope.is_none() && p.parent != root_uid && w.listed.contains(&root_uid);
+                }
+                at = p.parent;
+            }
+            false
+        };
         let chain = |uid: &Uid| -> Vec<Uid> {
             let (mut out, mut at) = (Vec::new(), *uid);
             while let Some(p) = placed.get(&at) {
@@ -404,14 +537,9 @@ impl Scan<'_> {
         };
         let mut gone: Vec<(usize, Uid)> = Vec::new();
         for uid in placed.keys() {
-            if w.found.contains(uid) || w.skip.contains(uid) {
-                continue;
+            if gone_from_listed(uid) {
+                gone.push((chain(uid).len(), *uid));
             }
-            let up = chain(uid);
-            if up.iter().any(|p| w.unreadable.contains(p)) {
-                continue;
-            }
-            gone.push((up.len(), *uid));
         }
         gone.sort_by_key(|(d, u)| (std::cmp::Reverse(*d), *u));
         for (_, uid) in gone {
@@ -580,6 +708,16 @@ enum Kind {
     Modified,
     Moved,
     Same,
+}
+
+trait ScopeExt {
+    fn is_none_or_leads(&self, rel: &str) -> bool;
+}
+
+impl ScopeExt for Option<&Scope> {
+    fn is_none_or_leads(&self, rel: &str) -> bool {
+        self.map_or(true, |s| s.leads_to(rel))
+    }
 }
 
 #[cfg(test)]

@@ -70,6 +70,8 @@ pub struct FolderProgress {
     pub captured: u64,
     /// Unix time the last recorded change was taken up.
     pub last_capture: Option<u64>,
+    /// Changes recorded in the journal and not yet taken up.
+    pub journal_depth: u64,
     pub last_error: Option<String>,
 }
 
@@ -144,7 +146,7 @@ impl FolderProgress {
             "installed": self.installed, "moved": self.moved, "removed": self.removed, "kept": self.kept,
             "pre_existing": self.pre_existing, "pending": self.pending, "conflicts": self.conflicts,
             "retries": self.retries, "local_changes": self.local_changes, "reverted": self.reverted, "last_scan": self.last_scan,
-            "captured": self.captured, "last_capture": self.last_capture,
+            "captured": self.captured, "last_capture": self.last_capture, "journal_depth": self.journal_depth,
             "last_error": opt_text(&self.last_error),
         })
     }
@@ -168,6 +170,7 @@ impl FolderProgress {
             last_scan: o.get("last_scan").and_then(Value::as_u64),
             captured: num(o, "captured"),
             last_capture: o.get("last_capture").and_then(Value::as_u64),
+            journal_depth: num(o, "journal_depth"),
             last_error: o.get("last_error").and_then(Value::as_str).map(str::to_string),
         })
     }

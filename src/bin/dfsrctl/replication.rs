@@ -433,7 +433,7 @@ fn status(configfile: &Path, group: Option<&str>, folder: Option<&str>, json: bo
             let scanned = p.get("last_scan").and_then(Value::as_u64).map_or("not yet".to_string(), ago);
             println!("    {} local changes found by scanning; last scan {scanned}", n("local_changes"));
             let captured = p.get("last_capture").and_then(Value::as_u64).map_or("none yet".to_string(), ago);
-            println!("    {} client changes recorded by smbd taken up; last {captured}", n("captured"));
+            println!("    {} client changes recorded by smbd taken up; last {captured}; {} waiting in the journal", n("captured"), n("journal_depth"));
             if let Some(e) = p.get("last_error").and_then(Value::as_str) {
                 println!("    last error: {e}");
             }

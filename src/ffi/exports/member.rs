@@ -9,7 +9,8 @@ use std::ffi::{c_char, c_int};
 /// cannot work at all (1, the reason logged): dfsrd restarts it.
 /// `member_name` is `dfsr:member name` (empty: `netbios_name`);
 /// `credentials` is `dfsr:partner credentials` (empty: not set); the
-/// intervals are `dfsr:poll interval` and `dfsr:scan interval`.
+/// intervals are `dfsr:poll interval` and `dfsr:scan interval`;
+/// `scan_at_start` is `dfsr:scan at start`.
 ///
 /// # Safety
 /// Every pointer is NULL or a NUL-terminated string valid for the call.
@@ -22,6 +23,7 @@ pub unsafe extern "C" fn dfsr_member_run(
     workgroup: *const c_char,
     poll_interval_secs: u32,
     scan_interval_secs: u32,
+    scan_at_start: bool,
 ) -> c_int {
     // SAFETY: forwarded caller contract.
     let (state_dir, member, netbios, creds, workgroup) = unsafe {
@@ -34,6 +36,7 @@ pub unsafe extern "C" fn dfsr_member_run(
         workgroup,
         poll_interval: std::time::Duration::from_secs(u64::from(poll_interval_secs.max(1))),
         scan_interval: std::time::Duration::from_secs(u64::from(scan_interval_secs.max(1))),
+        scan_at_start,
     };
     match crate::member::run::run(&settings) {
         Ok(()) => 0,

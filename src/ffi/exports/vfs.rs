@@ -92,18 +92,27 @@ pub unsafe extern "C" fn dfsr_connection_captures(conn: *const DfsrConnection) -
     unsafe { conn.as_ref() }.is_some_and(|c| c.0.captures_local_changes())
 }
 
-/// A change `kind` (a letter of `store::journal::ChangeKind`) through
-/// `conn` succeeded; `state_dir` is smbd's state directory. Called as root.
+/// A change `kind` (a letter of `store::journal::ChangeKind`) of `path`
+/// through `conn` succeeded (`to`: a rename's new path, else NULL; both
+/// share-relative); `state_dir` is smbd's state directory. Called as root.
 ///
 /// # Safety
-/// `conn` is NULL or a live pointer from `dfsr_connect`; `state_dir` is
-/// NULL or NUL-terminated.
+/// `conn` is NULL or a live pointer from `dfsr_connect`; `state_dir`,
+/// `path` and `to` are NULL or NUL-terminated.
 #[no_mangle]
-pub unsafe extern "C" fn dfsr_record_change(conn: *const DfsrConnection, state_dir: *const c_char, kind: c_char) {
+pub unsafe extern "C" fn dfsr_record_change(
+    conn: *const DfsrConnection,
+    state_dir: *const c_char,
+    kind: c_char,
+    path: *const c_char,
+    to: *const c_char,
+) {
     // SAFETY: NULL or live per the caller's contract; only read.
     let Some(conn) = (unsafe { conn.as_ref() }) else { return };
     // SAFETY: forwarded caller contract.
-    let state_dir = unsafe { string(state_dir) };
+    let (state_dir, path) = unsafe { (string(state_dir), string(path)) };
+    // SAFETY: forwarded caller contract.
+    let to = (!to.is_null()).then(|| unsafe { string(to) });
     let Some(kind) = crate::store::journal::ChangeKind::from_letter(kind as u8) else { return };
-    vfs_module::record_change(&conn.0, std::path::Path::new(&state_dir), kind);
+    vfs_module::record_change(&conn.0, std::path::Path::new(&state_dir), kind, &path, to.as_deref());
 }

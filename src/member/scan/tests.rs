@@ -45,6 +45,8 @@ struct World {
     reader: FsReader,
     clock: u64,
     revert: bool,
+    /// The next scan's paths (None: the whole folder).
+    scope: Option<Scope>,
 }
 
 impl World {
@@ -56,12 +58,12 @@ impl World {
         std::fs::create_dir_all(dir.join("staging")).unwrap();
         let db = Database::open(&dir.join("db.tdb")).unwrap();
         let reader = FsReader { root: root.clone(), calls: Vec::new(), busy: Vec::new() };
-        World { staging: StagingArea::new(dir.join("staging")), dir, root, db, placed: HashMap::new(), reader, clock: 130_000_000_000_000_000, revert: false }
+        World { staging: StagingArea::new(dir.join("staging")), dir, root, db, placed: HashMap::new(), reader, clock: 130_000_000_000_000_000, revert: false, scope: None }
     }
 
     fn scan(&mut self) -> ScanReport {
         self.reader.calls.clear();
-        let scan = Scan { group: GROUP, folder: FOLDER, root: &self.root, staging: &self.staging, revert: self.revert };
+        let scan = Scan { group: GROUP, folder: FOLDER, root: &self.root, staging: &self.staging, revert: self.revert, scope: self.scope.as_ref() };
         let mut clock = self.clock;
         let (report, changes) = scan
             .run(&mut self.db, &self.placed, &HashSet::new(), &mut self.reader, &mut || {
@@ -103,6 +105,14 @@ impl World {
         }
         out.sort();
         out
+    }
+
+    /// A scan of only these paths.
+    fn scan_paths(&mut self, paths: &[&str]) -> ScanReport {
+        self.scope = Some(Scope::of(paths.iter().copied()).expect("paths below the root"));
+        let r = self.scan();
+        self.scope = None;
+        r
     }
 
     fn uid_of(&self, name: &str) -> Uid {
@@ -170,17 +180,20 @@ fn writes_renames_moves_and_deletes_become_versions_of_the_same_uid() {
 }
 
 #[test]
-fn a_replaced_file_is_a_tombstone_and_a_create_and_a_busy_file_waits() {
+fn a_file_replaced_by_rename_keeps_its_uid_and_a_busy_file_waits() {
     let mut w = World::new("replace");
     std::fs::write(w.root.join("doc"), b"v1").unwrap();
     w.scan();
     let old = w.uid_of("doc");
-    // An editor's save: the new file takes the name, the old one is gone.
+    // A save by rename over the original: the new file takes the name and the
+    // old one is gone, which is a new version of the same file, not a
+    // tombstone and a create (partners would otherwise see a delete).
     std::fs::write(w.root.join("doc.tmp"), b"v2").unwrap();
     std::fs::rename(w.root.join("doc.tmp"), w.root.join("doc")).unwrap();
     let r = w.scan();
-    assert_eq!((r.created, r.deleted, r.failed), (1, 1, 0), "{r:?}");
-    assert!(!w.db.update(&old).unwrap().unwrap().present);
+    assert_eq!((r.created, r.modified, r.deleted, r.failed), (0, 1, 0, 0), "{r:?}");
+    assert!(w.db.update(&old).unwrap().unwrap().present);
+    assert_eq!(w.uid_of("doc"), old);
     assert_eq!(w.live_paths(), ["doc"]);
     // Held open by a client: not staged, not lost, staged by the next scan.
     std::fs::write(w.root.join("open"), b"being written").unwrap();
@@ -227,4 +240,105 @@ fn a_read_only_member_undoes_local_changes_and_originates_nothing() {
     // Children are listed after their directory (removed first, in reverse).
     let order: Vec<&Revert> = r.reverts.iter().filter(|x| matches!(x, Revert::Remove { .. })).collect();
     assert_eq!(order.first(), Some(&&Revert::Remove { path: "new".into() }));
+}
+
+/// An editor's save: the new content written to a temporary, the original
+/// renamed to a backup, the temporary renamed over it, the backup deleted.
+fn editor_save(root: &Path, name: &str, content: &[u8]) {
+    std::fs::write(root.join("~tmp"), content).unwrap();
+    std::fs::rename(root.join(name), root.join("backup.bak")).unwrap();
+    std::fs::rename(root.join("~tmp"), root.join(name)).unwrap();
+    std::fs::remove_file(root.join("backup.bak")).unwrap();
+}
+
+#[test]
+fn an_editor_save_is_a_new_version_of_the_same_uid() {
+    for limited in [false, true] {
+        let mut w = World::new(if limited { "save-limited" } else { "save" });
+        std::fs::write(w.root.join("doc.txt"), b"first draft").unwrap();
+        std::fs::write(w.root.join("other.txt"), b"other").unwrap();
+        w.scan();
+        let uid = w.uid_of("doc.txt");
+        let before = w.db.update(&uid).unwrap().unwrap();
+        editor_save(&w.root, "doc.txt", b"second draft, longer");
+        let r = if limited {
+            w.scan_paths(&["~tmp", "doc.txt", "backup.bak"])
+        } else {
+            w.scan()
+        };
+        assert_eq!((r.created, r.modified, r.moved, r.deleted, r.failed), (0, 1, 0, 0, 0), "limited {limited}: {r:?}");
+        assert_eq!(w.uid_of("doc.txt"), uid, "the save made a new file");
+        let after = w.db.update(&uid).unwrap().unwrap();
+        assert!(after.present);
+        assert_ne!(after.hash, before.hash, "the new content is not the version's");
+        assert!(after.gvsn.version > before.gvsn.version);
+        assert_eq!(w.live_paths(), ["doc.txt", "other.txt"]);
+        // Saved again with the same bytes: nothing new.
+        editor_save(&w.root, "doc.txt", b"second draft, longer");
+        let r = w.scan();
+        assert_eq!(r.deleted + r.created, 0, "{r:?}");
+        assert_eq!(w.uid_of("doc.txt"), uid);
+    }
+}
+
+#[test]
+fn a_directory_replaced_by_a_file_of_its_name_is_a_delete_and_a_create() {
+    let mut w = World::new("save-dir");
+    std::fs::create_dir(w.root.join("thing")).unwrap();
+    w.scan();
+    let dir = w.uid_of("thing");
+    std::fs::remove_dir(w.root.join("thing")).unwrap();
+    std::fs::write(w.root.join("thing"), b"now a file").unwrap();
+    let r = w.scan();
+    assert_eq!((r.created, r.deleted), (1, 1), "{r:?}");
+    assert_ne!(w.uid_of("thing"), dir);
+}
+
+#[test]
+fn a_limited_scan_looks_only_at_recorded_paths_and_what_leads_to_them() {
+    let mut w = World::new("limited");
+    for d in ["a", "b", "a/deep"] {
+        std::fs::create_dir_all(w.root.join(d)).unwrap();
+    }
+    for f in ["a/one.txt", "a/deep/two.txt", "b/three.txt", "top.txt"] {
+        std::fs::write(w.root.join(f), f.as_bytes()).unwrap();
+    }
+    w.scan();
+    let top = w.uid_of("top.txt");
+    // Changed but not recorded: a limited scan neither stages nor deletes it.
+    std::fs::write(w.root.join("top.txt"), b"changed outside smbd").unwrap();
+    std::fs::remove_file(w.root.join("b/three.txt")).unwrap();
+    std::fs::write(w.root.join("a/deep/two.txt"), b"recorded change").unwrap();
+    let r = w.scan_paths(&["A/Deep/two.txt"]);
+    assert_eq!((r.created, r.modified, r.moved, r.deleted), (0, 1, 0, 0), "{r:?}");
+    assert!(!w.reader.calls.iter().any(|c| c == "top.txt" || c.starts_with("b")), "looked at unrecorded paths: {:?}", w.reader.calls);
+    assert!(w.reader.calls.contains(&"a/deep/two.txt".to_string()), "{:?}", w.reader.calls);
+    assert!(w.live_paths().contains(&"b/three.txt".to_string()), "an unrecorded deletion was taken");
+    // A recorded directory removal takes what was under it.
+    std::fs::remove_dir_all(w.root.join("a")).unwrap();
+    let r = w.scan_paths(&["a"]);
+    assert_eq!(r.deleted, 4, "a, a/one.txt, a/deep, a/deep/two.txt: {r:?}");
+    // A directory made and filled, and a file moved into it, by their records.
+    std::fs::create_dir_all(w.root.join("new/sub")).unwrap();
+    std::fs::write(w.root.join("new/sub/f.txt"), b"f").unwrap();
+    std::fs::rename(w.root.join("top.txt"), w.root.join("new/top.txt")).unwrap();
+    let r = w.scan_paths(&["new", "top.txt", "new/top.txt"]);
+    assert_eq!((r.created, r.moved), (3, 1), "{r:?}");
+    assert_eq!(w.uid_of("top.txt"), top, "the move made a new file");
+    // The whole scan still finds what was changed outside smbd (top.txt's
+    // outside edit went with its recorded move, which staged it as it is).
+    let r = w.scan();
+    assert_eq!((r.modified, r.deleted), (0, 1), "b/three.txt: {r:?}");
+    assert_eq!(w.live_paths(), ["b", "new", "new/sub", "new/sub/f.txt", "new/top.txt"]);
+}
+
+#[test]
+fn scopes_name_paths_below_the_root_only() {
+    assert!(Scope::of(["a/b", "./c/"]).is_some());
+    assert!(Scope::of(["a/../../etc"]).is_none());
+    assert!(Scope::of(["."]).is_none());
+    assert!(Scope::of([""]).is_none());
+    let s = Scope::of(["Dir/Sub/File.txt"]).unwrap();
+    assert!(s.names("dir/sub/file.txt") && s.leads_to("DIR") && s.leads_to("dir/sub") && s.leads_to(""));
+    assert!(!s.leads_to("dir/sub/file.txt") && !s.names("dir"));
 }
