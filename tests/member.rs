@@ -18,7 +18,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::members::{configure, count_entries, disk_tree, shown, wait_for, Lab, Member};
+use support::members::{configure, count_entries, disk_tree, originator, shown, wait_for, Lab, Member};
 use support::{TestDir, PASSWORD, USER};
 
 /// Files of the first test's tree (besides a 50 MB one and three with
@@ -628,6 +628,19 @@ fn client_changes_are_captured_by_the_module_with_no_scan_due() {
     a.smbclient(&format!("put {} d\\f2.txt:notes", src.display()));
     same("an alternate stream", "d\\f2.txt");
     assert!(shown(&b, "d\\f2.txt").contains("notes"), "{}", shown(&b, "d\\f2.txt"));
+    // An editor's save: the new content to a temporary, the original to a
+    // backup, the temporary over the original, the backup deleted. One
+    // change of the original on B, with its UID; nothing else made there.
+    let uid = a.uid_of("f2.txt").expect("f2.txt has a UID on FS1");
+    wait_for("f2.txt's UID on FS2", 30, || b.uid_of("f2.txt").as_ref() == Some(&uid), || b.status());
+    let records_on_b = b.updates().len();
+    std::fs::write(&src, b"saved by an editor").unwrap();
+    a.smbclient(&format!("put {} d\\~wrl0001.tmp; rename d\\f2.txt d\\f2.bak; rename d\\~wrl0001.tmp d\\f2.txt; del d\\f2.bak", src.display()));
+    wait_for("an editor's save", 30, || on_b("d/f2.txt").as_deref() == Some(&b"saved by an editor"[..]), || b.status());
+    assert_eq!(b.uid_of("f2.txt"), Some(uid.clone()), "the save made a new file on FS2");
+    let names: Vec<String> = b.updates().iter().map(|u| u["name"].as_str().unwrap_or_default().to_string()).collect();
+    assert_eq!(names.len(), records_on_b, "the save's temporary or backup replicated: {names:?}");
+    assert!(!b.share().join("d/f2.bak").exists() && !b.share().join("d/~wrl0001.tmp").exists());
     a.smbclient("del d\\f2.txt");
     wait_for("a delete", 30, || on_b("d/f2.txt").is_none(), || b.status());
     a.smbclient("rmdir d");
@@ -636,4 +649,97 @@ fn client_changes_are_captured_by_the_module_with_no_scan_due() {
     let f = a.report()["folders"][0].clone();
     assert!(f["captured"].as_u64().unwrap_or(0) >= 10, "FS1 took up no recorded changes: {f}");
     assert!(a.status().contains("client changes recorded by smbd"), "{}", a.status());
+}
+
+/// p-th percentile (0-100) of `v`, sorted in place.
+fn percentile(v: &mut [Duration], p: usize) -> Duration {
+    v.sort();
+    v[(v.len() * p / 100).min(v.len() - 1)]
+}
+
+#[test]
+fn small_writes_arrive_in_seconds_each_and_make_no_echo() {
+    let lab = Lab::new(87, 2);
+    let dir = TestDir::new("latency");
+    let hour = ["dfsr:scan interval = 3600".to_string()];
+    let a = Member::start(&lab, 0, "FS1", &dir.0, &hour);
+    let b = Member::start(&lab, 1, "FS2", &dir.0, &hour);
+    configure(&[&a, &b], &[(0, 1)], &[], &dir.0);
+    wait_for("FS2 in sync with FS1", 60, || b.report()["sessions"][0]["state"] == "in sync", || b.status());
+    let src = dir.0.join("f");
+    let writes: usize = std::env::var("DFSR_LATENCY_WRITES").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let mut took = Vec::with_capacity(writes);
+    for i in 0..writes {
+        let mut want = vec![b'a' + (i % 26) as u8; 4096];
+        want[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        std::fs::write(&src, &want).unwrap();
+        a.smbclient(&format!("put {} w{i}.bin", src.display()));
+        let written = std::time::Instant::now();
+        let path = b.share().join(format!("w{i}.bin"));
+        while std::fs::read(&path).ok().as_deref() != Some(&want[..]) {
+            assert!(written.elapsed() < Duration::from_secs(5), "w{i}.bin not on FS2 within 5 s\n{}", b.status());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        took.push(written.elapsed());
+    }
+    let (p50, p99) = (percentile(&mut took, 50), percentile(&mut took, 99));
+    eprintln!("propagation A → B of {writes} 4 KiB writes: p50 {p50:?}, p99 {p99:?}");
+    // No echo: what FS2 installed made no version of its own there, and
+    // its module recorded nothing of the meet's installs.
+    let a_db: std::collections::BTreeSet<String> = a.updates().iter().map(|u| originator(&u["gvsn"])).collect();
+    let ours: Vec<serde_json::Value> = b.updates().into_iter().filter(|u| !a_db.contains(&originator(&u["gvsn"]))).collect();
+    assert!(ours.is_empty(), "FS2 made versions of what it received: {ours:?}");
+    let f = b.report()["folders"][0].clone();
+    assert_eq!(f["captured"].as_u64(), Some(0), "FS2's module recorded the meet's installs: {f}");
+    assert_eq!(f["journal_depth"].as_u64(), Some(0), "{f}");
+}
+
+#[test]
+fn changes_made_while_dfsrd_is_down_are_replayed_from_the_journal() {
+    let lab = Lab::new(86, 2);
+    let dir = TestDir::new("replay");
+    let hour = ["dfsr:scan interval = 3600".to_string()];
+    let mut a = Member::start(&lab, 0, "FS1", &dir.0, &hour);
+    let b = Member::start(&lab, 1, "FS2", &dir.0, &hour);
+    configure(&[&a, &b], &[(0, 1)], &[], &dir.0);
+    let src = dir.0.join("f");
+    std::fs::write(&src, b"before").unwrap();
+    let mut cmds: Vec<String> = (0..10).map(|i| format!("put {} old{i}.txt", src.display())).collect();
+    a.smbclient(&cmds.join("; "));
+    wait_for("the first files on FS2", 60, || b.share().join("old9.txt").exists(), || b.status());
+
+    a.dfsrd.as_mut().expect("FS1's dfsrd").stop();
+    // Started again without the scan at start: only the journal can
+    // carry what was done meanwhile.
+    let conf = std::fs::read_to_string(&a.smbd.conf).unwrap().replacen("[global]\n", "[global]\n\tdfsr:scan at start = no\n", 1);
+    std::fs::write(&a.smbd.conf, conf).unwrap();
+    // 100 changes: 80 new files, 10 renamed, 5 deleted, 5 written again.
+    std::fs::write(&src, b"while dfsrd was down").unwrap();
+    cmds = (0..80).map(|i| format!("put {} new{i}.txt", src.display())).collect();
+    cmds.extend((0..5).map(|i| format!("rename old{i}.txt renamed{i}.txt")));
+    cmds.extend((5..10).map(|i| format!("rename new{i}.txt renamed{i}.txt")));
+    cmds.extend((5..10).map(|i| format!("del old{i}.txt")));
+    cmds.extend((0..5).map(|i| format!("put {} renamed{i}.txt", src.display())));
+    assert_eq!(cmds.len(), 100);
+    a.smbclient(&cmds.join("; "));
+    let log_before = a.smbd.log_text().len();
+    a.start_dfsrd();
+
+    let want: std::collections::BTreeMap<String, String> = (0..10)
+        .map(|i| (format!("renamed{i}.txt"), "while dfsrd was down".to_string()))
+        .chain((0..80).filter(|i| !(5..10).contains(i)).map(|i| (format!("new{i}.txt"), "while dfsrd was down".to_string())))
+        .collect();
+    let on_b = || -> std::collections::BTreeMap<String, String> {
+        std::fs::read_dir(b.share())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).unwrap_or_default()))
+            .filter(|(name, _)| name != "DfsrPrivate")
+            .collect()
+    };
+    wait_for("the 100 changes on FS2", 60, || on_b() == want, || format!("{:?}\n{}", on_b(), b.status()));
+    let log = a.smbd.log_text()[log_before..].to_string();
+    assert!(log.contains("journal replayed"), "FS1's log does not show the journal replayed:\n{log}");
+    assert!(!log.contains("member: scanned [data]"), "FS1 scanned the whole folder:\n{log}");
 }

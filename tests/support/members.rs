@@ -140,6 +140,30 @@ impl Member {
         let p = self.smbd.dir.0.join("state/dfsr/member-status.json");
         std::fs::read_to_string(p).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or(serde_json::Value::Null)
     }
+
+    /// The update records of this member's database (`dfsrctl db dump`):
+    /// uid, gvsn, name, present, … as JSON.
+    pub fn updates(&self) -> Vec<serde_json::Value> {
+        self.ctl(&["--json", "db", "dump"])
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["type"] == "update")
+            .map(|v| v["value"].clone())
+            .collect()
+    }
+
+    /// The UID of the live file or directory named `name` (any parent).
+    pub fn uid_of(&self, name: &str) -> Option<String> {
+        self.updates()
+            .into_iter()
+            .find(|u| u["name"] == name && u["present"] == true)
+            .and_then(|u| u["uid"].as_str().map(String::from))
+    }
+}
+
+/// The database GUID part of a "GUID:N" version or UID.
+pub fn originator(v: &serde_json::Value) -> String {
+    v.as_str().and_then(|s| s.split(':').next()).unwrap_or_default().to_string()
 }
 
 /// One replication group `Sales` with folder `Docs` in `[data]` on every

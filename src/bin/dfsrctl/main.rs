@@ -95,7 +95,7 @@ fn config(cli: &Cli, only: Option<&str>) -> Result<(), CliError> {
     let shares: Vec<_> = conf
         .shares
         .iter()
-        .filter(|s| only.is_none_or(|o| s.name.eq_ignore_ascii_case(o)))
+        .filter(|s| only.map_or(true, |o| s.name.eq_ignore_ascii_case(o)))
         .collect();
     if let Some(o) = only {
         if shares.is_empty() {
